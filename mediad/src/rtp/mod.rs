@@ -1,0 +1,8 @@
+//! Sans-IO RTP/RTCP logic: no sockets, no clocks of its own. Callers feed bytes and
+//! `Instant`s and get decisions and bytes back, so every piece is testable offline.
+
+pub mod demux;
+pub mod ntp;
+pub mod receive_stats;
+pub mod rewrite;
+pub mod rtcp;
