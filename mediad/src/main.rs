@@ -1,1 +1,68 @@
-fn main(){}
+use clap::Parser;
+use mediad::config::{Args, Config};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let cfg = match Config::load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mediad: {e}");
+            std::process::exit(2);
+        }
+    };
+    let summary = format!(
+        "mediad {} ready: {} workers ({}), control {}, metrics {}, RTP {}-{}, WebRTC {}-{} on {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.workers,
+        cfg.io.as_str(),
+        cfg.control_socket.display(),
+        if cfg.metrics.is_empty() { "off".to_string() } else { format!("http://{}/metrics", cfg.metrics) },
+        cfg.rtp_ports.min,
+        cfg.rtp_ports.max,
+        cfg.webrtc_ports.min,
+        cfg.webrtc_ports.max,
+        cfg.bind,
+    );
+    let socket = cfg.control_socket.clone();
+    // Blocked before any thread starts, so every thread inherits the mask and the
+    // signal is taken only by sigwait below.
+    let signals = block_signals();
+    let running = match mediad::start(cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mediad: {e}");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!("{summary}");
+    wait_for(&signals);
+    tracing::info!("shutting down");
+    running.daemon.shutdown();
+    for w in running.workers {
+        let _ = w.join();
+    }
+    let _ = std::fs::remove_file(socket);
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain sigset manipulation on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Block until SIGINT or SIGTERM.
+fn wait_for(set: &libc::sigset_t) {
+    let mut sig = 0;
+    // SAFETY: the set is initialised and blocked in every thread.
+    unsafe { libc::sigwait(set, &mut sig) };
+}

@@ -1,0 +1,8 @@
+//! The control plane of mediad: the registry that owns the truth about legs and
+//! rooms (and turns ops into worker commands), the Unix socket server, events.
+
+pub mod events;
+pub mod registry;
+pub mod server;
+
+pub use registry::Daemon;

@@ -1,0 +1,340 @@
+//! The daemon's registry: which legs and rooms exist, on which cores. It is the
+//! single writer of room membership, so each core's view of a room (its local legs
+//! and the other cores to hand packets to) is always derived from one place.
+
+use super::events::Hub;
+use crate::config::Config;
+use crate::engine::counters::{LegCounters, WorkerCounters};
+use crate::engine::mesh::Mesh;
+use crate::worker::{Command, CreatedLeg};
+use control::*;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WORKER_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct WorkerHandle {
+    pub commands: Sender<Command>,
+    pub counters: Arc<WorkerCounters>,
+}
+
+pub struct LegRecord {
+    pub info: LegInfo,
+    pub counters: Arc<LegCounters>,
+}
+
+struct RoomRecord {
+    num: u32,
+    legs: Vec<LegId>,
+}
+
+#[derive(Default)]
+struct State {
+    legs: BTreeMap<LegId, LegRecord>,
+    rooms: BTreeMap<String, RoomRecord>,
+    next_leg: u64,
+    next_room: u32,
+}
+
+pub struct Daemon {
+    pub cfg: Arc<Config>,
+    pub io: &'static str,
+    pub workers: Vec<WorkerHandle>,
+    pub mesh: Arc<Mesh>,
+    pub hub: Hub,
+    pub started: Instant,
+    /// Epoch of the engines' microsecond clocks (for idle times).
+    pub epoch: Instant,
+    state: Mutex<State>,
+}
+
+type OpResult = Result<Value, ErrorBody>;
+
+fn to_value<T: serde::Serialize>(v: T) -> OpResult {
+    serde_json::to_value(v).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))
+}
+
+impl Daemon {
+    pub fn new(cfg: Arc<Config>, io: &'static str, workers: Vec<WorkerHandle>, mesh: Arc<Mesh>, epoch: Instant) -> Self {
+        Daemon { cfg, io, workers, mesh, hub: Hub::default(), started: Instant::now(), epoch, state: Mutex::new(State::default()) }
+    }
+
+    fn ask<T>(&self, core: usize, make: impl FnOnce(Sender<Result<T, ErrorBody>>) -> Command) -> Result<T, ErrorBody> {
+        let (tx, rx) = bounded(1);
+        self.workers[core]
+            .commands
+            .send(make(tx))
+            .map_err(|_| ErrorBody::new(ErrorCode::Unavailable, format!("worker {core} is gone")))?;
+        self.mesh.wake(core);
+        rx.recv_timeout(WORKER_REPLY_TIMEOUT)
+            .map_err(|_| ErrorBody::new(ErrorCode::Unavailable, format!("worker {core} did not answer")))?
+    }
+
+    fn tell(&self, core: usize, cmd: Command) {
+        let _ = self.workers[core].commands.send(cmd);
+        self.mesh.wake(core);
+    }
+
+    pub fn handle(&self, op: &Op) -> OpResult {
+        let mut st = self.state.lock().unwrap();
+        match op {
+            Op::Hello { version, .. } => {
+                if *version != PROTOCOL_VERSION {
+                    return Err(ErrorBody::new(
+                        ErrorCode::VersionMismatch,
+                        format!("this daemon speaks protocol {PROTOCOL_VERSION}, client asked for {version}"),
+                    ));
+                }
+                to_value(HelloOk {
+                    version: PROTOCOL_VERSION,
+                    daemon: format!("mediad {}", env!("CARGO_PKG_VERSION")),
+                    workers: self.workers.len(),
+                    io: self.io.to_string(),
+                })
+            }
+            Op::LegCreate(spec) => self.leg_create(&mut st, spec),
+            Op::LegUpdate(upd) => {
+                let rec = st.legs.get(&upd.leg).ok_or_else(|| crate::engine::no_leg(upd.leg))?;
+                let core = rec.info.core;
+                self.ask(core, |reply| Command::UpdateLeg { update: upd.clone(), reply })?;
+                let rec = st.legs.get_mut(&upd.leg).expect("checked");
+                if let Some(r) = upd.remote {
+                    rec.info.remote = Some(r);
+                }
+                if let Some(l) = &upd.label {
+                    rec.info.label = Some(l.clone());
+                }
+                if let Some(m) = upd.muted {
+                    rec.info.muted = m;
+                }
+                to_value(&rec.info)
+            }
+            Op::LegDelete { leg } => {
+                if !st.legs.contains_key(leg) {
+                    return Err(crate::engine::no_leg(*leg));
+                }
+                self.detach(&mut st, *leg)?;
+                let core = leg_core(*leg);
+                self.ask(core, |reply| Command::DeleteLeg { id: *leg, reply })?;
+                st.legs.remove(leg);
+                self.hub.publish(&Event::LegDeleted { leg: *leg });
+                Ok(json!({ "leg": leg }))
+            }
+            Op::LegList => to_value(st.legs.values().map(|r| &r.info).collect::<Vec<_>>()),
+            Op::RoomCreate { room } => {
+                if st.rooms.len() >= self.cfg.max_rooms {
+                    return Err(ErrorBody::new(ErrorCode::QuotaExceeded, format!("max_rooms ({}) reached", self.cfg.max_rooms)));
+                }
+                st.next_room += 1;
+                let num = st.next_room;
+                let name = match room {
+                    Some(r) if r.is_empty() || r.len() > 128 => {
+                        return Err(ErrorBody::new(ErrorCode::BadRequest, "room names are 1-128 characters"))
+                    }
+                    Some(r) => r.clone(),
+                    None => format!("room-{num}"),
+                };
+                if st.rooms.contains_key(&name) {
+                    return Err(ErrorBody::new(ErrorCode::RoomExists, format!("room `{name}` exists")));
+                }
+                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![] });
+                self.hub.publish(&Event::RoomCreated { room: name.clone() });
+                to_value(RoomInfo { room: name, legs: vec![] })
+            }
+            Op::RoomDelete { room } => {
+                let legs = st.rooms.get(room).ok_or_else(|| no_room(room))?.legs.clone();
+                for l in legs {
+                    self.detach(&mut st, l)?;
+                }
+                st.rooms.remove(room);
+                self.hub.publish(&Event::RoomDeleted { room: room.clone() });
+                Ok(json!({ "room": room }))
+            }
+            Op::RoomList => to_value(
+                st.rooms.iter().map(|(k, r)| RoomInfo { room: k.clone(), legs: r.legs.clone() }).collect::<Vec<_>>(),
+            ),
+            Op::RoomAttach { room, leg } => self.attach(&mut st, room, *leg),
+            Op::RoomDetach { leg } => {
+                if !st.legs.contains_key(leg) {
+                    return Err(crate::engine::no_leg(*leg));
+                }
+                self.detach(&mut st, *leg)?;
+                Ok(json!({ "leg": leg }))
+            }
+            Op::StatsLeg { leg } => to_value(self.leg_stats(st.legs.get(leg).ok_or_else(|| crate::engine::no_leg(*leg))?)),
+            Op::StatsRoom { room } => {
+                let r = st.rooms.get(room).ok_or_else(|| no_room(room))?;
+                let legs = r.legs.iter().filter_map(|l| st.legs.get(l)).map(|rec| self.leg_stats(rec)).collect();
+                to_value(RoomStats { room: room.clone(), legs })
+            }
+            Op::StatsDaemon => to_value(DaemonStats {
+                version: env!("CARGO_PKG_VERSION").into(),
+                io: self.io.into(),
+                uptime_s: self.started.elapsed().as_secs_f64(),
+                legs: st.legs.len(),
+                rooms: st.rooms.len(),
+                workers: self.workers.iter().enumerate().map(|(i, w)| w.counters.snapshot(i)).collect(),
+            }),
+            Op::EventsSubscribe { .. } | Op::EventsUnsubscribe => {
+                Err(ErrorBody::new(ErrorCode::Internal, "subscriptions are handled by the connection"))
+            }
+        }
+    }
+
+    fn leg_create(&self, st: &mut State, spec: &LegCreate) -> OpResult {
+        if st.legs.len() >= self.cfg.max_legs {
+            return Err(ErrorBody::new(ErrorCode::QuotaExceeded, format!("max_legs ({}) reached", self.cfg.max_legs)));
+        }
+        if let Some(room) = &spec.room {
+            if !st.rooms.contains_key(room) {
+                return Err(no_room(room));
+            }
+        }
+        if let Some(c) = spec.clock_rate {
+            if c == 0 || c > 1_000_000 {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "clock_rate must be 1..=1000000"));
+            }
+        }
+        let core = match spec.core {
+            Some(c) if c >= self.workers.len() => {
+                return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))
+            }
+            Some(c) => c,
+            None => (0..self.workers.len())
+                .min_by_key(|&c| self.workers[c].counters.legs.load(std::sync::atomic::Ordering::Relaxed))
+                .unwrap_or(0),
+        };
+        st.next_leg += 1;
+        if st.next_leg >= 1 << 24 {
+            // Leg ids double as SSRC seeds and must stay below 2^32.
+            st.next_leg = 1;
+        }
+        let id: LegId = (st.next_leg << 8) | core as u64;
+        let counters = Arc::new(LegCounters::new());
+        let created: CreatedLeg =
+            self.ask(core, |reply| Command::CreateLeg { id, spec: spec.clone(), counters: counters.clone(), reply })?;
+        let v6 = spec.family == Family::Ipv6;
+        let info = LegInfo {
+            leg: id,
+            core,
+            media: spec.media,
+            pool: spec.pool,
+            rtcp_mux: spec.rtcp_mux,
+            local_ip: created.local_ip,
+            rtp_port: created.rtp_port,
+            rtcp_port: created.rtcp_port,
+            advertised_ip: self.cfg.advertised(v6).unwrap_or(created.local_ip),
+            remote: spec.remote,
+            room: None,
+            label: spec.label.clone(),
+            muted: false,
+        };
+        st.legs.insert(id, LegRecord { info, counters });
+        self.hub.publish(&Event::LegCreated { leg: id, core });
+        if let Some(room) = &spec.room {
+            if let Err(e) = self.attach(st, room, id) {
+                let _ = self.ask(core, |reply| Command::DeleteLeg { id, reply });
+                st.legs.remove(&id);
+                return Err(e);
+            }
+        }
+        to_value(&st.legs[&id].info)
+    }
+
+    fn attach(&self, st: &mut State, room: &str, leg: LegId) -> OpResult {
+        let rec = st.legs.get(&leg).ok_or_else(|| crate::engine::no_leg(leg))?;
+        let num = st.rooms.get(room).ok_or_else(|| no_room(room))?.num;
+        match &rec.info.room {
+            Some(r) if r == room => return to_value(&rec.info),
+            Some(r) => {
+                return Err(ErrorBody::new(ErrorCode::AlreadyAttached, format!("leg {leg} is in room `{r}`; detach it first")))
+            }
+            None => {}
+        }
+        let core = rec.info.core;
+        let before = self.room_mask(st, room);
+        self.ask(core, |reply| Command::JoinRoom { leg, room: num, reply })?;
+        st.rooms.get_mut(room).expect("checked").legs.push(leg);
+        st.legs.get_mut(&leg).expect("checked").info.room = Some(room.to_string());
+        self.publish_mask(st, room, num, before);
+        to_value(&st.legs[&leg].info)
+    }
+
+    fn detach(&self, st: &mut State, leg: LegId) -> Result<(), ErrorBody> {
+        let Some(room) = st.legs.get(&leg).and_then(|r| r.info.room.clone()) else { return Ok(()) };
+        let num = st.rooms[&room].num;
+        let before = self.room_mask(st, &room);
+        self.ask(leg_core(leg), |reply| Command::LeaveRoom { leg, reply })?;
+        st.rooms.get_mut(&room).expect("leg's room exists").legs.retain(|&l| l != leg);
+        st.legs.get_mut(&leg).expect("checked").info.room = None;
+        self.publish_mask(st, &room, num, before);
+        Ok(())
+    }
+
+    fn room_mask(&self, st: &State, room: &str) -> u64 {
+        st.rooms.get(room).map_or(0, |r| r.legs.iter().fold(0u64, |m, &l| m | 1 << leg_core(l)))
+    }
+
+    /// Tell every core that was or is in the room which cores now hold its legs.
+    fn publish_mask(&self, st: &State, room: &str, num: u32, before: u64) {
+        let after = self.room_mask(st, room);
+        if after == before {
+            return;
+        }
+        let mut m = before | after;
+        while m != 0 {
+            let c = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.tell(c, Command::RoomCores { room: num, mask: after });
+        }
+    }
+
+    fn leg_stats(&self, rec: &LegRecord) -> LegStats {
+        let now_us = self.epoch.elapsed().as_micros() as u64;
+        let mut s = LegStats {
+            leg: rec.info.leg,
+            core: rec.info.core,
+            room: rec.info.room.clone(),
+            label: rec.info.label.clone(),
+            remote: rec.info.remote,
+            ..Default::default()
+        };
+        rec.counters.fill(&mut s, now_us);
+        s
+    }
+
+    /// Every leg with its counters, for /metrics.
+    pub fn snapshot(&self) -> Vec<LegStats> {
+        let st = self.state.lock().unwrap();
+        st.legs.values().map(|r| self.leg_stats(r)).collect()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.state.lock().unwrap().rooms.len()
+    }
+
+    /// Keep the registry in step with what workers report, then publish.
+    pub fn pump_events(self: Arc<Self>, rx: Receiver<Event>) {
+        for e in rx {
+            if let Event::RemoteLearned { leg, remote } = &e {
+                if let Some(r) = self.state.lock().unwrap().legs.get_mut(leg) {
+                    r.info.remote = Some(*remote);
+                }
+            }
+            self.hub.publish(&e);
+        }
+    }
+
+    pub fn shutdown(&self) {
+        for c in 0..self.workers.len() {
+            self.tell(c, Command::Shutdown);
+        }
+    }
+}
+
+fn no_room(room: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NoSuchRoom, format!("room `{room}` does not exist"))
+}

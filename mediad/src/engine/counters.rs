@@ -1,0 +1,120 @@
+//! Live counters. Each counter has exactly one writer (the core that owns the leg or
+//! the worker), so updates are plain relaxed load+store, no locked instruction on the
+//! packet path; the control thread and /metrics read them at any time.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+#[inline(always)]
+pub fn add(c: &AtomicU64, v: u64) {
+    c.store(c.load(Relaxed).wrapping_add(v), Relaxed);
+}
+
+#[inline(always)]
+pub fn set(c: &AtomicU64, v: u64) {
+    c.store(v, Relaxed);
+}
+
+pub fn get(c: &AtomicU64) -> u64 {
+    c.load(Relaxed)
+}
+
+#[derive(Debug, Default)]
+pub struct LegCounters {
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub rtcp_rx: AtomicU64,
+    pub rtcp_tx: AtomicU64,
+    pub malformed: AtomicU64,
+    pub tx_dropped: AtomicU64,
+    pub lost: AtomicI64,
+    pub expected: AtomicU64,
+    pub jitter_us: AtomicU64,
+    /// u64::MAX until the first measurement.
+    pub rtt_us: AtomicU64,
+    /// Remote-reported fraction lost, the 8-bit RR value; 256 = none yet.
+    pub remote_fraction_lost: AtomicU64,
+    /// 0 before the first packet, else SSRC + 1.
+    pub ssrc_plus1: AtomicU64,
+    pub feedback_relayed: AtomicU64,
+    /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
+    pub last_rx_us: AtomicU64,
+}
+
+impl LegCounters {
+    pub fn new() -> Self {
+        let c = LegCounters::default();
+        c.rtt_us.store(u64::MAX, Relaxed);
+        c.remote_fraction_lost.store(256, Relaxed);
+        c
+    }
+
+    /// Fill the counter part of a stats reply; `now_us` is on the engine epoch.
+    pub fn fill(&self, s: &mut control::LegStats, now_us: u64) {
+        s.rx_packets = get(&self.rx_packets);
+        s.rx_bytes = get(&self.rx_bytes);
+        s.tx_packets = get(&self.tx_packets);
+        s.tx_bytes = get(&self.tx_bytes);
+        s.rtcp_rx = get(&self.rtcp_rx);
+        s.rtcp_tx = get(&self.rtcp_tx);
+        s.malformed = get(&self.malformed);
+        s.tx_dropped = get(&self.tx_dropped);
+        s.lost = self.lost.load(Relaxed);
+        s.expected = get(&self.expected);
+        s.jitter_us = get(&self.jitter_us);
+        s.rtt_us = match get(&self.rtt_us) {
+            u64::MAX => None,
+            v => Some(v),
+        };
+        s.remote_fraction_lost = match get(&self.remote_fraction_lost) {
+            256 => None,
+            v => Some(v as f64 / 256.0),
+        };
+        s.ssrc = match get(&self.ssrc_plus1) {
+            0 => None,
+            v => Some((v - 1) as u32),
+        };
+        s.feedback_relayed = get(&self.feedback_relayed);
+        s.idle_s = match get(&self.last_rx_us) {
+            0 => None,
+            t => Some(now_us.saturating_sub(t) as f64 / 1e6),
+        };
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    pub legs: AtomicU64,
+    pub loops: AtomicU64,
+    pub rx_packets: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub rx_batches: AtomicU64,
+    pub tx_syscalls: AtomicU64,
+    pub gso_sends: AtomicU64,
+    pub malformed: AtomicU64,
+    pub handoff_out: AtomicU64,
+    pub handoff_in: AtomicU64,
+    pub handoff_dropped: AtomicU64,
+    pub tx_dropped: AtomicU64,
+}
+
+impl WorkerCounters {
+    pub fn snapshot(&self, core: usize) -> control::WorkerStats {
+        control::WorkerStats {
+            core,
+            legs: get(&self.legs),
+            loops: get(&self.loops),
+            rx_packets: get(&self.rx_packets),
+            tx_packets: get(&self.tx_packets),
+            rx_batches: get(&self.rx_batches),
+            tx_syscalls: get(&self.tx_syscalls),
+            gso_sends: get(&self.gso_sends),
+            malformed: get(&self.malformed),
+            handoff_out: get(&self.handoff_out),
+            handoff_in: get(&self.handoff_in),
+            handoff_dropped: get(&self.handoff_dropped),
+            tx_dropped: get(&self.tx_dropped),
+        }
+    }
+}

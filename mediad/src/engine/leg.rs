@@ -1,0 +1,99 @@
+//! A leg: one remote media endpoint with its socket(s), addresses, the state of the
+//! stream it sends us and of the streams we send it.
+
+use super::counters::LegCounters;
+use crate::io::RawAddr;
+use crate::rtp::receive_stats::ReceiveStats;
+use crate::rtp::rewrite::Rewriter;
+use control::{LegId, Media};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What we have sent on this leg per outgoing stream, for its sender reports.
+#[derive(Debug, Clone, Copy)]
+pub struct TxStream {
+    pub ssrc: u32,
+    pub packets: u32,
+    pub octets: u32,
+    pub last_ts: u32,
+    pub last_at: Instant,
+    pub clock_rate: u32,
+}
+
+pub struct Leg {
+    pub id: LegId,
+    pub media: Media,
+    pub clock_rate: u32,
+    pub rtp: UdpSocket,
+    pub rtcp: Option<UdpSocket>,
+    pub rtp_token: u32,
+    pub rtcp_token: Option<u32>,
+    pub rtp_port: u16,
+    pub pool: control::PortPool,
+    pub family: control::Family,
+    pub remote: Option<SocketAddr>,
+    pub remote_raw: RawAddr,
+    pub remote_rtcp: Option<SocketAddr>,
+    pub remote_rtcp_raw: RawAddr,
+    /// The RTCP destination came from config or was latched, not derived from RTP.
+    pub rtcp_remote_explicit: bool,
+    pub room: Option<u32>,
+    pub muted: bool,
+    pub rx: ReceiveStats,
+    /// Our outgoing stream for what this leg sends us.
+    pub rewriter: Rewriter,
+    pub tx_streams: Vec<TxStream>,
+    pub last_tx_stream: usize,
+    pub counters: Arc<LegCounters>,
+    /// SSRC we use for reports about what we receive from this leg.
+    pub local_ssrc: u32,
+    pub next_rtcp: Instant,
+    pub last_rx: Option<Instant>,
+    pub inactive_reported: bool,
+    pub last_keyframe_request: Option<Instant>,
+    pub fir_seq: u8,
+}
+
+impl Leg {
+    pub fn rtcp_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.rtcp.as_ref().unwrap_or(&self.rtp).as_raw_fd()
+    }
+
+    pub fn set_remote(&mut self, remote: SocketAddr) {
+        self.remote = Some(remote);
+        self.remote_raw = RawAddr::from_std(remote);
+        if !self.rtcp_remote_explicit {
+            let rtcp = if self.rtcp.is_some() { SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)) } else { remote };
+            self.remote_rtcp = Some(rtcp);
+            self.remote_rtcp_raw = RawAddr::from_std(rtcp);
+        }
+    }
+
+    pub fn set_remote_rtcp(&mut self, remote: SocketAddr) {
+        self.remote_rtcp = Some(remote);
+        self.remote_rtcp_raw = RawAddr::from_std(remote);
+        self.rtcp_remote_explicit = true;
+    }
+
+    /// Account one packet sent to this leg in the stream `ssrc`.
+    #[inline]
+    pub fn note_sent(&mut self, ssrc: u32, ts: u32, len: usize, now: Instant, clock_rate: u32) {
+        let i = self.last_tx_stream;
+        let idx = if i < self.tx_streams.len() && self.tx_streams[i].ssrc == ssrc {
+            i
+        } else if let Some(p) = self.tx_streams.iter().position(|s| s.ssrc == ssrc) {
+            p
+        } else {
+            self.tx_streams.push(TxStream { ssrc, packets: 0, octets: 0, last_ts: ts, last_at: now, clock_rate });
+            self.tx_streams.len() - 1
+        };
+        self.last_tx_stream = idx;
+        let s = &mut self.tx_streams[idx];
+        s.packets = s.packets.wrapping_add(1);
+        s.octets = s.octets.wrapping_add(len.saturating_sub(12) as u32);
+        s.last_ts = ts;
+        s.last_at = now;
+    }
+}

@@ -1,0 +1,322 @@
+//! The packet path: classify, account, rewrite once in place, fan out to local legs
+//! by reference and to other cores once each; RTCP is terminated here and feedback
+//! is relayed to the source leg.
+
+use super::buffers::{HoldId, HoldKind};
+use super::counters::{add, set};
+use super::mesh::{FeedbackMsg, Handoff};
+use super::{Engine, SockSlot};
+use crate::io::{RawAddr, SendItem};
+use crate::rtp::demux::{classify, Kind};
+use crate::rtp::ntp::{mid32, mid32_to_us};
+use crate::rtp::rewrite::leg_for_ssrc;
+use crate::rtp::rtcp::{self, Item};
+use control::{leg_core, Event, LegId};
+use rtp_types::RtpPacket;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// Keyframe requests to one source are relayed at most this often: every receiver of
+/// a room asks at once after a loss, one request is enough.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Engine {
+    /// One received datagram. `hold` keeps `data` alive; the caller drops its own
+    /// reference after this returns.
+    pub fn on_packet(&mut self, token: u32, from: &RawAddr, data: &mut [u8], hold: HoldId) {
+        add(&self.counters.rx_packets, 1);
+        let Some(SockSlot { leg: slot, rtcp }) = self.sock_slot(token) else { return };
+        match classify(data) {
+            Kind::Rtp if !rtcp => self.on_rtp(slot, from, data, hold),
+            Kind::Rtcp => self.on_rtcp(slot, from, data, rtcp),
+            // STUN and DTLS arrive here only once the WebRTC edge owns this leg type.
+            _ => self.malformed(slot),
+        }
+    }
+
+    /// A datagram larger than our buffers: counted as malformed on its leg.
+    pub fn on_oversize(&mut self, token: u32) {
+        add(&self.counters.rx_packets, 1);
+        match self.sock_slot(token) {
+            Some(s) => self.malformed(s.leg),
+            None => add(&self.counters.malformed, 1),
+        }
+    }
+
+    fn malformed(&mut self, slot: u32) {
+        add(&self.counters.malformed, 1);
+        if let Some(l) = self.leg(slot) {
+            add(&l.counters.malformed, 1);
+        }
+    }
+
+    fn on_rtp(&mut self, slot: u32, from: &RawAddr, data: &mut [u8], hold: HoldId) {
+        let now = self.now;
+        let now_us = self.now_us();
+        let len = data.len();
+        let (ssrc, seq, ts) = match RtpPacket::parse(data) {
+            Ok(p) => (p.ssrc(), p.sequence_number(), p.timestamp()),
+            Err(_) => return self.malformed(slot),
+        };
+        let mut events: [Option<Event>; 2] = [None, None];
+        let leg = self.legs[slot as usize].as_mut().expect("socket maps to a live leg");
+        let c = &leg.counters;
+        add(&c.rx_packets, 1);
+        add(&c.rx_bytes, len as u64);
+        set(&c.last_rx_us, now_us.max(1));
+        if leg.remote.is_none() {
+            if let Some(addr) = from.to_std() {
+                leg.set_remote(addr);
+                events[0] = Some(Event::RemoteLearned { leg: leg.id, remote: addr });
+            }
+        }
+        if leg.rx.ssrc != Some(ssrc) {
+            let old = leg.rx.ssrc;
+            leg.rx.reset(ssrc, seq);
+            set(&leg.counters.ssrc_plus1, ssrc as u64 + 1);
+            if old.is_some() {
+                events[1] = Some(Event::SsrcChanged { leg: leg.id, old, new: ssrc });
+            }
+        }
+        let arrival = now_us * leg.clock_rate as u64 / 1_000_000;
+        leg.rx.on_packet(seq, ts, arrival);
+        if leg.inactive_reported {
+            leg.inactive_reported = false;
+            events[0] = Some(Event::Active { leg: leg.id });
+        }
+        leg.last_rx = Some(now);
+        let room = if leg.muted { None } else { leg.room };
+        let (out_seq, out_ts, _) = leg.rewriter.rewrite(ssrc, seq, ts, now);
+        let out_ssrc = leg.rewriter.out_ssrc;
+        let (src_id, clock) = (leg.id, leg.clock_rate);
+        for e in events.into_iter().flatten() {
+            self.emit(e);
+        }
+        let Some(rslot) = room else { return };
+        // The fixed header is validated above; rewrite its fields where they sit.
+        data[2..4].copy_from_slice(&out_seq.to_be_bytes());
+        data[4..8].copy_from_slice(&out_ts.to_be_bytes());
+        data[8..12].copy_from_slice(&out_ssrc.to_be_bytes());
+        let data: &[u8] = data;
+        let (nlegs, remote) = match self.rooms.get(rslot) {
+            Some(r) => (r.legs.len(), r.remote_cores),
+            None => return,
+        };
+        for i in 0..nlegs {
+            let dst = self.rooms.get(rslot).expect("checked").legs[i];
+            if dst != slot {
+                self.send_media(dst, data, hold, out_ssrc, out_ts, clock);
+            }
+        }
+        if remote != 0 {
+            let room_id = self.rooms.get(rslot).expect("checked").id;
+            self.hand_off(remote, room_id, src_id, clock, data);
+        }
+    }
+
+    /// Queue `data` for leg `dst` (a slot on this core).
+    #[inline]
+    fn send_media(&mut self, dst: u32, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32) {
+        let now = self.now;
+        let leg = self.legs[dst as usize].as_mut().expect("room holds live legs");
+        if leg.remote.is_none() {
+            add(&leg.counters.tx_dropped, 1);
+            return;
+        }
+        add(&leg.counters.tx_packets, 1);
+        add(&leg.counters.tx_bytes, data.len() as u64);
+        leg.note_sent(ssrc, ts, data.len(), now, clock);
+        let item = SendItem { fd: leg.rtp.as_raw_fd(), dest: leg.remote_raw, data: data.as_ptr(), len: data.len() as u32, hold };
+        self.holds.retain(hold);
+        self.outbox.push(item);
+    }
+
+    fn hand_off(&mut self, mut cores: u64, room: u32, src_leg: LegId, clock_rate: u32, data: &[u8]) {
+        while cores != 0 {
+            let to = cores.trailing_zeros() as usize;
+            cores &= cores - 1;
+            let mut buf = self.take_buf();
+            buf.len = data.len() as u16;
+            buf.data[..data.len()].copy_from_slice(data);
+            match self.mesh.push(self.core, to, Handoff::Media { room, src_leg, clock_rate, buf }) {
+                Ok(()) => {
+                    add(&self.counters.handoff_out, 1);
+                    self.wake_mask |= 1 << to;
+                }
+                Err(Handoff::Media { buf, .. }) => {
+                    add(&self.counters.handoff_dropped, 1);
+                    self.recycle(buf);
+                }
+                Err(_) => unreachable!("pushed a media hand-off"),
+            }
+        }
+    }
+
+    /// Take everything other cores queued for us.
+    pub fn drain_mesh(&mut self) {
+        for from in 0..self.mesh.cores {
+            if from == self.core {
+                continue;
+            }
+            // Bounded per turn so one busy peer cannot starve our own sockets.
+            for _ in 0..1024 {
+                let Some(h) = self.mesh.pop(from, self.core) else { break };
+                add(&self.counters.handoff_in, 1);
+                match h {
+                    Handoff::Media { room, clock_rate, buf, .. } => self.media_from_peer(room, clock_rate, buf),
+                    Handoff::Feedback { to_leg, item } => {
+                        if let Some(slot) = self.leg_slot(to_leg) {
+                            self.send_feedback(slot, &item);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn media_from_peer(&mut self, room: u32, clock: u32, buf: Box<super::buffers::Buf>) {
+        let Some(rslot) = self.rooms.slot_of(room) else {
+            return self.recycle(buf);
+        };
+        let bytes = buf.bytes();
+        let (ssrc, ts) = (u32::from_be_bytes(bytes[8..12].try_into().unwrap()), u32::from_be_bytes(bytes[4..8].try_into().unwrap()));
+        // The box moves into the hold; its heap address, which `data` points at, stays.
+        let ptr = bytes.as_ptr();
+        let len = bytes.len();
+        let hold = self.holds.hold(HoldKind::Pooled(buf));
+        // SAFETY: the bytes live in the boxed buffer now owned by `hold`, which is
+        // released only after every send that references it has completed.
+        let data = unsafe { std::slice::from_raw_parts(ptr, len) };
+        let n = self.rooms.get(rslot).map_or(0, |r| r.legs.len());
+        for i in 0..n {
+            let dst = self.rooms.get(rslot).expect("checked").legs[i];
+            self.send_media(dst, data, hold, ssrc, ts, clock);
+        }
+        self.release(hold, &mut |_| {});
+    }
+
+    fn on_rtcp(&mut self, slot: u32, from: &RawAddr, data: &[u8], on_rtcp_socket: bool) {
+        let now = self.now;
+        let ntp_now = mid32(self.ntp.ntp(now));
+        let mut feedback: Vec<(u32, FeedbackMsg)> = Vec::new();
+        let mut bye = None;
+        let leg = self.legs[slot as usize].as_mut().expect("socket maps to a live leg");
+        add(&leg.counters.rtcp_rx, 1);
+        if on_rtcp_socket && !leg.rtcp_remote_explicit && leg.remote_rtcp.is_none() {
+            if let Some(a) = from.to_std() {
+                leg.set_remote_rtcp(a);
+            }
+        }
+        let ok = rtcp::parse(data, |item| match item {
+            Item::SenderReport { ssrc, ntp } => {
+                if leg.rx.ssrc == Some(ssrc) {
+                    leg.rx.last_sr = Some((mid32(ntp), now));
+                }
+            }
+            Item::Report { about, fraction_lost, lsr, dlsr } => {
+                let ours = about == leg.local_ssrc || leg.tx_streams.iter().any(|s| s.ssrc == about);
+                if ours {
+                    set(&leg.counters.remote_fraction_lost, fraction_lost as u64);
+                    if lsr != 0 {
+                        let rtt = ntp_now.wrapping_sub(lsr).wrapping_sub(dlsr);
+                        // A negative result wraps to a huge value: clock trouble, skip it.
+                        if rtt < 0x8000_0000 {
+                            set(&leg.counters.rtt_us, mid32_to_us(rtt));
+                        }
+                    }
+                }
+            }
+            Item::Pli { media_ssrc } => feedback.push((media_ssrc, FeedbackMsg::Pli)),
+            Item::Fir { ssrc, .. } => feedback.push((ssrc, FeedbackMsg::Fir)),
+            Item::Nack { media_ssrc, seqs } => feedback.push((media_ssrc, FeedbackMsg::Nack(seqs))),
+            Item::Bye { ssrc } => {
+                if leg.rx.ssrc == Some(ssrc) {
+                    bye = Some(Event::Bye { leg: leg.id, ssrc });
+                }
+            }
+        });
+        if ok.is_err() {
+            return self.malformed(slot);
+        }
+        if let Some(e) = bye {
+            self.emit(e);
+        }
+        for (media_ssrc, msg) in feedback {
+            self.route_feedback(slot, media_ssrc, msg);
+        }
+    }
+
+    /// Feedback about one of our outgoing SSRCs goes to the leg that sources it.
+    fn route_feedback(&mut self, from_slot: u32, media_ssrc: u32, msg: FeedbackMsg) {
+        let src: LegId = leg_for_ssrc(media_ssrc) as LegId;
+        let counters = self.leg(from_slot).map(|l| l.counters.clone());
+        let core = leg_core(src);
+        if core == self.core {
+            let Some(s) = self.leg_slot(src) else { return };
+            if self.leg(s).map(|l| l.rewriter.out_ssrc) != Some(media_ssrc) {
+                return;
+            }
+            if let Some(c) = counters {
+                add(&c.feedback_relayed, 1);
+            }
+            self.send_feedback(s, &msg);
+        } else if core < self.mesh.cores {
+            if let Some(c) = counters {
+                add(&c.feedback_relayed, 1);
+            }
+            if self.mesh.push(self.core, core, Handoff::Feedback { to_leg: src, item: msg }).is_ok() {
+                self.wake_mask |= 1 << core;
+            } else {
+                add(&self.counters.handoff_dropped, 1);
+            }
+        }
+    }
+
+    /// Ask source leg `slot` for what a receiver wants, in the source's numbering.
+    pub(crate) fn send_feedback(&mut self, slot: u32, msg: &FeedbackMsg) {
+        let now = self.now;
+        let mut buf = self.take_buf();
+        let leg = self.legs[slot as usize].as_mut().expect("slot is live");
+        let (Some(media), true) = (leg.rx.ssrc, leg.remote_rtcp.is_some()) else {
+            return self.recycle(buf);
+        };
+        let written = match msg {
+            FeedbackMsg::Pli | FeedbackMsg::Fir => {
+                if matches!(leg.last_keyframe_request, Some(t) if now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL) {
+                    return self.recycle(buf);
+                }
+                leg.last_keyframe_request = Some(now);
+                if matches!(msg, FeedbackMsg::Pli) {
+                    rtcp::write_pli(&mut buf.data, leg.local_ssrc, media)
+                } else {
+                    leg.fir_seq = leg.fir_seq.wrapping_add(1);
+                    rtcp::write_fir(&mut buf.data, leg.local_ssrc, media, leg.fir_seq)
+                }
+            }
+            FeedbackMsg::Nack(seqs) => {
+                let mapped: Vec<u16> = seqs.iter().map(|&s| leg.rewriter.to_source_seq(s)).collect();
+                rtcp::write_nack(&mut buf.data, leg.local_ssrc, media, &mapped)
+            }
+        };
+        match written {
+            Ok(n) => {
+                buf.len = n as u16;
+                self.queue_rtcp(slot, buf);
+            }
+            Err(_) => self.recycle(buf),
+        }
+    }
+
+    /// Queue an RTCP packet we built toward the leg's RTCP address.
+    pub(crate) fn queue_rtcp(&mut self, slot: u32, buf: Box<super::buffers::Buf>) {
+        let leg = self.legs[slot as usize].as_ref().expect("slot is live");
+        if leg.remote_rtcp.is_none() {
+            return self.recycle(buf);
+        }
+        add(&leg.counters.rtcp_tx, 1);
+        let (fd, dest) = (leg.rtcp_fd(), leg.remote_rtcp_raw);
+        let (ptr, len) = (buf.data.as_ptr(), buf.len as u32);
+        let hold = self.holds.hold(HoldKind::Pooled(buf));
+        self.outbox.push(SendItem { fd, dest, data: ptr, len, hold });
+    }
+}

@@ -1,0 +1,362 @@
+//! The per-core engine: everything a worker owns (legs, rooms, buffers, outbox) and
+//! the decisions of the packet path. It never calls a socket itself: the I/O backend
+//! feeds it datagrams and sends what it leaves in `outbox`.
+
+pub mod buffers;
+pub mod counters;
+pub mod leg;
+pub mod media;
+pub mod mesh;
+pub mod ports;
+pub mod reports;
+pub mod rooms;
+
+use crate::config::Config;
+use crate::io::{socket, RawAddr, SendItem};
+use crate::rtp::ntp::NtpClock;
+use crate::rtp::receive_stats::ReceiveStats;
+use crate::rtp::rewrite::{ssrc_for_leg, Rewriter};
+use buffers::{Buf, HoldId, HoldKind, Holds};
+use control::{ErrorBody, ErrorCode, Event, Family, LegCreate, LegId, LegUpdate, Media, PortPool};
+use counters::{LegCounters, WorkerCounters};
+use crossbeam_channel::Sender;
+use leg::Leg;
+use mesh::Mesh;
+use ports::PortSlice;
+use rooms::Rooms;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which leg a socket token belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct SockSlot {
+    pub leg: u32,
+    pub rtcp: bool,
+}
+
+/// Result of creating a leg, before its sockets are registered with the backend.
+pub struct Created {
+    pub rtp_port: u16,
+    pub rtcp_port: u16,
+    pub local_ip: IpAddr,
+    pub tokens: Vec<u32>,
+}
+
+pub struct Engine {
+    pub core: usize,
+    pub cfg: Arc<Config>,
+    pub mesh: Arc<Mesh>,
+    pub counters: Arc<WorkerCounters>,
+    events: Sender<Event>,
+    pub ntp: NtpClock,
+    /// Engine epoch for the microsecond timestamps in counters.
+    pub epoch: Instant,
+    /// Time of the current batch; set once per batch, not per packet.
+    pub now: Instant,
+    legs: Vec<Option<Leg>>,
+    leg_free: Vec<u32>,
+    leg_index: HashMap<LegId, u32>,
+    socks: Vec<Option<SockSlot>>,
+    sock_free: Vec<u32>,
+    pub rooms: Rooms,
+    ports: HashMap<(PortPool, Family), PortSlice>,
+    pub holds: Holds,
+    pool: Vec<Box<Buf>>,
+    pub outbox: Vec<SendItem>,
+    /// Cores we queued hand-offs for during this turn.
+    wake_mask: u64,
+    rng: u64,
+}
+
+impl Engine {
+    pub fn new(core: usize, cfg: Arc<Config>, mesh: Arc<Mesh>, counters: Arc<WorkerCounters>, events: Sender<Event>) -> Self {
+        let cores = mesh.cores;
+        let mut ports = HashMap::new();
+        for fam in [Family::Ipv4, Family::Ipv6] {
+            ports.insert((PortPool::Rtp, fam), PortSlice::new(cfg.rtp_ports.min, cfg.rtp_ports.max, core, cores));
+            ports.insert((PortPool::Webrtc, fam), PortSlice::new(cfg.webrtc_ports.min, cfg.webrtc_ports.max, core, cores));
+        }
+        let now = Instant::now();
+        Engine {
+            core,
+            cfg,
+            mesh,
+            counters,
+            events,
+            ntp: NtpClock::new(),
+            epoch: now,
+            now,
+            legs: Vec::new(),
+            leg_free: Vec::new(),
+            leg_index: HashMap::new(),
+            socks: Vec::new(),
+            sock_free: Vec::new(),
+            rooms: Rooms::default(),
+            ports,
+            holds: Holds::default(),
+            pool: Vec::new(),
+            outbox: Vec::with_capacity(4096),
+            wake_mask: 0,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (core as u64 + 1),
+        }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.now.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
+    pub(crate) fn emit(&self, e: Event) {
+        // Events are advisory; a stalled control thread must not stall media.
+        let _ = self.events.try_send(e);
+    }
+
+    pub(crate) fn random(&mut self) -> u64 {
+        // xorshift64*: cheap jitter for RTCP intervals, not for security.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    // ---- buffers ------------------------------------------------------------
+
+    pub fn take_buf(&mut self) -> Box<Buf> {
+        if let Some(b) = self.pool.pop() {
+            return b;
+        }
+        if let Some(b) = self.mesh.take_returned(self.core) {
+            return b;
+        }
+        Buf::new(self.core)
+    }
+
+    pub fn recycle(&mut self, buf: Box<Buf>) {
+        if buf.owner as usize == self.core {
+            if self.pool.len() < 8192 {
+                self.pool.push(buf);
+            }
+        } else {
+            self.mesh.give_back(buf);
+        }
+    }
+
+    /// Drop one reference to a hold; a ring buffer whose last reference goes is
+    /// reported to `ring` so the io_uring backend can hand it back to the kernel.
+    #[inline]
+    pub fn release(&mut self, id: HoldId, ring: &mut impl FnMut(u16)) {
+        match self.holds.release(id) {
+            Some(HoldKind::Pooled(b)) => self.recycle(b),
+            Some(HoldKind::Ring(bid)) => ring(bid),
+            _ => {}
+        }
+    }
+
+    // ---- sockets and legs -----------------------------------------------------
+
+    pub fn sock_slot(&self, token: u32) -> Option<SockSlot> {
+        self.socks.get(token as usize).copied().flatten()
+    }
+
+    fn new_token(&mut self, slot: SockSlot) -> u32 {
+        match self.sock_free.pop() {
+            Some(t) => {
+                self.socks[t as usize] = Some(slot);
+                t
+            }
+            None => {
+                self.socks.push(Some(slot));
+                (self.socks.len() - 1) as u32
+            }
+        }
+    }
+
+    pub fn leg_slot(&self, id: LegId) -> Option<u32> {
+        self.leg_index.get(&id).copied()
+    }
+
+    pub fn leg(&self, slot: u32) -> Option<&Leg> {
+        self.legs.get(slot as usize).and_then(|l| l.as_ref())
+    }
+
+    pub fn leg_mut(&mut self, slot: u32) -> Option<&mut Leg> {
+        self.legs.get_mut(slot as usize).and_then(|l| l.as_mut())
+    }
+
+    pub fn leg_count(&self) -> usize {
+        self.leg_index.len()
+    }
+
+    pub fn socket_of(&self, token: u32) -> Option<&UdpSocket> {
+        let s = self.sock_slot(token)?;
+        let leg = self.leg(s.leg)?;
+        if s.rtcp { leg.rtcp.as_ref() } else { Some(&leg.rtp) }
+    }
+
+    pub fn create_leg(&mut self, id: LegId, spec: &LegCreate, counters: Arc<LegCounters>) -> Result<Created, ErrorBody> {
+        let v6 = spec.family == Family::Ipv6;
+        let ip = if v6 {
+            self.cfg.bind6.ok_or_else(|| ErrorBody::new(ErrorCode::Unsupported, "no IPv6 bind address configured (bind6)"))?
+        } else {
+            self.cfg.bind
+        };
+        let dscp = match spec.media {
+            Media::Audio => self.cfg.dscp_audio,
+            Media::Video => self.cfg.dscp_video,
+        };
+        let mux = spec.rtcp_mux;
+        let slice = self.ports.get_mut(&(spec.pool, spec.family)).expect("all pools exist");
+        let (port, (rtp, rtcp)) = slice
+            .allocate(|p| -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
+                let rtp = socket::bind_udp(SocketAddr::new(ip, p), dscp)?;
+                let rtcp = if mux { None } else { Some(socket::bind_udp(SocketAddr::new(ip, p + 1), dscp)?) };
+                Ok((rtp, rtcp))
+            })
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::PortsExhausted,
+                    format!("no free {:?} port pair on core {} for {:?}", spec.pool, self.core, spec.family).to_lowercase(),
+                )
+            })?;
+        let slot = self.leg_free.pop().unwrap_or_else(|| {
+            self.legs.push(None);
+            (self.legs.len() - 1) as u32
+        });
+        let rtp_token = self.new_token(SockSlot { leg: slot, rtcp: false });
+        let rtcp_token = rtcp.as_ref().map(|_| self.new_token(SockSlot { leg: slot, rtcp: true }));
+        let clock_rate = spec.clock_rate.unwrap_or(match spec.media {
+            Media::Audio => 48000,
+            Media::Video => 90000,
+        });
+        let jitter = self.random() % 1000;
+        let mut leg = Leg {
+            id,
+            media: spec.media,
+            clock_rate,
+            rtp,
+            rtcp,
+            rtp_token,
+            rtcp_token,
+            rtp_port: port,
+            pool: spec.pool,
+            family: spec.family,
+            remote: None,
+            remote_raw: RawAddr::empty(),
+            remote_rtcp: None,
+            remote_rtcp_raw: RawAddr::empty(),
+            rtcp_remote_explicit: false,
+            room: None,
+            muted: false,
+            rx: ReceiveStats::default(),
+            rewriter: Rewriter::new(ssrc_for_leg(id), clock_rate),
+            tx_streams: Vec::new(),
+            last_tx_stream: 0,
+            counters,
+            local_ssrc: ssrc_for_leg(id) ^ 0x5A5A_5A5A,
+            next_rtcp: self.now + self.cfg.rtcp_interval().mul_f64(0.5 + jitter as f64 / 1000.0),
+            last_rx: None,
+            inactive_reported: false,
+            last_keyframe_request: None,
+            fir_seq: 0,
+        };
+        if let Some(r) = spec.remote {
+            leg.set_remote(r);
+        }
+        if let Some(r) = spec.remote_rtcp {
+            leg.set_remote_rtcp(r);
+        }
+        let tokens = std::iter::once(rtp_token).chain(rtcp_token).collect();
+        self.legs[slot as usize] = Some(leg);
+        self.leg_index.insert(id, slot);
+        counters::set(&self.counters.legs, self.leg_index.len() as u64);
+        Ok(Created { rtp_port: port, rtcp_port: if mux { port } else { port + 1 }, local_ip: ip, tokens })
+    }
+
+    pub fn update_leg(&mut self, upd: &LegUpdate) -> Result<(), ErrorBody> {
+        let slot = self.leg_slot(upd.leg).ok_or_else(|| no_leg(upd.leg))?;
+        let leg = self.leg_mut(slot).expect("indexed");
+        if let Some(r) = upd.remote {
+            leg.set_remote(r);
+        }
+        if let Some(r) = upd.remote_rtcp {
+            leg.set_remote_rtcp(r);
+        }
+        if let Some(m) = upd.muted {
+            leg.muted = m;
+        }
+        Ok(())
+    }
+
+    /// Remove a leg; returns its sockets with their tokens for the backend to close.
+    pub fn delete_leg(&mut self, id: LegId) -> Result<Vec<(UdpSocket, u32)>, ErrorBody> {
+        self.leave_room(id);
+        let slot = self.leg_index.remove(&id).ok_or_else(|| no_leg(id))?;
+        let leg = self.legs[slot as usize].take().expect("indexed");
+        self.leg_free.push(slot);
+        if let Some(s) = self.ports.get_mut(&(leg.pool, leg.family)) {
+            s.release(leg.rtp_port);
+        }
+        let mut out = vec![(leg.rtp, leg.rtp_token)];
+        if let (Some(s), Some(t)) = (leg.rtcp, leg.rtcp_token) {
+            out.push((s, t));
+        }
+        for (_, t) in &out {
+            self.socks[*t as usize] = None;
+            self.sock_free.push(*t);
+        }
+        counters::set(&self.counters.legs, self.leg_index.len() as u64);
+        Ok(out)
+    }
+
+    // ---- rooms ------------------------------------------------------------------
+
+    pub fn join_room(&mut self, leg: LegId, room: u32) -> Result<(), ErrorBody> {
+        let slot = self.leg_slot(leg).ok_or_else(|| no_leg(leg))?;
+        self.leave_room(leg);
+        let rslot = self.rooms.ensure(room);
+        self.rooms.get_mut(rslot).expect("ensured").legs.push(slot);
+        self.leg_mut(slot).expect("indexed").room = Some(rslot);
+        Ok(())
+    }
+
+    pub fn leave_room(&mut self, leg: LegId) {
+        let Some(slot) = self.leg_slot(leg) else { return };
+        let Some(rslot) = self.leg_mut(slot).and_then(|l| l.room.take()) else { return };
+        if let Some(r) = self.rooms.get_mut(rslot) {
+            r.legs.retain(|&l| l != slot);
+        }
+        self.rooms.gc(rslot);
+    }
+
+    /// Which other cores hold legs of `room` (bit per core, this core's bit ignored).
+    pub fn set_room_cores(&mut self, room: u32, mask: u64) {
+        let mask = mask & !(1u64 << self.core);
+        match self.rooms.slot_of(room) {
+            Some(s) => {
+                self.rooms.get_mut(s).expect("indexed").remote_cores = mask;
+                self.rooms.gc(s);
+            }
+            None if mask != 0 => {
+                let s = self.rooms.ensure(room);
+                self.rooms.get_mut(s).expect("ensured").remote_cores = mask;
+            }
+            None => {}
+        }
+    }
+
+    /// Wake the cores this turn queued hand-offs for.
+    pub fn wake_peers(&mut self) {
+        let mut m = self.wake_mask;
+        self.wake_mask = 0;
+        while m != 0 {
+            let c = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.mesh.nudge(c);
+        }
+    }
+}
+
+pub(crate) fn no_leg(id: LegId) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NoSuchLeg, format!("leg {id} does not exist"))
+}

@@ -1,0 +1,81 @@
+//! Periodic work of a core, run from its coarse tick: RTCP reports per leg (RFC 3550
+//! intervals with 0.5-1.5 randomisation), live loss/jitter counters, inactivity.
+
+use super::counters::set;
+use super::Engine;
+use crate::rtp::ntp::duration_to_mid32;
+use crate::rtp::rtcp::{self, Reception, SenderInfo};
+use control::Event;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Streams we stopped sending more than this long ago leave the sender reports.
+const SENDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Engine {
+    pub fn on_tick(&mut self) {
+        let now = self.now;
+        let interval = self.cfg.rtcp_interval();
+        let timeout = Duration::from_secs(self.cfg.media_timeout_s.max(1));
+        let ntp = self.ntp.ntp(now);
+        for slot in 0..self.legs.len() as u32 {
+            let jitter = self.random() % 1000;
+            let Some(leg) = self.legs[slot as usize].as_mut() else { continue };
+            // Live receive statistics for stats readers.
+            let c = &leg.counters;
+            c.lost.store(leg.rx.lost(), Relaxed);
+            set(&c.expected, leg.rx.expected());
+            set(&c.jitter_us, leg.rx.jitter() as u64 * 1_000_000 / leg.clock_rate as u64);
+            if let Some(last) = leg.last_rx {
+                let idle = now.saturating_duration_since(last);
+                if idle >= timeout && !leg.inactive_reported {
+                    leg.inactive_reported = true;
+                    let e = Event::Inactive { leg: leg.id, idle_s: idle.as_secs_f64() };
+                    self.emit(e);
+                }
+            }
+            let Some(leg) = self.legs[slot as usize].as_mut() else { continue };
+            if now < leg.next_rtcp {
+                continue;
+            }
+            leg.next_rtcp = now + interval.mul_f64(0.5 + jitter as f64 / 1000.0);
+            if leg.remote_rtcp.is_none() {
+                continue;
+            }
+            leg.tx_streams.retain(|s| now.saturating_duration_since(s.last_at) < SENDER_TIMEOUT);
+            let senders: Vec<SenderInfo> = leg
+                .tx_streams
+                .iter()
+                .take(31)
+                .map(|s| {
+                    let ticks = now.saturating_duration_since(s.last_at).as_micros() as u64 * s.clock_rate as u64 / 1_000_000;
+                    SenderInfo { ssrc: s.ssrc, packets: s.packets, octets: s.octets, rtp_ts: s.last_ts.wrapping_add(ticks as u32) }
+                })
+                .collect();
+            let reception = leg.rx.ssrc.filter(|_| leg.rx.received > 0).map(|ssrc| {
+                let (lsr, dlsr) = match leg.rx.last_sr {
+                    Some((lsr, at)) => (lsr, duration_to_mid32(now.saturating_duration_since(at))),
+                    None => (0, 0),
+                };
+                Reception {
+                    ssrc,
+                    fraction_lost: leg.rx.take_fraction_lost(),
+                    cumulative_lost: leg.rx.lost(),
+                    extended_max: leg.rx.extended_max(),
+                    jitter: leg.rx.jitter(),
+                    lsr,
+                    dlsr,
+                }
+            });
+            let local_ssrc = leg.local_ssrc;
+            let mut buf = self.take_buf();
+            match rtcp::write_report(&mut buf.data, local_ssrc, ntp, &senders, reception, &self.cfg.cname) {
+                Ok(n) => {
+                    buf.len = n as u16;
+                    self.queue_rtcp(slot, buf);
+                }
+                Err(_) => self.recycle(buf),
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! A core's view of the rooms it has legs in: its local legs and the other cores
+//! that hold legs of the same room (where each packet is handed once).
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub struct LocalRoom {
+    pub id: u32,
+    /// Slots of this core's legs in the room.
+    pub legs: Vec<u32>,
+    /// Bit i set: core i (not this one) has legs in the room.
+    pub remote_cores: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Rooms {
+    slots: Vec<Option<LocalRoom>>,
+    free: Vec<u32>,
+    by_id: HashMap<u32, u32>,
+}
+
+impl Rooms {
+    pub fn slot_of(&self, id: u32) -> Option<u32> {
+        self.by_id.get(&id).copied()
+    }
+
+    pub fn get(&self, slot: u32) -> Option<&LocalRoom> {
+        self.slots.get(slot as usize).and_then(|r| r.as_ref())
+    }
+
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut LocalRoom> {
+        self.slots.get_mut(slot as usize).and_then(|r| r.as_mut())
+    }
+
+    pub fn ensure(&mut self, id: u32) -> u32 {
+        if let Some(s) = self.by_id.get(&id) {
+            return *s;
+        }
+        let room = LocalRoom { id, ..Default::default() };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(room);
+                s
+            }
+            None => {
+                self.slots.push(Some(room));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    /// Drop the room from this core once it has neither local legs nor peers.
+    pub fn gc(&mut self, slot: u32) {
+        let empty = matches!(self.get(slot), Some(r) if r.legs.is_empty() && r.remote_cores == 0);
+        if empty {
+            let r = self.slots[slot as usize].take().expect("checked");
+            self.by_id.remove(&r.id);
+            self.free.push(slot);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

@@ -1,0 +1,111 @@
+//! One worker thread per core: owns an engine and an I/O backend, applies control
+//! commands between batches, drains hand-offs from other cores, runs the coarse tick.
+
+use crate::engine::counters::{add, LegCounters};
+use crate::engine::mesh::Mesh;
+use crate::engine::Engine;
+use crate::io::Backend;
+use control::{ErrorBody, ErrorCode, LegCreate, LegId, LegUpdate};
+use crossbeam_channel::{Receiver, Sender};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Granularity of RTCP scheduling and inactivity checks.
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct CreatedLeg {
+    pub rtp_port: u16,
+    pub rtcp_port: u16,
+    pub local_ip: IpAddr,
+}
+
+pub type Reply<T> = Sender<Result<T, ErrorBody>>;
+
+pub enum Command {
+    CreateLeg { id: LegId, spec: LegCreate, counters: Arc<LegCounters>, reply: Reply<CreatedLeg> },
+    UpdateLeg { update: LegUpdate, reply: Reply<()> },
+    DeleteLeg { id: LegId, reply: Reply<()> },
+    JoinRoom { leg: LegId, room: u32, reply: Reply<()> },
+    LeaveRoom { leg: LegId, reply: Reply<()> },
+    /// Which cores hold legs of the room (sent to every core involved).
+    RoomCores { room: u32, mask: u64 },
+    Shutdown,
+}
+
+pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Command>) {
+    let core = engine.core;
+    let mesh: Arc<Mesh> = engine.mesh.clone();
+    let mut next_tick = Instant::now() + TICK;
+    loop {
+        engine.now = Instant::now();
+        while let Ok(cmd) = commands.try_recv() {
+            if !apply(&mut backend, &mut engine, cmd) {
+                backend.flush(&mut engine);
+                return;
+            }
+        }
+        engine.drain_mesh();
+        if engine.now >= next_tick {
+            engine.on_tick();
+            next_tick = engine.now + TICK;
+        }
+        backend.flush(&mut engine);
+        engine.wake_peers();
+        add(&engine.counters.loops, 1);
+
+        // Announce we may block, then re-check the queues so a hand-off pushed just
+        // before the flag was set is not slept on.
+        mesh.set_sleeping(core, true);
+        let busy = mesh.has_pending(core) || !commands.is_empty();
+        let timeout = if busy { Duration::ZERO } else { next_tick.saturating_duration_since(Instant::now()) };
+        if let Err(e) = backend.poll(&mut engine, Some(timeout)) {
+            tracing::error!(core, "poll failed: {e}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        mesh.set_sleeping(core, false);
+        engine.wake_peers();
+    }
+}
+
+/// Apply one command; false means shut down.
+fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool {
+    match cmd {
+        Command::CreateLeg { id, spec, counters, reply } => {
+            let r = engine.create_leg(id, &spec, counters).and_then(|c| {
+                for &t in &c.tokens {
+                    let sock = engine.socket_of(t).expect("just created");
+                    if let Err(e) = backend.register(sock, t) {
+                        let _ = engine.delete_leg(id).map(|socks| socks.into_iter().for_each(|(s, t)| backend.deregister(s, t)));
+                        return Err(ErrorBody::new(ErrorCode::Internal, format!("register socket: {e}")));
+                    }
+                }
+                Ok(CreatedLeg { rtp_port: c.rtp_port, rtcp_port: c.rtcp_port, local_ip: c.local_ip })
+            });
+            let _ = reply.send(r);
+        }
+        Command::UpdateLeg { update, reply } => {
+            let _ = reply.send(engine.update_leg(&update));
+        }
+        Command::DeleteLeg { id, reply } => {
+            // Sends queued for this leg point at its socket: flush before closing it.
+            backend.flush(engine);
+            let r = engine.delete_leg(id).map(|socks| {
+                for (s, t) in socks {
+                    backend.deregister(s, t);
+                }
+            });
+            let _ = reply.send(r);
+        }
+        Command::JoinRoom { leg, room, reply } => {
+            let _ = reply.send(engine.join_room(leg, room));
+        }
+        Command::LeaveRoom { leg, reply } => {
+            engine.leave_room(leg);
+            let _ = reply.send(Ok(()));
+        }
+        Command::RoomCores { room, mask } => engine.set_room_cores(room, mask),
+        Command::Shutdown => return false,
+    }
+    true
+}
