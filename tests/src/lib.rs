@@ -1,0 +1,146 @@
+//! Harness for system tests: start the real mediad binary on a private control
+//! socket and port range, drive it over the control protocol, run real peers, and
+//! stop everything by PID when the test ends (also on panic, through Drop).
+
+use control::Client;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub mod peers;
+
+/// Binaries built by `cargo build --workspace --bins` next to the test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not built: run `cargo build --workspace --bins` before the tests (scripts/test.sh does)", p.display());
+    p
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!("mediad-test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (SIGTERM, then SIGKILL) and reaped on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e} (is it installed? scripts/setup.sh installs the peers)"));
+        Proc { child, name: name.into() }
+    }
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child by PID.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+    /// Wait up to `limit` for exit; kill it if it does not.
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.alive() {
+            self.signal(libc::SIGTERM);
+            if self.wait_timeout(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// Port blocks for parallel tests: each daemon gets its own 200-port slice; a port
+/// another process holds is skipped by mediad, so an overlap costs nothing.
+pub fn port_block() -> (u16, u16) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let slot = (std::process::id() * 7 + N.fetch_add(1, Ordering::Relaxed) * 13) % 140;
+    let min = 20000 + slot as u16 * 200;
+    (min, min + 199)
+}
+
+/// Free UDP port for a peer (bound then released; the kernel picks it).
+pub fn free_udp_port() -> u16 {
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        // Even ports so peers that use p+1 for RTCP get a pair.
+        if p % 2 == 0 && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub struct Mediad {
+    pub proc: Proc,
+    pub socket: PathBuf,
+    pub ports: (u16, u16),
+    pub dir: TempDir,
+}
+
+impl Mediad {
+    pub fn start(workers: usize, io: &str, extra: &[&str]) -> Mediad {
+        let dir = TempDir::new("mediad");
+        let socket = dir.path("control.sock");
+        let ports = port_block();
+        let log = std::fs::File::create(dir.path("mediad.log")).unwrap();
+        let proc = Proc::spawn(
+            "mediad",
+            Command::new(bin("mediad"))
+                .args(["--workers", &workers.to_string(), "--io", io, "--metrics", "off", "--no-pin"])
+                .arg("--control-socket")
+                .arg(&socket)
+                .args(["--rtp-ports", &format!("{}-{}", ports.0, ports.1)])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        let m = Mediad { proc, socket, ports, dir };
+        let end = Instant::now() + Duration::from_secs(10);
+        while Client::connect(&m.socket, "probe").is_err() {
+            assert!(Instant::now() < end, "mediad did not open its control socket:\n{}", m.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        m
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket, "system-test").expect("connect").0
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("mediad.log")).unwrap_or_default()
+    }
+}
