@@ -122,7 +122,7 @@ impl Mediad {
                 .args(["--workers", &workers.to_string(), "--io", io, "--metrics", "off", "--no-pin"])
                 .arg("--control-socket")
                 .arg(&socket)
-                .args(["--rtp-ports", &format!("{}-{}", ports.0, ports.1)])
+                .args(if extra.contains(&"--rtp-ports") { vec![] } else { vec!["--rtp-ports".to_string(), format!("{}-{}", ports.0, ports.1)] })
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(log),
@@ -138,6 +138,10 @@ impl Mediad {
 
     pub fn client(&self) -> Client {
         Client::connect(&self.socket, "system-test").expect("connect").0
+    }
+
+    pub fn proc_alive(&mut self) -> bool {
+        self.proc.alive()
     }
 
     pub fn log(&self) -> String {

@@ -235,6 +235,7 @@ impl Daemon {
         st.legs.insert(id, LegRecord { info, counters });
         self.hub.publish(&Event::LegCreated { leg: id, core });
         if let Some(room) = &spec.room {
+            st.legs.get_mut(&id).expect("inserted").info.room = None;
             if let Err(e) = self.attach(st, room, id) {
                 let _ = self.ask(core, |reply| Command::DeleteLeg { id, reply });
                 st.legs.remove(&id);
@@ -248,7 +249,7 @@ impl Daemon {
         let rec = st.legs.get(&leg).ok_or_else(|| crate::engine::no_leg(leg))?;
         let num = st.rooms.get(room).ok_or_else(|| no_room(room))?.num;
         match &rec.info.room {
-            Some(r) if r == room => return to_value(&rec.info),
+            Some(r) if r == room => return self.room_info(st, room),
             Some(r) => {
                 return Err(ErrorBody::new(ErrorCode::AlreadyAttached, format!("leg {leg} is in room `{r}`; detach it first")))
             }
@@ -260,7 +261,11 @@ impl Daemon {
         st.rooms.get_mut(room).expect("checked").legs.push(leg);
         st.legs.get_mut(&leg).expect("checked").info.room = Some(room.to_string());
         self.publish_mask(st, room, num, before);
-        to_value(&st.legs[&leg].info)
+        self.room_info(st, room)
+    }
+
+    fn room_info(&self, st: &State, room: &str) -> OpResult {
+        to_value(RoomInfo { room: room.to_string(), legs: st.rooms.get(room).map(|r| r.legs.clone()).unwrap_or_default() })
     }
 
     fn detach(&self, st: &mut State, leg: LegId) -> Result<(), ErrorBody> {

@@ -202,7 +202,9 @@ impl Engine {
         let mut bye = None;
         let leg = self.legs[slot as usize].as_mut().expect("socket maps to a live leg");
         add(&leg.counters.rtcp_rx, 1);
-        if on_rtcp_socket && !leg.rtcp_remote_explicit && leg.remote_rtcp.is_none() {
+        // Symmetric RTCP: what arrives on the RTCP port tells where its sender
+        // listens, unless the controller fixed the address.
+        if on_rtcp_socket && !leg.rtcp_remote_explicit {
             if let Some(a) = from.to_std() {
                 leg.set_remote_rtcp(a);
             }
