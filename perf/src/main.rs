@@ -1,0 +1,126 @@
+//! perf: side-by-side benchmarks. `cargo run --release -p perf -- relay --duration 5`.
+
+mod load;
+mod ng;
+mod relay;
+mod report;
+mod sut;
+mod sys;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of mediad against peers and the raw socket ceiling")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Seconds per measurement phase.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    duration: f64,
+    /// Print one JSON object per measured system and case.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Markdown file to append the results table to ("" to skip).
+    #[arg(long, global = true, default_value = "perf/RESULTS.md")]
+    results: String,
+    /// CPU for the load generator and for the system under test.
+    #[arg(long, global = true, default_value_t = 0)]
+    gen_cpu: usize,
+    #[arg(long, global = true, default_value_t = 1)]
+    sut_cpu: usize,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Plain RTP relay: raw ceiling, mediad (epoll, io_uring), rtpengine userspace.
+    Relay {
+        /// Receiving legs per case (1→N uses flows/N sources with N legs each).
+        #[arg(long, default_value_t = 1000)]
+        flows: usize,
+        #[arg(long, default_value_t = 4)]
+        fanout: usize,
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad-epoll,mediad-uring,rtpengine")]
+        systems: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "200,1200")]
+        sizes: Vec<usize>,
+        /// Highest output packets/s the generator offers.
+        #[arg(long, default_value_t = 900_000.0)]
+        max_rate: f64,
+    },
+}
+
+fn mediad_binary() -> PathBuf {
+    let here = std::env::current_exe().unwrap();
+    let p = here.parent().unwrap().join("mediad");
+    if !p.exists() {
+        eprintln!("building mediad next to perf ({})", p.display());
+        let profile = if here.to_string_lossy().contains("/release/") { vec!["--release"] } else { vec![] };
+        let ok = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "mediad", "--bin", "mediad"])
+            .args(profile)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok && p.exists(), "could not build mediad");
+    }
+    p
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let duration = Duration::from_secs_f64(cli.duration);
+    let (rows, name) = match cli.scenario {
+        Scenario::Relay { flows, fanout, systems, sizes, max_rate } => {
+            let o = relay::Opts {
+                duration,
+                flows,
+                fanout,
+                systems,
+                gen_cpu: cli.gen_cpu,
+                sut_cpu: cli.sut_cpu,
+                mediad: mediad_binary(),
+                sizes,
+                max_rate,
+            };
+            let total = (relay::cases(&o).len() * o.systems.len() * 8) as u64;
+            let pb = indicatif::ProgressBar::new(total);
+            pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
+            let rows = relay::run(&o, &pb);
+            pb.finish_and_clear();
+            (rows, "relay")
+        }
+    };
+    let table = report::markdown(&rows);
+    if cli.json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r).unwrap());
+        }
+    } else {
+        println!("{table}");
+    }
+    if !cli.results.is_empty() {
+        let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        let stamp = date.replace([' ', ':'], "-").replace("-UTC", "");
+        let results = PathBuf::from(&cli.results);
+        let dir = results.parent().map(|p| p.join("results")).unwrap_or_else(|| "results".into());
+        std::fs::create_dir_all(&dir).unwrap();
+        let svg_name = format!("{name}-{stamp}.svg");
+        std::fs::write(dir.join(&svg_name), report::svg(&rows, &format!("perf {name}, {date}"))).unwrap();
+        let json_name = format!("{name}-{stamp}.json");
+        let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+        std::fs::write(dir.join(&json_name), json).unwrap();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&results).unwrap();
+        let _ = writeln!(
+            f,
+            "\n## {name}, {date}\n\nCommand: `cargo run --release -p perf -- {command}`  \nMachine: {}; generator pinned to CPU {}, system under test to CPU {}.\n\n{table}\n![{name}](results/{svg_name}) · [JSON](results/{json_name})\n",
+            report::machine(),
+            cli.gen_cpu,
+            cli.sut_cpu
+        );
+        eprintln!("appended to {}; chart {}", results.display(), dir.join(svg_name).display());
+    }
+}
