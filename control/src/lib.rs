@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod messages;
+pub mod signals;
 
 pub use client::{Client, ClientError};
 pub use messages::*;

@@ -30,7 +30,7 @@ fn main() {
     let socket = cfg.control_socket.clone();
     // Blocked before any thread starts, so every thread inherits the mask and the
     // signal is taken only by sigwait below.
-    let signals = block_signals();
+    let signals = control::signals::Shutdown::block();
     let running = match mediad::start(cfg) {
         Ok(r) => r,
         Err(e) => {
@@ -39,30 +39,11 @@ fn main() {
         }
     };
     tracing::info!("{summary}");
-    wait_for(&signals);
+    signals.wait();
     tracing::info!("shutting down");
     running.daemon.shutdown();
     for w in running.workers {
         let _ = w.join();
     }
     let _ = std::fs::remove_file(socket);
-}
-
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: plain sigset manipulation on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// Block until SIGINT or SIGTERM.
-fn wait_for(set: &libc::sigset_t) {
-    let mut sig = 0;
-    // SAFETY: the set is initialised and blocked in every thread.
-    unsafe { libc::sigwait(set, &mut sig) };
 }

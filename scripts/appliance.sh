@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Start the appliance on loopback with embedded defaults: mediad (media plane) and
+# signal (status page, API), no configuration file, no external service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release --bins -p mediad -p signal -p control
+exec ./target/release/signal --spawn-mediad ./target/release/mediad --http "${HTTP:-127.0.0.1:8080}" \
+  --mediad-args --metrics 127.0.0.1:9464 "$@"

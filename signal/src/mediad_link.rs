@@ -1,0 +1,75 @@
+//! signal's link to mediad: one control connection, re-established with backoff when
+//! the daemon restarts. mediad keeps forwarding while signal is away; after a
+//! reconnect signal re-reads what exists (legs, rooms) instead of assuming.
+
+use control::{Client, ClientError, DaemonStats, LegInfo, Op, RoomInfo};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct MediadLink {
+    socket: PathBuf,
+    conn: Mutex<Option<Client>>,
+    last_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub connected: bool,
+    pub error: Option<String>,
+    pub stats: Option<DaemonStats>,
+    pub rooms: Vec<RoomInfo>,
+    pub legs: Vec<LegInfo>,
+}
+
+impl MediadLink {
+    pub fn new(socket: PathBuf) -> Self {
+        MediadLink { socket, conn: Mutex::new(None), last_error: Mutex::new(None) }
+    }
+
+    /// Run `f` on a live connection, connecting first if needed; a broken connection
+    /// is dropped so the next call reconnects.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, ClientError>) -> Result<T, ClientError> {
+        let mut guard = self.conn.lock().unwrap();
+        if guard.is_none() {
+            let (c, hello) = Client::connect(&self.socket, "signal").map_err(|e| self.note(e))?;
+            tracing::info!("connected to {} over protocol {}", hello.daemon, hello.version);
+            *guard = Some(c);
+        }
+        let r = f(guard.as_mut().expect("connected"));
+        if let Err(ClientError::Io(_) | ClientError::Protocol(_)) = &r {
+            *guard = None;
+        }
+        r.map_err(|e| self.note(e))
+    }
+
+    fn note(&self, e: ClientError) -> ClientError {
+        *self.last_error.lock().unwrap() = Some(e.to_string());
+        e
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let r = self.with(|c| {
+            let stats: DaemonStats = c.call(Op::StatsDaemon)?;
+            let rooms: Vec<RoomInfo> = c.call(Op::RoomList)?;
+            let legs: Vec<LegInfo> = c.call(Op::LegList)?;
+            Ok((stats, rooms, legs))
+        });
+        match r {
+            Ok((stats, rooms, legs)) => Snapshot { connected: true, error: None, stats: Some(stats), rooms, legs },
+            Err(e) => Snapshot { connected: false, error: Some(e.to_string()), stats: None, rooms: vec![], legs: vec![] },
+        }
+    }
+
+    /// Wait until mediad answers (start-up ordering in dev mode and systemd).
+    pub fn wait_ready(&self, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if self.with(|c| c.daemon_stats()).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}

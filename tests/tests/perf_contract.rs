@@ -1,0 +1,29 @@
+//! The perf harness runs end to end and keeps the JSON contract every scenario
+//! shares. Gentle load (capped rate, short phases): this checks the harness, not
+//! speed; speed is measured by `perf relay` and recorded in perf/RESULTS.md.
+
+use system_tests::bin;
+
+#[test]
+fn relay_scenario_reports_the_contract_fields() {
+    let out = std::process::Command::new(bin("perf"))
+        .args(["relay", "--json", "--results", "", "--duration", "0.4", "--flows", "40", "--fanout", "2"])
+        .args(["--sizes", "200", "--systems", "raw,mediad-epoll,mediad-uring", "--max-rate", "10000"])
+        .output()
+        .expect("run perf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "perf failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    // 1→1 and 1→2, three systems each.
+    assert_eq!(rows.len(), 6, "{stdout}");
+    for r in &rows {
+        for f in ["scenario", "system", "pps", "cpu_cores", "pps_per_core", "loss", "p50_us", "p99_us", "p999_us", "headline", "headline_unit"] {
+            assert!(r.get(f).is_some(), "field {f} missing in {r}");
+        }
+        assert_eq!(r["scenario"], "relay");
+        assert!(r["pps"].as_f64().unwrap() > 5000.0, "forwarded at the offered rate: {r}");
+        assert!(r["loss"].as_f64().unwrap() < 0.01, "{r}");
+        assert_eq!(r["headline"], r["pps_per_core"]);
+    }
+    assert!(rows.iter().any(|r| r["system"] == "mediad-uring" && r["vs_raw"].is_number()));
+}
