@@ -42,9 +42,31 @@ fn ud_gen(u: u64) -> u32 {
     u as u32
 }
 
-/// Check that this kernel gives us a ring (seccomp or an old kernel may not).
+/// Check that this kernel runs what the backend relies on (a ring, a provided-buffer
+/// ring, multishot recvmsg: Linux 6.0+, and no seccomp filter in the way) by receiving
+/// one datagram that way on a scratch socket.
 pub fn probe() -> io::Result<()> {
-    IoUring::new(8).map(|_| ())
+    let mut u = Uring::new(EventFd::new()?, false)?;
+    let sock = UdpSocket::bind("127.0.0.1:0")?;
+    sock.set_nonblocking(true)?;
+    u.register(&sock, 0)?;
+    u.ring.submit()?;
+    sock.send_to(b"probe", sock.local_addr()?)?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let ts = Timespec::new().nsec(50_000_000);
+        let _ = u.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+        for cqe in u.ring.completion() {
+            if ud_kind(cqe.user_data()) == KIND_RECV {
+                return if cqe.result() >= 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::from_raw_os_error(-cqe.result()))
+                };
+            }
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::TimedOut, "multishot recvmsg delivered nothing"))
 }
 
 pub struct EventFd(RawFd);
@@ -207,7 +229,11 @@ impl Uring {
         }
         if !more {
             if live {
-                // Multishot ends on ENOBUFS or errors; re-arm while the socket lives.
+                // Multishot ends when the buffer ring runs dry (ENOBUFS: buffers come back
+                // as sends complete) or on an error; re-arm while the socket lives.
+                if cqe.result() < 0 && cqe.result() != -libc::ENOBUFS {
+                    tracing::warn!(token, "receive ended: {}", io::Error::from_raw_os_error(-cqe.result()));
+                }
                 self.arm_recv(token);
             } else {
                 self.graveyard.remove(&(token, gen));
