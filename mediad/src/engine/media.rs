@@ -59,7 +59,7 @@ impl Engine {
             Err(_) => return self.malformed(slot),
         };
         let mut events: [Option<Event>; 2] = [None, None];
-        let leg = self.legs[slot as usize].as_mut().expect("socket maps to a live leg");
+        let leg = &mut self.legs[slot as usize];
         let c = &leg.counters;
         add(&c.rx_packets, 1);
         add(&c.rx_bytes, len as u64);
@@ -118,7 +118,7 @@ impl Engine {
     #[inline]
     fn send_media(&mut self, dst: u32, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32) {
         let now = self.now;
-        let leg = self.legs[dst as usize].as_mut().expect("room holds live legs");
+        let leg = &mut self.legs[dst as usize];
         if leg.remote.is_none() {
             add(&leg.counters.tx_dropped, 1);
             return;
@@ -200,7 +200,7 @@ impl Engine {
         let ntp_now = mid32(self.ntp.ntp(now));
         let mut feedback: Vec<(u32, FeedbackMsg)> = Vec::new();
         let mut bye = None;
-        let leg = self.legs[slot as usize].as_mut().expect("socket maps to a live leg");
+        let leg = &mut self.legs[slot as usize];
         add(&leg.counters.rtcp_rx, 1);
         // Symmetric RTCP: what arrives on the RTCP port tells where its sender
         // listens, unless the controller fixed the address.
@@ -278,7 +278,7 @@ impl Engine {
     pub(crate) fn send_feedback(&mut self, slot: u32, msg: &FeedbackMsg) {
         let now = self.now;
         let mut buf = self.take_buf();
-        let leg = self.legs[slot as usize].as_mut().expect("slot is live");
+        let leg = &mut self.legs[slot as usize];
         let (Some(media), true) = (leg.rx.ssrc, leg.remote_rtcp.is_some()) else {
             return self.recycle(buf);
         };
@@ -311,7 +311,7 @@ impl Engine {
 
     /// Queue an RTCP packet we built toward the leg's RTCP address.
     pub(crate) fn queue_rtcp(&mut self, slot: u32, buf: Box<super::buffers::Buf>) {
-        let leg = self.legs[slot as usize].as_ref().expect("slot is live");
+        let leg = &self.legs[slot as usize];
         if leg.remote_rtcp.is_none() {
             return self.recycle(buf);
         }

@@ -24,6 +24,7 @@ use leg::Leg;
 use mesh::Mesh;
 use ports::PortSlice;
 use rooms::Rooms;
+use slab::Slab;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -55,11 +56,12 @@ pub struct Engine {
     pub epoch: Instant,
     /// Time of the current batch; set once per batch, not per packet.
     pub now: Instant,
-    legs: Vec<Option<Leg>>,
-    leg_free: Vec<u32>,
+    legs: Slab<Leg>,
     leg_index: HashMap<LegId, u32>,
-    socks: Vec<Option<SockSlot>>,
-    sock_free: Vec<u32>,
+    /// Socket tokens (what the backend reports datagrams with) to their leg.
+    socks: Slab<SockSlot>,
+    /// Scratch list of leg slots for the tick, kept to avoid an allocation per tick.
+    tick_slots: Vec<u32>,
     pub rooms: Rooms,
     ports: HashMap<(PortPool, Family), PortSlice>,
     pub holds: Holds,
@@ -88,11 +90,10 @@ impl Engine {
             ntp: NtpClock::new(),
             epoch: now,
             now,
-            legs: Vec::new(),
-            leg_free: Vec::new(),
+            legs: Slab::new(),
             leg_index: HashMap::new(),
-            socks: Vec::new(),
-            sock_free: Vec::new(),
+            socks: Slab::new(),
+            tick_slots: Vec::new(),
             rooms: Rooms::default(),
             ports,
             holds: Holds::default(),
@@ -156,20 +157,7 @@ impl Engine {
     // ---- sockets and legs -----------------------------------------------------
 
     pub fn sock_slot(&self, token: u32) -> Option<SockSlot> {
-        self.socks.get(token as usize).copied().flatten()
-    }
-
-    fn new_token(&mut self, slot: SockSlot) -> u32 {
-        match self.sock_free.pop() {
-            Some(t) => {
-                self.socks[t as usize] = Some(slot);
-                t
-            }
-            None => {
-                self.socks.push(Some(slot));
-                (self.socks.len() - 1) as u32
-            }
-        }
+        self.socks.get(token as usize).copied()
     }
 
     pub fn leg_slot(&self, id: LegId) -> Option<u32> {
@@ -177,11 +165,11 @@ impl Engine {
     }
 
     pub fn leg(&self, slot: u32) -> Option<&Leg> {
-        self.legs.get(slot as usize).and_then(|l| l.as_ref())
+        self.legs.get(slot as usize)
     }
 
     pub fn leg_mut(&mut self, slot: u32) -> Option<&mut Leg> {
-        self.legs.get_mut(slot as usize).and_then(|l| l.as_mut())
+        self.legs.get_mut(slot as usize)
     }
 
     pub fn leg_count(&self) -> usize {
@@ -219,17 +207,16 @@ impl Engine {
                     format!("no free {:?} port pair on core {} for {:?}", spec.pool, self.core, spec.family).to_lowercase(),
                 )
             })?;
-        let slot = self.leg_free.pop().unwrap_or_else(|| {
-            self.legs.push(None);
-            (self.legs.len() - 1) as u32
-        });
-        let rtp_token = self.new_token(SockSlot { leg: slot, rtcp: false });
-        let rtcp_token = rtcp.as_ref().map(|_| self.new_token(SockSlot { leg: slot, rtcp: true }));
+        // Spread first reports of legs created together over the interval.
+        let jitter = self.random() % 1000;
+        let entry = self.legs.vacant_entry();
+        let slot = entry.key() as u32;
+        let rtp_token = self.socks.insert(SockSlot { leg: slot, rtcp: false }) as u32;
+        let rtcp_token = rtcp.as_ref().map(|_| self.socks.insert(SockSlot { leg: slot, rtcp: true }) as u32);
         let clock_rate = spec.clock_rate.unwrap_or(match spec.media {
             Media::Audio => 48000,
             Media::Video => 90000,
         });
-        let jitter = self.random() % 1000;
         let mut leg = Leg {
             id,
             media: spec.media,
@@ -267,7 +254,7 @@ impl Engine {
             leg.set_remote_rtcp(r);
         }
         let tokens = std::iter::once(rtp_token).chain(rtcp_token).collect();
-        self.legs[slot as usize] = Some(leg);
+        entry.insert(leg);
         self.leg_index.insert(id, slot);
         counters::set(&self.counters.legs, self.leg_index.len() as u64);
         Ok(Created { rtp_port: port, rtcp_port: if mux { port } else { port + 1 }, local_ip: ip, tokens })
@@ -292,8 +279,7 @@ impl Engine {
     pub fn delete_leg(&mut self, id: LegId) -> Result<Vec<(UdpSocket, u32)>, ErrorBody> {
         self.leave_room(id);
         let slot = self.leg_index.remove(&id).ok_or_else(|| no_leg(id))?;
-        let leg = self.legs[slot as usize].take().expect("indexed");
-        self.leg_free.push(slot);
+        let leg = self.legs.remove(slot as usize);
         if let Some(s) = self.ports.get_mut(&(leg.pool, leg.family)) {
             s.release(leg.rtp_port);
         }
@@ -302,8 +288,7 @@ impl Engine {
             out.push((s, t));
         }
         for (_, t) in &out {
-            self.socks[*t as usize] = None;
-            self.sock_free.push(*t);
+            self.socks.remove(*t as usize);
         }
         counters::set(&self.counters.legs, self.leg_index.len() as u64);
         Ok(out)

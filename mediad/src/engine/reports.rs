@@ -18,9 +18,12 @@ impl Engine {
         let interval = self.cfg.rtcp_interval();
         let timeout = Duration::from_secs(self.cfg.media_timeout_s.max(1));
         let ntp = self.ntp.ntp(now);
-        for slot in 0..self.legs.len() as u32 {
+        let mut slots = std::mem::take(&mut self.tick_slots);
+        slots.clear();
+        slots.extend(self.legs.iter().map(|(k, _)| k as u32));
+        for &slot in &slots {
             let jitter = self.random() % 1000;
-            let Some(leg) = self.legs[slot as usize].as_mut() else { continue };
+            let Some(leg) = self.legs.get_mut(slot as usize) else { continue };
             // Live receive statistics for stats readers.
             let c = &leg.counters;
             c.lost.store(leg.rx.lost(), Relaxed);
@@ -34,7 +37,7 @@ impl Engine {
                     self.emit(e);
                 }
             }
-            let Some(leg) = self.legs[slot as usize].as_mut() else { continue };
+            let Some(leg) = self.legs.get_mut(slot as usize) else { continue };
             if now < leg.next_rtcp {
                 continue;
             }
@@ -77,5 +80,6 @@ impl Engine {
                 Err(_) => self.recycle(buf),
             }
         }
+        self.tick_slots = slots;
     }
 }
