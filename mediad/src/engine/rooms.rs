@@ -1,6 +1,7 @@
 //! A core's view of the rooms it has legs in: its local legs and the other cores
 //! that hold legs of the same room (where each packet is handed once).
 
+use slab::Slab;
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
@@ -12,10 +13,11 @@ pub struct LocalRoom {
     pub remote_cores: u64,
 }
 
+/// Rooms by local slot (what legs point at) and by registry id (what commands and
+/// hand-offs name).
 #[derive(Debug, Default)]
 pub struct Rooms {
-    slots: Vec<Option<LocalRoom>>,
-    free: Vec<u32>,
+    slots: Slab<LocalRoom>,
     by_id: HashMap<u32, u32>,
 }
 
@@ -25,39 +27,27 @@ impl Rooms {
     }
 
     pub fn get(&self, slot: u32) -> Option<&LocalRoom> {
-        self.slots.get(slot as usize).and_then(|r| r.as_ref())
+        self.slots.get(slot as usize)
     }
 
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut LocalRoom> {
-        self.slots.get_mut(slot as usize).and_then(|r| r.as_mut())
+        self.slots.get_mut(slot as usize)
     }
 
     pub fn ensure(&mut self, id: u32) -> u32 {
         if let Some(s) = self.by_id.get(&id) {
             return *s;
         }
-        let room = LocalRoom { id, ..Default::default() };
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = Some(room);
-                s
-            }
-            None => {
-                self.slots.push(Some(room));
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let slot = self.slots.insert(LocalRoom { id, ..Default::default() }) as u32;
         self.by_id.insert(id, slot);
         slot
     }
 
     /// Drop the room from this core once it has neither local legs nor peers.
     pub fn gc(&mut self, slot: u32) {
-        let empty = matches!(self.get(slot), Some(r) if r.legs.is_empty() && r.remote_cores == 0);
-        if empty {
-            let r = self.slots[slot as usize].take().expect("checked");
+        if matches!(self.get(slot), Some(r) if r.legs.is_empty() && r.remote_cores == 0) {
+            let r = self.slots.remove(slot as usize);
             self.by_id.remove(&r.id);
-            self.free.push(slot);
         }
     }
 
