@@ -18,7 +18,7 @@ pub struct Frame {
 impl Frame {
     /// A frame filled with one colour; `width` and `height` must be even.
     pub fn solid(width: usize, height: usize, (y, u, v): (u8, u8, u8)) -> Frame {
-        assert!(width % 2 == 0 && height % 2 == 0, "4:2:0 needs even dimensions");
+        assert!(width.is_multiple_of(2) && height.is_multiple_of(2), "4:2:0 needs even dimensions");
         Frame { y: Plane::filled(width, height, y), u: Plane::filled(width / 2, height / 2, u), v: Plane::filled(width / 2, height / 2, v) }
     }
 
@@ -31,7 +31,7 @@ impl Frame {
 
     /// Scale `src` into `dst_rect` of this frame (luma rect; chroma uses half of it).
     pub fn place(&mut self, src: &Frame, r: Rect) {
-        assert!(r.x % 2 == 0 && r.y % 2 == 0 && r.w % 2 == 0 && r.h % 2 == 0, "tiles sit on even coordinates");
+        assert!(r.x.is_multiple_of(2) && r.y.is_multiple_of(2) && r.w.is_multiple_of(2) && r.h.is_multiple_of(2), "tiles sit on even coordinates");
         self.y.scale_into(&src.y, r);
         let c = Rect { x: r.x / 2, y: r.y / 2, w: r.w / 2, h: r.h / 2 };
         self.u.scale_into(&src.u, c);

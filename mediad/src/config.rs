@@ -180,7 +180,7 @@ impl Config {
             return Err(format!("workers must be 1..=64, got {}", self.workers));
         }
         for (name, r) in [("rtp_ports", self.rtp_ports), ("webrtc_ports", self.webrtc_ports)] {
-            let pairs = (r.max - r.min + 1) / 2;
+            let pairs = (r.max - r.min).div_ceil(2);
             if (pairs as usize) < self.workers {
                 return Err(format!("{name} {}-{} has fewer port pairs than workers", r.min, r.max));
             }

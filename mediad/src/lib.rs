@@ -28,6 +28,7 @@ pub struct Running {
 /// Per-core backend prepared on the main thread: epoll's poller is built here (its
 /// waker must exist before the mesh), io_uring's ring in its own thread (a
 /// single-issuer ring belongs to the thread that submits).
+#[allow(clippy::large_enum_variant)] // built once per core at start-up
 enum Prepared {
     Epoll(io::epoll::Epoll),
     Uring(io::uring::EventFd),

@@ -92,6 +92,7 @@ struct Step {
 /// One phase on a fresh setup (a relay that shed load earlier must not carry that
 /// state into the next rate: rtpengine, for one, keeps discarding once its queue
 /// guard tripped).
+#[allow(clippy::too_many_arguments)]
 fn step(
     setup: &dyn Fn() -> Result<Setup, String>,
     flows: usize,

@@ -82,7 +82,8 @@ pub fn svg(rows: &[Row], title: &str) -> String {
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/><text x="{left}" y="20" font-size="14">{title}</text>"#
     );
-    let panels: [(&str, fn(&Row) -> f64); 2] = [("forwarded packets/s per core", |r| r.pps_per_core), ("p99 one-way latency at 50% load (µs)", |r| r.p99_us)];
+    type Panel = (&'static str, fn(&Row) -> f64);
+    let panels: [Panel; 2] = [("forwarded packets/s per core", |r| r.pps_per_core), ("p99 one-way latency at 50% load (µs)", |r| r.p99_us)];
     for (pi, (label, f)) in panels.iter().enumerate() {
         let y0 = top + pi as f64 * (panel_h + 60.0) + 20.0;
         let max = rows.iter().map(f).fold(0.0f64, f64::max).max(1e-9);

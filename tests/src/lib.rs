@@ -97,7 +97,7 @@ pub fn free_udp_port() -> u16 {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = s.local_addr().unwrap().port();
         // Even ports so peers that use p+1 for RTCP get a pair.
-        if p % 2 == 0 && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        if p.is_multiple_of(2) && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
             return p;
         }
     }

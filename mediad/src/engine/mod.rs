@@ -65,6 +65,8 @@ pub struct Engine {
     pub rooms: Rooms,
     ports: HashMap<(PortPool, Family), PortSlice>,
     pub holds: Holds,
+    // Boxed on purpose: a buffer crosses cores as a pointer and returns to this pool.
+    #[allow(clippy::vec_box)]
     pool: Vec<Box<Buf>>,
     pub outbox: Vec<SendItem>,
     /// Cores we queued hand-offs for during this turn.

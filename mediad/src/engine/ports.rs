@@ -13,7 +13,7 @@ impl PortSlice {
     /// The `core`-th of `cores` equal slices of `[min, max]`, aligned to even ports.
     pub fn new(min: u16, max: u16, core: usize, cores: usize) -> Self {
         let first = min + (min & 1);
-        let pairs = (max.saturating_sub(first) as usize + 1) / 2;
+        let pairs = (max.saturating_sub(first) as usize).div_ceil(2);
         let per = pairs / cores.max(1);
         let start = core * per;
         let end = if core + 1 == cores { pairs } else { start + per };

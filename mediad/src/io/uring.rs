@@ -116,6 +116,9 @@ pub struct Uring {
     recv_msg: Box<libc::msghdr>,
     socks: Vec<(RawFd, u32)>,
     graveyard: HashMap<(u32, u32), UdpSocket>,
+    // Boxed on purpose: the kernel holds pointers into a slot until its send completes,
+    // so a slot must not move when the vector grows.
+    #[allow(clippy::vec_box)]
     slots: Vec<Box<SendSlot>>,
     free_slots: Vec<u32>,
     returned: Vec<u16>,
