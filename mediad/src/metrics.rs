@@ -31,6 +31,11 @@ fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Vec<(&str
 fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Vec<(&str, String)>, i64)]) -> std::fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, v) in rows {
+        if labels.is_empty() {
+            // An empty label family encodes no sample at all: write it bare.
+            ConstGauge::new(*v).encode(m)?;
+            return Ok(());
+        }
         ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
     }
     Ok(())

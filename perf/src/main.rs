@@ -49,6 +49,9 @@ enum Scenario {
         /// Highest output packets/s the generator offers.
         #[arg(long, default_value_t = 900_000.0)]
         max_rate: f64,
+        /// Extra flags for mediad, space separated (e.g. "--no-gso").
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        mediad_args: String,
     },
 }
 
@@ -74,7 +77,7 @@ fn main() {
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let duration = Duration::from_secs_f64(cli.duration);
     let (rows, name) = match cli.scenario {
-        Scenario::Relay { flows, fanout, systems, sizes, max_rate } => {
+        Scenario::Relay { flows, fanout, systems, sizes, max_rate, mediad_args } => {
             let o = relay::Opts {
                 duration,
                 flows,
@@ -83,6 +86,7 @@ fn main() {
                 gen_cpu: cli.gen_cpu,
                 sut_cpu: cli.sut_cpu,
                 mediad: mediad_binary(),
+                mediad_args: mediad_args.split_whitespace().map(str::to_string).collect(),
                 sizes,
                 max_rate,
             };

@@ -18,6 +18,8 @@ pub struct Opts {
     pub gen_cpu: usize,
     pub sut_cpu: usize,
     pub mediad: std::path::PathBuf,
+    /// Extra mediad flags (e.g. `--no-gso` to measure what GSO brings).
+    pub mediad_args: Vec<String>,
     pub sizes: Vec<usize>,
     /// Output packets/s the generator tries to offer at saturation.
     pub max_rate: f64,
@@ -54,8 +56,8 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> Vec<Row> {
             let setup = || -> Result<Setup, String> {
                 match system.as_str() {
                     "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
-                    "mediad-epoll" => Ok(sut::mediad(&o.mediad, "epoll", o.sut_cpu, rx_addr, flows, fanout)),
-                    "mediad-uring" => Ok(sut::mediad(&o.mediad, "uring", o.sut_cpu, rx_addr, flows, fanout)),
+                    "mediad-epoll" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, flows, fanout)),
+                    "mediad-uring" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "uring", o.sut_cpu, rx_addr, flows, fanout)),
                     "rtpengine" if fanout == 1 => sut::rtpengine(o.sut_cpu, tx.local_addr().unwrap(), rx_addr, flows),
                     "rtpengine" => Err("rtpengine relays 1:1 calls; no fan-out in its offer/answer model".into()),
                     other => Err(format!("unknown system {other}")),

@@ -103,13 +103,14 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
     }
 }
 
-pub fn mediad(bin: &std::path::Path, io: &str, cpu: usize, rx: SocketAddr, flows: usize, fanout: usize) -> Setup {
+pub fn mediad(bin: &std::path::Path, extra: &[String], io: &str, cpu: usize, rx: SocketAddr, flows: usize, fanout: usize) -> Setup {
     let dir = scratch(&format!("mediad-{io}"));
     let sock = dir.join("c.sock");
     let child = Command::new(bin)
         .args(["--workers", "1", "--cpus", &cpu.to_string(), "--io", io, "--metrics", "off", "--rtp-ports", "30000-49999"])
         .arg("--control-socket")
         .arg(&sock)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

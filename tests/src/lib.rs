@@ -116,13 +116,21 @@ impl Mediad {
         let socket = dir.path("control.sock");
         let ports = port_block();
         let log = std::fs::File::create(dir.path("mediad.log")).unwrap();
+        // Defaults for a test daemon; a flag the test passes itself wins.
+        let range = format!("{}-{}", ports.0, ports.1);
+        let defaults = [("--metrics", "off"), ("--rtp-ports", range.as_str())];
+        let mut args: Vec<String> = vec!["--workers".into(), workers.to_string(), "--io".into(), io.into(), "--no-pin".into()];
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), value.to_string()]);
+            }
+        }
         let proc = Proc::spawn(
             "mediad",
             Command::new(bin("mediad"))
-                .args(["--workers", &workers.to_string(), "--io", io, "--metrics", "off", "--no-pin"])
+                .args(&args)
                 .arg("--control-socket")
                 .arg(&socket)
-                .args(if extra.contains(&"--rtp-ports") { vec![] } else { vec!["--rtp-ports".to_string(), format!("{}-{}", ports.0, ports.1)] })
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(log),
