@@ -55,6 +55,8 @@ pub struct Config {
     pub max_rooms: usize,
     pub gso: bool,
     pub cname: String,
+    /// STUN/TURN server; absent = off.
+    pub turn: Option<crate::turn::TurnSettings>,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             max_rooms: 50_000,
             gso: true,
             cname: "mediad".into(),
+            turn: None,
         }
     }
 }
@@ -132,6 +135,30 @@ pub struct Args {
     /// Disable UDP GSO batching.
     #[arg(long)]
     pub no_gso: bool,
+    /// Enable the STUN/TURN server (settings from `[turn]` and the --turn-* flags).
+    #[arg(long)]
+    pub turn: bool,
+    #[arg(long)]
+    pub turn_port: Option<u16>,
+    #[arg(long)]
+    pub turn_realm: Option<String>,
+    /// Static TURN user, name:password (repeatable).
+    #[arg(long)]
+    pub turn_user: Vec<String>,
+    /// REST shared secret (repeatable; enables use-auth-secret).
+    #[arg(long)]
+    pub turn_secret: Vec<String>,
+    /// Relay port range, MIN-MAX.
+    #[arg(long)]
+    pub turn_relay_ports: Option<PortRange>,
+    #[arg(long)]
+    pub turn_allow_loopback_peers: bool,
+    #[arg(long)]
+    pub turn_total_quota: Option<usize>,
+    #[arg(long)]
+    pub turn_user_quota: Option<usize>,
+    #[arg(long)]
+    pub turn_max_bps: Option<u64>,
 }
 
 impl Config {
@@ -165,6 +192,7 @@ impl Config {
         if args.no_gso {
             c.gso = false;
         }
+        apply_turn_flags(&mut c, args);
         if c.metrics == "off" {
             c.metrics.clear();
         }
@@ -199,7 +227,11 @@ impl Config {
         if !self.metrics.is_empty() {
             self.metrics.parse::<SocketAddr>().map_err(|e| format!("metrics `{}`: {e}", self.metrics))?;
         }
-        Ok(())
+        self.validate_turn()
+    }
+
+    pub fn validate_turn(&self) -> Result<(), String> {
+        self.turn.as_ref().map_or(Ok(()), |t| t.validate())
     }
 
     pub fn rtcp_interval(&self) -> Duration {
@@ -208,6 +240,47 @@ impl Config {
 
     pub fn advertised(&self, v6: bool) -> Option<IpAddr> {
         if v6 { self.advertise6.or(self.bind6) } else { Some(self.advertise.unwrap_or(self.bind)) }
+    }
+}
+
+/// `--turn-*` flags enable TURN and override the `[turn]` section.
+fn apply_turn_flags(c: &mut Config, a: &Args) {
+    let any = a.turn
+        || a.turn_port.is_some()
+        || a.turn_realm.is_some()
+        || !a.turn_user.is_empty()
+        || !a.turn_secret.is_empty()
+        || a.turn_relay_ports.is_some()
+        || a.turn_allow_loopback_peers;
+    if !any {
+        return;
+    }
+    let t = c.turn.get_or_insert_with(Default::default);
+    if let Some(p) = a.turn_port {
+        t.listening_port = p;
+    }
+    if let Some(r) = &a.turn_realm {
+        t.realm = r.clone();
+    }
+    t.user.extend(a.turn_user.iter().cloned());
+    if !a.turn_secret.is_empty() {
+        t.use_auth_secret = true;
+        t.static_auth_secret.extend(a.turn_secret.iter().cloned());
+    }
+    if let Some(r) = a.turn_relay_ports {
+        (t.min_port, t.max_port) = (r.min, r.max);
+    }
+    if a.turn_allow_loopback_peers {
+        t.allow_loopback_peers = true;
+    }
+    if let Some(q) = a.turn_total_quota {
+        t.total_quota = q;
+    }
+    if let Some(q) = a.turn_user_quota {
+        t.user_quota = q;
+    }
+    if let Some(b) = a.turn_max_bps {
+        t.max_bps = b;
     }
 }
 

@@ -6,6 +6,8 @@ pub mod engine;
 pub mod io;
 pub mod metrics;
 pub mod rtp;
+pub mod stun;
+pub mod turn;
 pub mod worker;
 
 use crate::control::registry::WorkerHandle;
@@ -55,6 +57,10 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         }
     }
     let mesh = Mesh::new(wakers);
+    // One nonce secret for all cores, so a nonce minted by one verifies on any; one
+    // quota table for the node.
+    let nonce_secret = random_bytes();
+    let quotas = Arc::new(turn::Quotas::default());
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(65536);
     let epoch = Instant::now();
     let mut handles = Vec::new();
@@ -63,6 +69,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(WorkerCounters::default());
         let (cfg_w, mesh_w, counters_w, ev_w) = (cfg.clone(), mesh.clone(), counters.clone(), ev_tx.clone());
+        let quotas_w = quotas.clone();
         let cpu = if cfg.cpus.is_empty() { Some(core) } else { Some(cfg.cpus[core % cfg.cpus.len()]) };
         let pin = cfg.pin;
         let gso = cfg.gso;
@@ -76,8 +83,13 @@ pub fn start(cfg: Config) -> Result<Running, String> {
                 }
                 // Built on its own thread: the engine's outbox holds raw pointers into
                 // buffers of this thread only.
+                let turn = cfg_w.turn.as_ref().map(|t| turn::TurnServer::new(t.server_config(), nonce_secret, quotas_w));
                 let mut engine = Engine::new(core, cfg_w, mesh_w, counters_w, ev_w);
                 engine.epoch = epoch;
+                engine.turn = turn;
+                if let Err(e) = engine.open_turn_listeners() {
+                    tracing::error!(core, "TURN listener: {e}");
+                }
                 match prep {
                     Prepared::Epoll(b) => worker::run(b, engine, cmd_rx),
                     Prepared::Uring(efd) => match io::uring::Uring::new(efd, gso) {
@@ -102,6 +114,14 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         metrics::serve(&cfg.metrics, daemon.clone())?;
     }
     Ok(Running { daemon, workers: threads })
+}
+
+fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    // SAFETY: getrandom fills the buffer it is given.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, b.len(), 0) };
+    assert_eq!(n, 32, "getrandom failed");
+    b
 }
 
 fn pin_to(cpu: usize) {

@@ -37,6 +37,7 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
     let core = engine.core;
     let mesh: Arc<Mesh> = engine.mesh.clone();
     let mut next_tick = Instant::now() + TICK;
+    sync_sockets(&mut backend, &mut engine);
     loop {
         engine.now = Instant::now();
         while let Ok(cmd) = commands.try_recv() {
@@ -49,6 +50,7 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
         if engine.now >= next_tick {
             engine.on_tick();
             next_tick = engine.now + TICK;
+            sync_sockets(&mut backend, &mut engine);
         }
         backend.flush(&mut engine);
         engine.wake_peers();
@@ -64,7 +66,28 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
             std::thread::sleep(Duration::from_millis(10));
         }
         mesh.set_sleeping(core, false);
+        sync_sockets(&mut backend, &mut engine);
         engine.wake_peers();
+    }
+}
+
+/// Register sockets the engine opened (TURN listeners and relays) and close the ones
+/// it released.
+fn sync_sockets<B: Backend>(backend: &mut B, engine: &mut Engine) {
+    let (opened, closed) = engine.take_socket_changes();
+    for t in opened {
+        if let Some(sock) = engine.socket_of(t) {
+            if let Err(e) = backend.register(sock, t) {
+                tracing::error!(token = t, "register: {e}");
+            }
+        }
+    }
+    if !closed.is_empty() {
+        // Queued sends may point at these sockets: send them first.
+        backend.flush(engine);
+        for (s, t) in closed {
+            backend.deregister(s, t);
+        }
     }
 }
 

@@ -25,7 +25,12 @@ impl Engine {
     /// reference after this returns.
     pub fn on_packet(&mut self, token: u32, from: &RawAddr, data: &mut [u8], hold: HoldId) {
         add(&self.counters.rx_packets, 1);
-        let Some(SockSlot { leg: slot, rtcp }) = self.sock_slot(token) else { return };
+        let (slot, rtcp) = match self.sock_slot(token) {
+            Some(SockSlot::Leg { leg, rtcp }) => (leg, rtcp),
+            Some(SockSlot::TurnListener) => return self.turn_client(token, from, data),
+            Some(SockSlot::TurnRelay) => return self.turn_peer(token, from, data),
+            None => return,
+        };
         match classify(data) {
             Kind::Rtp if !rtcp => self.on_rtp(slot, from, data, hold),
             Kind::Rtcp => self.on_rtcp(slot, from, data, rtcp),
@@ -38,8 +43,8 @@ impl Engine {
     pub fn on_oversize(&mut self, token: u32) {
         add(&self.counters.rx_packets, 1);
         match self.sock_slot(token) {
-            Some(s) => self.malformed(s.leg),
-            None => add(&self.counters.malformed, 1),
+            Some(SockSlot::Leg { leg, .. }) => self.malformed(leg),
+            _ => add(&self.counters.malformed, 1),
         }
     }
 

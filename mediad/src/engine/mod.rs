@@ -10,6 +10,7 @@ pub mod mesh;
 pub mod ports;
 pub mod reports;
 pub mod rooms;
+pub mod turn_io;
 
 use crate::config::Config;
 use crate::io::{socket, RawAddr, SendItem};
@@ -30,11 +31,14 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Which leg a socket token belongs to.
+/// What a socket token stands for.
 #[derive(Debug, Clone, Copy)]
-pub struct SockSlot {
-    pub leg: u32,
-    pub rtcp: bool,
+pub enum SockSlot {
+    Leg { leg: u32, rtcp: bool },
+    /// The shared STUN/TURN port (clients).
+    TurnListener,
+    /// An allocation's relay socket (peers).
+    TurnRelay,
 }
 
 /// Result of creating a leg, before its sockets are registered with the backend.
@@ -62,6 +66,13 @@ pub struct Engine {
     socks: Slab<SockSlot>,
     /// Scratch list of leg slots for the tick, kept to avoid an allocation per tick.
     tick_slots: Vec<u32>,
+    pub turn: Option<crate::turn::TurnServer>,
+    /// TURN listener and relay sockets by token.
+    turn_socks: HashMap<u32, UdpSocket>,
+    relay_ports: HashMap<Family, PortSlice>,
+    /// Sockets the worker must register with / remove from the backend.
+    pending_register: Vec<u32>,
+    pending_close: Vec<(UdpSocket, u32)>,
     pub rooms: Rooms,
     ports: HashMap<(PortPool, Family), PortSlice>,
     pub holds: Holds,
@@ -82,6 +93,12 @@ impl Engine {
             ports.insert((PortPool::Rtp, fam), PortSlice::new(cfg.rtp_ports.min, cfg.rtp_ports.max, core, cores));
             ports.insert((PortPool::Webrtc, fam), PortSlice::new(cfg.webrtc_ports.min, cfg.webrtc_ports.max, core, cores));
         }
+        let mut relay_ports = HashMap::new();
+        if let Some(t) = &cfg.turn {
+            for fam in [Family::Ipv4, Family::Ipv6] {
+                relay_ports.insert(fam, PortSlice::every_port(t.min_port, t.max_port, core, cores));
+            }
+        }
         let now = Instant::now();
         Engine {
             core,
@@ -96,6 +113,11 @@ impl Engine {
             leg_index: HashMap::new(),
             socks: Slab::new(),
             tick_slots: Vec::new(),
+            turn: None,
+            turn_socks: HashMap::new(),
+            relay_ports,
+            pending_register: Vec::new(),
+            pending_close: Vec::new(),
             rooms: Rooms::default(),
             ports,
             holds: Holds::default(),
@@ -179,9 +201,13 @@ impl Engine {
     }
 
     pub fn socket_of(&self, token: u32) -> Option<&UdpSocket> {
-        let s = self.sock_slot(token)?;
-        let leg = self.leg(s.leg)?;
-        if s.rtcp { leg.rtcp.as_ref() } else { Some(&leg.rtp) }
+        match self.sock_slot(token)? {
+            SockSlot::Leg { leg, rtcp } => {
+                let leg = self.leg(leg)?;
+                if rtcp { leg.rtcp.as_ref() } else { Some(&leg.rtp) }
+            }
+            SockSlot::TurnListener | SockSlot::TurnRelay => self.turn_socks.get(&token),
+        }
     }
 
     pub fn create_leg(&mut self, id: LegId, spec: &LegCreate, counters: Arc<LegCounters>) -> Result<Created, ErrorBody> {
@@ -213,8 +239,8 @@ impl Engine {
         let jitter = self.random() % 1000;
         let entry = self.legs.vacant_entry();
         let slot = entry.key() as u32;
-        let rtp_token = self.socks.insert(SockSlot { leg: slot, rtcp: false }) as u32;
-        let rtcp_token = rtcp.as_ref().map(|_| self.socks.insert(SockSlot { leg: slot, rtcp: true }) as u32);
+        let rtp_token = self.socks.insert(SockSlot::Leg { leg: slot, rtcp: false }) as u32;
+        let rtcp_token = rtcp.as_ref().map(|_| self.socks.insert(SockSlot::Leg { leg: slot, rtcp: true }) as u32);
         let clock_rate = spec.clock_rate.unwrap_or(match spec.media {
             Media::Audio => 48000,
             Media::Video => 90000,

@@ -12,12 +12,21 @@ pub struct PortSlice {
 impl PortSlice {
     /// The `core`-th of `cores` equal slices of `[min, max]`, aligned to even ports.
     pub fn new(min: u16, max: u16, core: usize, cores: usize) -> Self {
-        let first = min + (min & 1);
-        let pairs = (max.saturating_sub(first) as usize).div_ceil(2);
-        let per = pairs / cores.max(1);
+        Self::with_step(min + (min & 1), max, core, cores, 2)
+    }
+
+    /// Every port of the range (TURN relays need no RTP/RTCP pairing).
+    pub fn every_port(min: u16, max: u16, core: usize, cores: usize) -> Self {
+        Self::with_step(min, max, core, cores, 1)
+    }
+
+    /// Units of `step` ports starting at `first`; a unit must fit below `max`.
+    fn with_step(first: u16, max: u16, core: usize, cores: usize, step: usize) -> Self {
+        let units = (max as usize + 1).saturating_sub(first as usize) / step;
+        let per = units / cores.max(1);
         let start = core * per;
-        let end = if core + 1 == cores { pairs } else { start + per };
-        PortSlice { free: (start..end).map(|i| first + (i * 2) as u16).collect() }
+        let end = if core + 1 == cores { units } else { start + per };
+        PortSlice { free: (start..end).map(|i| first + (i * step) as u16).collect() }
     }
 
     /// Try ports in order with `bind` until one works; every port tried is put back at
@@ -54,6 +63,14 @@ mod tests {
         assert_eq!(a.available() + b.available(), 1000);
         assert!(a.free.iter().all(|p| p % 2 == 0 && *p < 51000));
         assert!(b.free.iter().all(|p| p % 2 == 0 && *p >= 51000 && *p <= 51998));
+    }
+
+    #[test]
+    fn every_port_slices_cover_the_range() {
+        let a = PortSlice::every_port(49152, 65535, 0, 2);
+        let b = PortSlice::every_port(49152, 65535, 1, 2);
+        assert_eq!(a.available() + b.available(), 65535 - 49152 + 1);
+        assert_eq!(PortSlice::new(50000, 51998, 0, 1).available(), 999, "51998 has no RTCP port inside the range");
     }
 
     #[test]

@@ -81,5 +81,6 @@ impl Engine {
             }
         }
         self.tick_slots = slots;
+        self.turn_tick();
     }
 }

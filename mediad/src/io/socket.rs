@@ -41,3 +41,18 @@ fn force_buffer(s: &Socket, opt: libc::c_int) -> io::Result<()> {
     };
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
+
+/// A socket every core binds on the same address (SO_REUSEPORT): the kernel spreads
+/// clients over the cores by their address, and keeps each client on one core.
+pub fn bind_udp_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = Socket::new(domain, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    let _ = force_buffer(&s, libc::SO_RCVBUFFORCE);
+    let _ = force_buffer(&s, libc::SO_SNDBUFFORCE);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}

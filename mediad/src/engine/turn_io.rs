@@ -1,0 +1,99 @@
+//! The engine as the TURN server's runtime: listener sockets (one per core on the
+//! shared TURN port, SO_REUSEPORT), relay sockets from the core's slice of the relay
+//! range, and sends through the same outbox as media. TURN payloads are copied once
+//! into a pooled buffer (ChannelData framing differs between the two sides).
+
+use super::counters::add;
+use super::{buffers::HoldKind, Engine, SockSlot};
+use crate::io::{socket, RawAddr, SendItem};
+use crate::turn::TurnIo;
+use control::Family;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+impl Engine {
+    /// Bind this core's TURN listener(s); the worker registers them with the backend.
+    pub fn open_turn_listeners(&mut self) -> std::io::Result<()> {
+        let Some(t) = self.cfg.turn.as_ref() else { return Ok(()) };
+        for ip in t.listening_ips(&self.cfg) {
+            let sock = socket::bind_udp_shared(SocketAddr::new(ip, t.listening_port))?;
+            let token = self.socks.insert(SockSlot::TurnListener) as u32;
+            self.turn_socks.insert(token, sock);
+            self.pending_register.push(token);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn turn_client(&mut self, token: u32, from: &RawAddr, data: &[u8]) {
+        let (Some(mut turn), Some(from)) = (self.turn.take(), from.to_std()) else { return };
+        let now = self.now;
+        turn.on_client(self, token, from, data, now);
+        self.turn = Some(turn);
+    }
+
+    pub(crate) fn turn_peer(&mut self, token: u32, from: &RawAddr, data: &[u8]) {
+        let (Some(mut turn), Some(from)) = (self.turn.take(), from.to_std()) else { return };
+        let now = self.now;
+        turn.on_peer(self, token, from, data, now);
+        self.turn = Some(turn);
+    }
+
+    pub(crate) fn turn_tick(&mut self) {
+        let Some(mut turn) = self.turn.take() else { return };
+        let now = self.now;
+        turn.on_tick(self, now);
+        self.turn = Some(turn);
+    }
+
+    /// Sockets opened or closed since the last call, for the worker to (de)register.
+    pub fn take_socket_changes(&mut self) -> (Vec<u32>, Vec<(std::net::UdpSocket, u32)>) {
+        (std::mem::take(&mut self.pending_register), std::mem::take(&mut self.pending_close))
+    }
+}
+
+impl TurnIo for Engine {
+    fn send(&mut self, via: u32, to: SocketAddr, parts: &[&[u8]]) {
+        let Some(fd) = self.turn_socks.get(&via).map(|s| s.as_raw_fd()) else { return };
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut buf = self.take_buf();
+        if total > buf.data.len() {
+            add(&self.counters.tx_dropped, 1);
+            return self.recycle(buf);
+        }
+        let mut at = 0;
+        for p in parts {
+            buf.data[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        buf.len = total as u16;
+        let ptr = buf.data.as_ptr();
+        let hold = self.holds.hold(HoldKind::Pooled(buf));
+        self.outbox.push(SendItem { fd, dest: RawAddr::from_std(to), data: ptr, len: total as u32, hold });
+    }
+
+    fn open_relay(&mut self, ipv6: bool) -> Option<(u32, SocketAddr)> {
+        let t = self.cfg.turn.as_ref()?;
+        let ip = t.relay_ip(&self.cfg, ipv6)?;
+        let advertised = self.cfg.advertised(ipv6).unwrap_or(ip);
+        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+        let slice = self.relay_ports.get_mut(&family)?;
+        let (port, sock) = slice.allocate(|p| socket::bind_udp(SocketAddr::new(ip, p), 0))?;
+        let token = self.socks.insert(SockSlot::TurnRelay) as u32;
+        self.turn_socks.insert(token, sock);
+        self.pending_register.push(token);
+        Some((token, SocketAddr::new(advertised, port)))
+    }
+
+    fn close_relay(&mut self, token: u32) {
+        if let Some(sock) = self.turn_socks.remove(&token) {
+            self.socks.remove(token as usize);
+            if let Ok(a) = sock.local_addr() {
+                let family = if a.is_ipv6() { Family::Ipv6 } else { Family::Ipv4 };
+                if let Some(s) = self.relay_ports.get_mut(&family) {
+                    s.release(a.port());
+                }
+            }
+            self.pending_close.push((sock, token));
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Request handling: authentication, Allocate/Refresh/CreatePermission/ChannelBind,
+//! Send/Data indications, ChannelData, expiry.
+
+use super::allocation::{Allocation, Channel, CHANNEL_LIFETIME};
+use super::auth::{Credentials, NonceCheck, Nonces};
+use super::policy::PeerPolicy;
+use super::TurnIo;
+use crate::stun::message::{Builder, Class, Message};
+use crate::stun::{attr, binding, method};
+use slab::Slab;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Node-wide allocation counts, shared by every core's server so `total-quota` and
+/// `user-quota` hold for the node. Touched on Allocate and on removal only.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    per_user: Mutex<HashMap<String, usize>>,
+}
+
+impl Quotas {
+    /// Count one more allocation for `user` if both quotas allow it.
+    fn take(&self, user: &str, user_quota: usize, total_quota: usize) -> bool {
+        let mut m = self.per_user.lock().unwrap();
+        let total: usize = m.values().sum();
+        let mine = m.get(user).copied().unwrap_or(0);
+        if (user_quota > 0 && mine >= user_quota) || (total_quota > 0 && total >= total_quota) {
+            return false;
+        }
+        *m.entry(user.to_string()).or_default() += 1;
+        true
+    }
+
+    fn give_back(&self, user: &str) {
+        let mut m = self.per_user.lock().unwrap();
+        if let Some(n) = m.get_mut(user) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(user);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        let m = self.per_user.lock().unwrap();
+        let mut v: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort();
+        v
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    pub credentials: Credentials,
+    pub default_lifetime: Duration,
+    pub max_lifetime: Duration,
+    /// Allocations the node may hold (0 = unlimited).
+    pub total_quota: usize,
+    pub user_quota: usize,
+    /// Bits per second per allocation (0 = unlimited).
+    pub max_bps: u64,
+    pub peers: PeerPolicy,
+    pub nonce_lifetime_s: u64,
+    pub software: String,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig {
+            credentials: Credentials::default(),
+            default_lifetime: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(3600),
+            total_quota: 0,
+            user_quota: 0,
+            max_bps: 0,
+            peers: PeerPolicy::default(),
+            nonce_lifetime_s: 600,
+            software: "mediad".into(),
+        }
+    }
+}
+
+/// Live counters of one core's TURN server.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TurnStats {
+    pub allocations: u64,
+    pub allocations_total: u64,
+    pub bindings: u64,
+    pub unauthenticated: u64,
+    pub bad_credentials: u64,
+    pub stale_nonces: u64,
+    pub quota_refusals: u64,
+    pub forbidden_peers: u64,
+    pub malformed: u64,
+    pub relayed_to_peer: u64,
+    pub relayed_from_peer: u64,
+    pub dropped_no_permission: u64,
+    pub dropped_bandwidth: u64,
+}
+
+pub struct TurnServer {
+    cfg: TurnConfig,
+    nonces: Nonces,
+    allocs: Slab<Allocation>,
+    by_client: HashMap<(SocketAddr, u32), usize>,
+    by_relay: HashMap<u32, usize>,
+    quotas: Arc<Quotas>,
+    pub stats: TurnStats,
+    next_txid: u64,
+    out: Vec<u8>,
+    keys: Vec<[u8; 16]>,
+    unknown: Vec<u16>,
+}
+
+/// Attributes TURN requests may carry that we act on or may ignore.
+const KNOWN: &[u16] = &[
+    attr::USERNAME,
+    attr::REALM,
+    attr::NONCE,
+    attr::MESSAGE_INTEGRITY,
+    attr::LIFETIME,
+    attr::REQUESTED_TRANSPORT,
+    attr::REQUESTED_ADDRESS_FAMILY,
+    attr::DONT_FRAGMENT,
+    attr::EVEN_PORT,
+    attr::RESERVATION_TOKEN,
+    attr::XOR_PEER_ADDRESS,
+    attr::CHANNEL_NUMBER,
+    attr::DATA,
+];
+
+struct Reply<'k> {
+    code: Option<(u16, &'static str)>,
+    key: Option<&'k [u8]>,
+}
+
+impl TurnServer {
+    pub fn new(cfg: TurnConfig, nonce_secret: [u8; 32], quotas: Arc<Quotas>) -> Self {
+        let nonces = Nonces::new(nonce_secret, cfg.nonce_lifetime_s);
+        TurnServer {
+            cfg,
+            nonces,
+            allocs: Slab::new(),
+            by_client: HashMap::new(),
+            by_relay: HashMap::new(),
+            quotas,
+            stats: TurnStats::default(),
+            next_txid: 1,
+            out: vec![0u8; 2048],
+            keys: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
+    pub fn allocations(&self) -> impl Iterator<Item = &Allocation> {
+        self.allocs.iter().map(|(_, a)| a)
+    }
+
+    /// A datagram from a client on listener `via`.
+    pub fn on_client(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, data: &[u8], now: Instant) {
+        if let Some(&b0) = data.first() {
+            if (0x40..=0x7f).contains(&b0) {
+                return self.channel_data(io, via, from, data, now);
+            }
+        }
+        let Ok(m) = Message::parse(data) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        match (m.class, m.method) {
+            (Class::Request, method::BINDING) => {
+                self.stats.bindings += 1;
+                if let binding::Outcome::Reply(n) = binding::respond(&m, from, &mut self.out, &mut self.unknown) {
+                    io.send(via, from, &[&self.out[..n]]);
+                }
+            }
+            (Class::Indication, method::SEND) => self.send_indication(io, via, from, &m, now),
+            (Class::Request, method::ALLOCATE | method::REFRESH | method::CREATE_PERMISSION | method::CHANNEL_BIND) => {
+                self.authenticated_request(io, via, from, &m, now)
+            }
+            _ => self.stats.malformed += 1,
+        }
+    }
+
+    fn respond(&mut self, io: &mut dyn TurnIo, via: u32, to: SocketAddr, m: &Message<'_>, r: Reply<'_>, add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>) {
+        let class = if r.code.is_some() { Class::Error } else { Class::Success };
+        let built = (|| {
+            let mut b = Builder::new(&mut self.out, class, m.method, m.txid)?;
+            if let Some((code, reason)) = r.code {
+                b.add_error(code, reason)?;
+            }
+            add(&mut b)?;
+            b.add(attr::SOFTWARE, self.cfg.software.as_bytes())?;
+            if let Some(k) = r.key {
+                b.add_integrity(k)?;
+            }
+            b.add_fingerprint()?;
+            Ok::<usize, crate::stun::StunError>(b.len())
+        })();
+        if let Ok(n) = built {
+            io.send(via, to, &[&self.out[..n]]);
+        }
+    }
+
+    /// 401/438 carrying a fresh nonce and the realm.
+    fn challenge(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, code: (u16, &'static str)) {
+        let nonce = self.nonces.mint(&from);
+        let realm = self.cfg.credentials.realm.clone();
+        self.respond(io, via, from, m, Reply { code: Some(code), key: None }, |b| {
+            b.add(attr::REALM, realm.as_bytes())?;
+            b.add(attr::NONCE, nonce.as_bytes())?;
+            Ok(())
+        });
+    }
+
+    fn authenticated_request(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, now: Instant) {
+        if !m.has_integrity() {
+            self.stats.unauthenticated += 1;
+            return self.challenge(io, via, from, m, (401, "Unauthorized"));
+        }
+        let (Some(user), Some(_realm), Some(nonce)) = (m.attr(attr::USERNAME), m.attr(attr::REALM), m.attr(attr::NONCE)) else {
+            self.stats.malformed += 1;
+            return self.respond(io, via, from, m, Reply { code: Some((400, "Bad Request")), key: None }, |_| Ok(()));
+        };
+        match self.nonces.check(nonce, &from) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale => {
+                self.stats.stale_nonces += 1;
+                return self.challenge(io, via, from, m, (438, "Stale Nonce"));
+            }
+            NonceCheck::Invalid => {
+                self.stats.unauthenticated += 1;
+                return self.challenge(io, via, from, m, (401, "Unauthorized"));
+            }
+        }
+        let user = String::from_utf8_lossy(user).into_owned();
+        let mut keys = std::mem::take(&mut self.keys);
+        let key = match self.cfg.credentials.keys(&user, &mut keys) {
+            Ok(()) => keys.iter().find(|k| m.check_integrity(&k[..])).copied(),
+            Err(_) => None,
+        };
+        self.keys = keys;
+        let Some(key) = key else {
+            self.stats.bad_credentials += 1;
+            return self.challenge(io, via, from, m, (401, "Unauthorized"));
+        };
+        m.unknown_required(KNOWN, &mut self.unknown);
+        if !self.unknown.is_empty() {
+            let unknown: Vec<u8> = self.unknown.iter().take(16).flat_map(|t| t.to_be_bytes()).collect();
+            return self.respond(io, via, from, m, Reply { code: Some((420, "Unknown Attribute")), key: Some(&key) }, |b| {
+                b.add(attr::UNKNOWN_ATTRIBUTES, &unknown)?;
+                Ok(())
+            });
+        }
+        match m.method {
+            method::ALLOCATE => self.allocate(io, via, from, m, user, key, now),
+            method::REFRESH => self.refresh(io, via, from, m, key, now),
+            method::CREATE_PERMISSION => self.create_permission(io, via, from, m, key, now),
+            _ => self.channel_bind(io, via, from, m, key, now),
+        }
+    }
+
+    fn error(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: &[u8; 16], code: u16, reason: &'static str) {
+        self.respond(io, via, from, m, Reply { code: Some((code, reason)), key: Some(key) }, |_| Ok(()));
+    }
+
+    fn lifetime(&self, m: &Message<'_>) -> Duration {
+        let asked = m.u32_attr(attr::LIFETIME).map(|s| Duration::from_secs(s as u64)).unwrap_or(self.cfg.default_lifetime);
+        asked.min(self.cfg.max_lifetime).max(self.cfg.default_lifetime)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn allocate(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, user: String, key: [u8; 16], now: Instant) {
+        if self.by_client.contains_key(&(from, via)) {
+            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+        }
+        match m.attr(attr::REQUESTED_TRANSPORT) {
+            Some(v) if v.len() == 4 && v[0] == 17 => {}
+            Some(_) => return self.error(io, via, from, m, &key, 442, "Unsupported Transport Protocol"),
+            None => return self.error(io, via, from, m, &key, 400, "Bad Request"),
+        }
+        let ipv6 = match m.attr(attr::REQUESTED_ADDRESS_FAMILY) {
+            None => from.is_ipv6() && from.ip().to_canonical().is_ipv6(),
+            Some([1, ..]) => false,
+            Some([2, ..]) => true,
+            Some(_) => return self.error(io, via, from, m, &key, 440, "Address Family not Supported"),
+        };
+        if m.attr(attr::RESERVATION_TOKEN).is_some() || matches!(m.attr(attr::EVEN_PORT), Some([b, ..]) if b & 0x80 != 0) {
+            // Reserving the next port for a later allocation is not offered.
+            return self.error(io, via, from, m, &key, 508, "Insufficient Capacity");
+        }
+        if !self.quotas.take(&user, self.cfg.user_quota, self.cfg.total_quota) {
+            self.stats.quota_refusals += 1;
+            return self.error(io, via, from, m, &key, 486, "Allocation Quota Reached");
+        }
+        let Some((relay, relay_addr)) = io.open_relay(ipv6) else {
+            self.quotas.give_back(&user);
+            return self.error(io, via, from, m, &key, 508, "Insufficient Capacity");
+        };
+        let lifetime = self.lifetime(m);
+        let idx = self.allocs.insert(Allocation {
+            client: from,
+            listener: via,
+            relay,
+            relay_addr,
+            user,
+            key,
+            created: now,
+            expires: now + lifetime,
+            permissions: Vec::new(),
+            channels: Vec::new(),
+            counters: Default::default(),
+            bucket: (self.cfg.max_bps as f64 / 8.0, now),
+        });
+        self.by_client.insert((from, via), idx);
+        self.by_relay.insert(relay, idx);
+        self.stats.allocations = self.allocs.len() as u64;
+        self.stats.allocations_total += 1;
+        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |b| {
+            b.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay_addr)?;
+            b.add_u32(attr::LIFETIME, lifetime.as_secs() as u32)?;
+            b.add_xor_address(attr::XOR_MAPPED_ADDRESS, from)?;
+            Ok(())
+        });
+    }
+
+    fn remove(&mut self, io: &mut dyn TurnIo, idx: usize) {
+        let a = self.allocs.remove(idx);
+        self.by_client.remove(&(a.client, a.listener));
+        self.by_relay.remove(&a.relay);
+        self.quotas.give_back(&a.user);
+        io.close_relay(a.relay);
+        self.stats.allocations = self.allocs.len() as u64;
+    }
+
+    fn refresh(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+        let Some(&idx) = self.by_client.get(&(from, via)) else {
+            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+        };
+        let asked = m.u32_attr(attr::LIFETIME);
+        let lifetime = if asked == Some(0) {
+            self.remove(io, idx);
+            Duration::ZERO
+        } else {
+            let l = self.lifetime(m);
+            self.allocs[idx].expires = now + l;
+            l
+        };
+        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |b| {
+            b.add_u32(attr::LIFETIME, lifetime.as_secs() as u32)?;
+            Ok(())
+        });
+    }
+
+    fn create_permission(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+        let Some(&idx) = self.by_client.get(&(from, via)) else {
+            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+        };
+        let peers: Vec<SocketAddr> =
+            m.attr_all(attr::XOR_PEER_ADDRESS).filter_map(|v| attr::decode_address(v, true, &m.txid)).collect();
+        if peers.is_empty() {
+            return self.error(io, via, from, m, &key, 400, "Bad Request");
+        }
+        if peers.iter().any(|p| !self.cfg.peers.allows(p.ip()) || p.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6()) {
+            self.stats.forbidden_peers += 1;
+            return self.error(io, via, from, m, &key, 403, "Forbidden");
+        }
+        for p in peers {
+            self.allocs[idx].permit(p.ip(), now);
+        }
+        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |_| Ok(()));
+    }
+
+    fn channel_bind(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+        let Some(&idx) = self.by_client.get(&(from, via)) else {
+            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+        };
+        let number = match m.attr(attr::CHANNEL_NUMBER) {
+            Some(v) if v.len() == 4 => u16::from_be_bytes([v[0], v[1]]),
+            _ => return self.error(io, via, from, m, &key, 400, "Bad Request"),
+        };
+        let Some(peer) = m.xor_address(attr::XOR_PEER_ADDRESS) else {
+            return self.error(io, via, from, m, &key, 400, "Bad Request");
+        };
+        // RFC 8656 narrowed channels to 0x4000-0x4FFF, but RFC 5766 clients (coturn's
+        // own among them) use up to 0x7FFF; ChannelData framing is the same.
+        if !(0x4000..=0x7fff).contains(&number) {
+            return self.error(io, via, from, m, &key, 400, "Bad Request");
+        }
+        if !self.cfg.peers.allows(peer.ip()) || peer.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6() {
+            self.stats.forbidden_peers += 1;
+            return self.error(io, via, from, m, &key, 403, "Forbidden");
+        }
+        let a = &mut self.allocs[idx];
+        // A channel stays bound to one peer and a peer to one channel (RFC 8656 §12.2).
+        let clash = a.channels.iter().any(|c| c.expires > now && ((c.number == number) != (c.peer == peer)));
+        if clash {
+            return self.error(io, via, from, m, &key, 400, "Bad Request");
+        }
+        let expires = now + CHANNEL_LIFETIME;
+        match a.channels.iter_mut().find(|c| c.number == number) {
+            Some(c) => {
+                c.peer = peer;
+                c.expires = expires;
+            }
+            None => a.channels.push(Channel { number, peer, expires }),
+        }
+        a.permit(peer.ip(), now);
+        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |_| Ok(()));
+    }
+
+    fn send_indication(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, now: Instant) {
+        let (Some(&idx), Some(peer), Some(data)) =
+            (self.by_client.get(&(from, via)), m.xor_address(attr::XOR_PEER_ADDRESS), m.attr(attr::DATA))
+        else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.to_peer(io, idx, peer, data, now);
+    }
+
+    fn channel_data(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, data: &[u8], now: Instant) {
+        if data.len() < 4 {
+            self.stats.malformed += 1;
+            return;
+        }
+        let number = u16::from_be_bytes([data[0], data[1]]);
+        let len = u16::from_be_bytes([data[2], data[3]]) as usize;
+        let Some(&idx) = self.by_client.get(&(from, via)) else {
+            self.stats.dropped_no_permission += 1;
+            return;
+        };
+        // Over UDP the datagram may carry padding after the data, never less than it.
+        if data.len() < 4 + len {
+            self.stats.malformed += 1;
+            return;
+        }
+        let Some(peer) = self.allocs[idx].channel_by_number(number, now).map(|c| c.peer) else {
+            self.stats.dropped_no_permission += 1;
+            return;
+        };
+        self.to_peer(io, idx, peer, &data[4..4 + len], now);
+    }
+
+    fn to_peer(&mut self, io: &mut dyn TurnIo, idx: usize, peer: SocketAddr, payload: &[u8], now: Instant) {
+        let max_bps = self.cfg.max_bps;
+        let a = &mut self.allocs[idx];
+        if !a.permitted(peer.ip(), now) {
+            self.stats.dropped_no_permission += 1;
+            a.counters.dropped += 1;
+            return;
+        }
+        if !a.spend(payload.len(), max_bps, now) {
+            self.stats.dropped_bandwidth += 1;
+            a.counters.dropped += 1;
+            return;
+        }
+        a.counters.to_peer_packets += 1;
+        a.counters.to_peer_bytes += payload.len() as u64;
+        self.stats.relayed_to_peer += 1;
+        io.send(a.relay, peer, &[payload]);
+    }
+
+    /// A datagram from a peer on relay socket `relay`.
+    pub fn on_peer(&mut self, io: &mut dyn TurnIo, relay: u32, from: SocketAddr, data: &[u8], now: Instant) {
+        let Some(&idx) = self.by_relay.get(&relay) else { return };
+        let max_bps = self.cfg.max_bps;
+        let a = &mut self.allocs[idx];
+        if !a.permitted(from.ip(), now) {
+            self.stats.dropped_no_permission += 1;
+            a.counters.dropped += 1;
+            return;
+        }
+        if !a.spend(data.len(), max_bps, now) {
+            self.stats.dropped_bandwidth += 1;
+            a.counters.dropped += 1;
+            return;
+        }
+        a.counters.from_peer_packets += 1;
+        a.counters.from_peer_bytes += data.len() as u64;
+        self.stats.relayed_from_peer += 1;
+        let (client, via) = (a.client, a.listener);
+        if let Some(c) = a.channel_by_peer(from, now) {
+            let mut h = [0u8; 4];
+            h[..2].copy_from_slice(&c.number.to_be_bytes());
+            h[2..].copy_from_slice(&(data.len() as u16).to_be_bytes());
+            io.send(via, client, &[&h, data]);
+            return;
+        }
+        // Indications need a transaction id nobody matches: a counter is enough.
+        self.next_txid += 1;
+        let mut txid = [0u8; 12];
+        txid[4..].copy_from_slice(&self.next_txid.to_be_bytes());
+        let built = (|| {
+            let mut b = Builder::new(&mut self.out, Class::Indication, method::DATA, txid)?;
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, from)?;
+            b.add(attr::DATA, data)?;
+            Ok::<usize, crate::stun::StunError>(b.len())
+        })();
+        if let Ok(n) = built {
+            io.send(via, client, &[&self.out[..n]]);
+        }
+    }
+
+    /// Expire allocations, permissions and channels.
+    pub fn on_tick(&mut self, io: &mut dyn TurnIo, now: Instant) {
+        let expired: Vec<usize> = self.allocs.iter().filter(|(_, a)| a.expires <= now).map(|(k, _)| k).collect();
+        for idx in expired {
+            self.remove(io, idx);
+        }
+        for (_, a) in self.allocs.iter_mut() {
+            a.expire(now);
+        }
+    }
+}

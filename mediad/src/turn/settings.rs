@@ -1,0 +1,123 @@
+//! TURN settings as operators know them from coturn's turnserver.conf: the same key
+//! names in mediad's TOML (`[turn]` section) and as `--turn-*` flags.
+
+use super::auth::Credentials;
+use super::policy::PeerPolicy;
+use super::server::TurnConfig;
+use crate::config::Config;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TurnSettings {
+    /// UDP port clients reach the server on (STUN binding and TURN).
+    pub listening_port: u16,
+    /// Addresses to listen on; empty = mediad's `bind` (and `bind6`).
+    pub listening_ip: Vec<IpAddr>,
+    /// Address relay sockets bind to; empty = the listening address of that family.
+    pub relay_ip: Vec<IpAddr>,
+    pub realm: String,
+    /// Static users, `name:password`.
+    pub user: Vec<String>,
+    pub use_auth_secret: bool,
+    /// REST secrets (several at once for rotation).
+    pub static_auth_secret: Vec<String>,
+    pub min_port: u16,
+    pub max_port: u16,
+    /// Allocations the node holds at most (0 = unlimited), split between cores.
+    pub total_quota: usize,
+    pub user_quota: usize,
+    /// Bits per second per allocation (0 = unlimited).
+    pub max_bps: u64,
+    pub allow_loopback_peers: bool,
+    pub allow_private_peers: bool,
+    pub default_lifetime: u64,
+    pub max_lifetime: u64,
+    pub stale_nonce: u64,
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        TurnSettings {
+            listening_port: 3478,
+            listening_ip: vec![],
+            relay_ip: vec![],
+            realm: "mediad.local".into(),
+            user: vec![],
+            use_auth_secret: false,
+            static_auth_secret: vec![],
+            min_port: 49152,
+            max_port: 65535,
+            total_quota: 0,
+            user_quota: 0,
+            max_bps: 0,
+            allow_loopback_peers: false,
+            allow_private_peers: false,
+            default_lifetime: 600,
+            max_lifetime: 3600,
+            stale_nonce: 600,
+        }
+    }
+}
+
+impl TurnSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        for u in &self.user {
+            if !u.contains(':') {
+                return Err(format!("turn user `{u}` must be name:password"));
+            }
+        }
+        if self.use_auth_secret && self.static_auth_secret.is_empty() {
+            return Err("use-auth-secret needs at least one static-auth-secret".into());
+        }
+        if self.user.is_empty() && !self.use_auth_secret {
+            return Err("TURN needs users (`user`) or `use-auth-secret` with a secret".into());
+        }
+        if self.min_port >= self.max_port {
+            return Err(format!("turn relay range {}-{} is empty", self.min_port, self.max_port));
+        }
+        Ok(())
+    }
+
+    pub fn listening_ips(&self, cfg: &Config) -> Vec<IpAddr> {
+        if !self.listening_ip.is_empty() {
+            return self.listening_ip.clone();
+        }
+        std::iter::once(cfg.bind).chain(cfg.bind6).collect()
+    }
+
+    pub fn relay_ip(&self, cfg: &Config, ipv6: bool) -> Option<IpAddr> {
+        self.relay_ip
+            .iter()
+            .chain(self.listening_ips(cfg).iter())
+            .find(|ip| ip.is_ipv6() == ipv6)
+            .copied()
+    }
+
+    /// The sans-IO server's configuration (the same for every core).
+    pub fn server_config(&self) -> TurnConfig {
+        let users: HashMap<String, String> = self
+            .user
+            .iter()
+            .filter_map(|u| u.split_once(':').map(|(n, p)| (n.to_string(), p.to_string())))
+            .collect();
+        TurnConfig {
+            credentials: Credentials {
+                realm: self.realm.clone(),
+                users,
+                secrets: if self.use_auth_secret { self.static_auth_secret.clone() } else { vec![] },
+            },
+            default_lifetime: Duration::from_secs(self.default_lifetime),
+            max_lifetime: Duration::from_secs(self.max_lifetime.max(self.default_lifetime)),
+            total_quota: self.total_quota,
+            user_quota: self.user_quota,
+            max_bps: self.max_bps,
+            peers: PeerPolicy { allow_loopback: self.allow_loopback_peers, allow_private: self.allow_private_peers },
+            nonce_lifetime_s: self.stale_nonce,
+            software: format!("mediad {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
