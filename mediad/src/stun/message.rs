@@ -84,7 +84,7 @@ impl<'a> Message<'a> {
             return Err(StunError::NotStun);
         }
         let len = u16::from_be_bytes([raw[2], raw[3]]) as usize;
-        if len % 4 != 0 || HEADER_LEN + len != raw.len() {
+        if !len.is_multiple_of(4) || HEADER_LEN + len != raw.len() {
             return Err(StunError::BadLength);
         }
         let (class, method) = decode_type(u16::from_be_bytes([raw[0], raw[1]]));

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod policy;
 pub mod server;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 pub use server::{Quotas, TurnConfig, TurnServer, TurnStats};
 pub use settings::TurnSettings;

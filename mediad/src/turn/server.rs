@@ -131,6 +131,15 @@ const KNOWN: &[u16] = &[
     attr::DATA,
 ];
 
+/// Where a client request came from: enough to answer it.
+#[derive(Clone, Copy)]
+struct Req<'a, 'm> {
+    via: u32,
+    from: SocketAddr,
+    m: &'a Message<'m>,
+    now: Instant,
+}
+
 struct Reply<'k> {
     code: Option<(u16, &'static str)>,
     key: Option<&'k [u8]>,
@@ -178,13 +187,14 @@ impl TurnServer {
             }
             (Class::Indication, method::SEND) => self.send_indication(io, via, from, &m, now),
             (Class::Request, method::ALLOCATE | method::REFRESH | method::CREATE_PERMISSION | method::CHANNEL_BIND) => {
-                self.authenticated_request(io, via, from, &m, now)
+                self.authenticated_request(io, Req { via, from, m: &m, now })
             }
             _ => self.stats.malformed += 1,
         }
     }
 
-    fn respond(&mut self, io: &mut dyn TurnIo, via: u32, to: SocketAddr, m: &Message<'_>, r: Reply<'_>, add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>) {
+    fn respond(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, r: Reply<'_>, add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>) {
+        let (via, to, m) = (q.via, q.from, q.m);
         let class = if r.code.is_some() { Class::Error } else { Class::Success };
         let built = (|| {
             let mut b = Builder::new(&mut self.out, class, m.method, m.txid)?;
@@ -205,34 +215,35 @@ impl TurnServer {
     }
 
     /// 401/438 carrying a fresh nonce and the realm.
-    fn challenge(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, code: (u16, &'static str)) {
-        let nonce = self.nonces.mint(&from);
+    fn challenge(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, code: (u16, &'static str)) {
+        let nonce = self.nonces.mint(&q.from);
         let realm = self.cfg.credentials.realm.clone();
-        self.respond(io, via, from, m, Reply { code: Some(code), key: None }, |b| {
+        self.respond(io, q, Reply { code: Some(code), key: None }, |b| {
             b.add(attr::REALM, realm.as_bytes())?;
             b.add(attr::NONCE, nonce.as_bytes())?;
             Ok(())
         });
     }
 
-    fn authenticated_request(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, now: Instant) {
+    fn authenticated_request(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>) {
+        let (from, m) = (q.from, q.m);
         if !m.has_integrity() {
             self.stats.unauthenticated += 1;
-            return self.challenge(io, via, from, m, (401, "Unauthorized"));
+            return self.challenge(io, q, (401, "Unauthorized"));
         }
         let (Some(user), Some(_realm), Some(nonce)) = (m.attr(attr::USERNAME), m.attr(attr::REALM), m.attr(attr::NONCE)) else {
             self.stats.malformed += 1;
-            return self.respond(io, via, from, m, Reply { code: Some((400, "Bad Request")), key: None }, |_| Ok(()));
+            return self.respond(io, q, Reply { code: Some((400, "Bad Request")), key: None }, |_| Ok(()));
         };
         match self.nonces.check(nonce, &from) {
             NonceCheck::Valid => {}
             NonceCheck::Stale => {
                 self.stats.stale_nonces += 1;
-                return self.challenge(io, via, from, m, (438, "Stale Nonce"));
+                return self.challenge(io, q, (438, "Stale Nonce"));
             }
             NonceCheck::Invalid => {
                 self.stats.unauthenticated += 1;
-                return self.challenge(io, via, from, m, (401, "Unauthorized"));
+                return self.challenge(io, q, (401, "Unauthorized"));
             }
         }
         let user = String::from_utf8_lossy(user).into_owned();
@@ -244,26 +255,26 @@ impl TurnServer {
         self.keys = keys;
         let Some(key) = key else {
             self.stats.bad_credentials += 1;
-            return self.challenge(io, via, from, m, (401, "Unauthorized"));
+            return self.challenge(io, q, (401, "Unauthorized"));
         };
         m.unknown_required(KNOWN, &mut self.unknown);
         if !self.unknown.is_empty() {
             let unknown: Vec<u8> = self.unknown.iter().take(16).flat_map(|t| t.to_be_bytes()).collect();
-            return self.respond(io, via, from, m, Reply { code: Some((420, "Unknown Attribute")), key: Some(&key) }, |b| {
+            return self.respond(io, q, Reply { code: Some((420, "Unknown Attribute")), key: Some(&key) }, |b| {
                 b.add(attr::UNKNOWN_ATTRIBUTES, &unknown)?;
                 Ok(())
             });
         }
         match m.method {
-            method::ALLOCATE => self.allocate(io, via, from, m, user, key, now),
-            method::REFRESH => self.refresh(io, via, from, m, key, now),
-            method::CREATE_PERMISSION => self.create_permission(io, via, from, m, key, now),
-            _ => self.channel_bind(io, via, from, m, key, now),
+            method::ALLOCATE => self.allocate(io, q, user, key),
+            method::REFRESH => self.refresh(io, q, key),
+            method::CREATE_PERMISSION => self.create_permission(io, q, key),
+            _ => self.channel_bind(io, q, key),
         }
     }
 
-    fn error(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: &[u8; 16], code: u16, reason: &'static str) {
-        self.respond(io, via, from, m, Reply { code: Some((code, reason)), key: Some(key) }, |_| Ok(()));
+    fn error(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, key: &[u8; 16], code: u16, reason: &'static str) {
+        self.respond(io, q, Reply { code: Some((code, reason)), key: Some(key) }, |_| Ok(()));
     }
 
     fn lifetime(&self, m: &Message<'_>) -> Duration {
@@ -271,33 +282,33 @@ impl TurnServer {
         asked.min(self.cfg.max_lifetime).max(self.cfg.default_lifetime)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn allocate(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, user: String, key: [u8; 16], now: Instant) {
+    fn allocate(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, user: String, key: [u8; 16]) {
+        let (via, from, m, now) = (q.via, q.from, q.m, q.now);
         if self.by_client.contains_key(&(from, via)) {
-            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+            return self.error(io, q, &key, 437, "Allocation Mismatch");
         }
         match m.attr(attr::REQUESTED_TRANSPORT) {
             Some(v) if v.len() == 4 && v[0] == 17 => {}
-            Some(_) => return self.error(io, via, from, m, &key, 442, "Unsupported Transport Protocol"),
-            None => return self.error(io, via, from, m, &key, 400, "Bad Request"),
+            Some(_) => return self.error(io, q, &key, 442, "Unsupported Transport Protocol"),
+            None => return self.error(io, q, &key, 400, "Bad Request"),
         }
         let ipv6 = match m.attr(attr::REQUESTED_ADDRESS_FAMILY) {
             None => from.is_ipv6() && from.ip().to_canonical().is_ipv6(),
             Some([1, ..]) => false,
             Some([2, ..]) => true,
-            Some(_) => return self.error(io, via, from, m, &key, 440, "Address Family not Supported"),
+            Some(_) => return self.error(io, q, &key, 440, "Address Family not Supported"),
         };
         if m.attr(attr::RESERVATION_TOKEN).is_some() || matches!(m.attr(attr::EVEN_PORT), Some([b, ..]) if b & 0x80 != 0) {
             // Reserving the next port for a later allocation is not offered.
-            return self.error(io, via, from, m, &key, 508, "Insufficient Capacity");
+            return self.error(io, q, &key, 508, "Insufficient Capacity");
         }
         if !self.quotas.take(&user, self.cfg.user_quota, self.cfg.total_quota) {
             self.stats.quota_refusals += 1;
-            return self.error(io, via, from, m, &key, 486, "Allocation Quota Reached");
+            return self.error(io, q, &key, 486, "Allocation Quota Reached");
         }
         let Some((relay, relay_addr)) = io.open_relay(ipv6) else {
             self.quotas.give_back(&user);
-            return self.error(io, via, from, m, &key, 508, "Insufficient Capacity");
+            return self.error(io, q, &key, 508, "Insufficient Capacity");
         };
         let lifetime = self.lifetime(m);
         let idx = self.allocs.insert(Allocation {
@@ -318,7 +329,7 @@ impl TurnServer {
         self.by_relay.insert(relay, idx);
         self.stats.allocations = self.allocs.len() as u64;
         self.stats.allocations_total += 1;
-        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |b| {
+        self.respond(io, q, Reply { code: None, key: Some(&key) }, |b| {
             b.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay_addr)?;
             b.add_u32(attr::LIFETIME, lifetime.as_secs() as u32)?;
             b.add_xor_address(attr::XOR_MAPPED_ADDRESS, from)?;
@@ -335,9 +346,10 @@ impl TurnServer {
         self.stats.allocations = self.allocs.len() as u64;
     }
 
-    fn refresh(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+    fn refresh(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, key: [u8; 16]) {
+        let (via, from, m, now) = (q.via, q.from, q.m, q.now);
         let Some(&idx) = self.by_client.get(&(from, via)) else {
-            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+            return self.error(io, q, &key, 437, "Allocation Mismatch");
         };
         let asked = m.u32_attr(attr::LIFETIME);
         let lifetime = if asked == Some(0) {
@@ -348,56 +360,58 @@ impl TurnServer {
             self.allocs[idx].expires = now + l;
             l
         };
-        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |b| {
+        self.respond(io, q, Reply { code: None, key: Some(&key) }, |b| {
             b.add_u32(attr::LIFETIME, lifetime.as_secs() as u32)?;
             Ok(())
         });
     }
 
-    fn create_permission(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+    fn create_permission(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, key: [u8; 16]) {
+        let (via, from, m, now) = (q.via, q.from, q.m, q.now);
         let Some(&idx) = self.by_client.get(&(from, via)) else {
-            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+            return self.error(io, q, &key, 437, "Allocation Mismatch");
         };
         let peers: Vec<SocketAddr> =
             m.attr_all(attr::XOR_PEER_ADDRESS).filter_map(|v| attr::decode_address(v, true, &m.txid)).collect();
         if peers.is_empty() {
-            return self.error(io, via, from, m, &key, 400, "Bad Request");
+            return self.error(io, q, &key, 400, "Bad Request");
         }
         if peers.iter().any(|p| !self.cfg.peers.allows(p.ip()) || p.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6()) {
             self.stats.forbidden_peers += 1;
-            return self.error(io, via, from, m, &key, 403, "Forbidden");
+            return self.error(io, q, &key, 403, "Forbidden");
         }
         for p in peers {
             self.allocs[idx].permit(p.ip(), now);
         }
-        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |_| Ok(()));
+        self.respond(io, q, Reply { code: None, key: Some(&key) }, |_| Ok(()));
     }
 
-    fn channel_bind(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, key: [u8; 16], now: Instant) {
+    fn channel_bind(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, key: [u8; 16]) {
+        let (via, from, m, now) = (q.via, q.from, q.m, q.now);
         let Some(&idx) = self.by_client.get(&(from, via)) else {
-            return self.error(io, via, from, m, &key, 437, "Allocation Mismatch");
+            return self.error(io, q, &key, 437, "Allocation Mismatch");
         };
         let number = match m.attr(attr::CHANNEL_NUMBER) {
             Some(v) if v.len() == 4 => u16::from_be_bytes([v[0], v[1]]),
-            _ => return self.error(io, via, from, m, &key, 400, "Bad Request"),
+            _ => return self.error(io, q, &key, 400, "Bad Request"),
         };
         let Some(peer) = m.xor_address(attr::XOR_PEER_ADDRESS) else {
-            return self.error(io, via, from, m, &key, 400, "Bad Request");
+            return self.error(io, q, &key, 400, "Bad Request");
         };
         // RFC 8656 narrowed channels to 0x4000-0x4FFF, but RFC 5766 clients (coturn's
         // own among them) use up to 0x7FFF; ChannelData framing is the same.
         if !(0x4000..=0x7fff).contains(&number) {
-            return self.error(io, via, from, m, &key, 400, "Bad Request");
+            return self.error(io, q, &key, 400, "Bad Request");
         }
         if !self.cfg.peers.allows(peer.ip()) || peer.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6() {
             self.stats.forbidden_peers += 1;
-            return self.error(io, via, from, m, &key, 403, "Forbidden");
+            return self.error(io, q, &key, 403, "Forbidden");
         }
         let a = &mut self.allocs[idx];
         // A channel stays bound to one peer and a peer to one channel (RFC 8656 §12.2).
         let clash = a.channels.iter().any(|c| c.expires > now && ((c.number == number) != (c.peer == peer)));
         if clash {
-            return self.error(io, via, from, m, &key, 400, "Bad Request");
+            return self.error(io, q, &key, 400, "Bad Request");
         }
         let expires = now + CHANNEL_LIFETIME;
         match a.channels.iter_mut().find(|c| c.number == number) {
@@ -408,7 +422,7 @@ impl TurnServer {
             None => a.channels.push(Channel { number, peer, expires }),
         }
         a.permit(peer.ip(), now);
-        self.respond(io, via, from, m, Reply { code: None, key: Some(&key) }, |_| Ok(()));
+        self.respond(io, q, Reply { code: None, key: Some(&key) }, |_| Ok(()));
     }
 
     fn send_indication(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, now: Instant) {
@@ -418,7 +432,7 @@ impl TurnServer {
             self.stats.malformed += 1;
             return;
         };
-        self.to_peer(io, idx, peer, data, now);
+        self.relay_to_peer(io, idx, peer, data, now);
     }
 
     fn channel_data(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, data: &[u8], now: Instant) {
@@ -441,10 +455,10 @@ impl TurnServer {
             self.stats.dropped_no_permission += 1;
             return;
         };
-        self.to_peer(io, idx, peer, &data[4..4 + len], now);
+        self.relay_to_peer(io, idx, peer, &data[4..4 + len], now);
     }
 
-    fn to_peer(&mut self, io: &mut dyn TurnIo, idx: usize, peer: SocketAddr, payload: &[u8], now: Instant) {
+    fn relay_to_peer(&mut self, io: &mut dyn TurnIo, idx: usize, peer: SocketAddr, payload: &[u8], now: Instant) {
         let max_bps = self.cfg.max_bps;
         let a = &mut self.allocs[idx];
         if !a.permitted(peer.ip(), now) {

@@ -1,0 +1,45 @@
+//! STUN/TURN parsing and the TURN server's handling of any client or peer datagram:
+//! never a panic, and everything it answers parses as STUN (or is ChannelData/relay).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use mediad::stun::message::Message;
+use mediad::turn::auth::Credentials;
+use mediad::turn::{Quotas, TurnConfig, TurnIo, TurnServer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+struct Io(u32);
+impl TurnIo for Io {
+    fn send(&mut self, via: u32, _to: SocketAddr, parts: &[&[u8]]) {
+        let bytes = parts.concat();
+        if via == 1 && bytes.first().is_some_and(|b| *b < 4) {
+            assert!(Message::parse(&bytes).is_ok(), "the server sent invalid STUN");
+        }
+    }
+    fn open_relay(&mut self, _ipv6: bool) -> Option<(u32, SocketAddr)> {
+        self.0 += 1;
+        Some((100 + self.0, "192.0.2.1:50000".parse().unwrap()))
+    }
+    fn close_relay(&mut self, _token: u32) {}
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Message::parse(data).map(|m| (m.check_integrity(b"k"), m.xor_address(0x0012)));
+    let mut users = std::collections::HashMap::new();
+    users.insert("u".to_string(), "p".to_string());
+    let cfg = TurnConfig { credentials: Credentials { realm: "r".into(), users, secrets: vec!["s".into()] }, ..Default::default() };
+    let mut s = TurnServer::new(cfg, [0; 32], Arc::new(Quotas::default()));
+    let mut io = Io(0);
+    let now = Instant::now();
+    let from: SocketAddr = "198.51.100.1:4000".parse().unwrap();
+    // Split the input into datagrams alternating between the client and a peer.
+    for (i, chunk) in data.split(|b| *b == 0xff).enumerate() {
+        if i % 3 == 2 {
+            s.on_peer(&mut io, 101, from, chunk, now);
+        } else {
+            s.on_client(&mut io, 1, from, chunk, now);
+        }
+    }
+    s.on_tick(&mut io, now + std::time::Duration::from_secs(4000));
+});
