@@ -5,8 +5,9 @@ set -euo pipefail
 
 runtime=(build-essential pkg-config ca-certificates)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
-# taskset (util-linux) to pin it, procps for process checks.
-testing=(ffmpeg rtpengine-daemon util-linux procps iproute2)
+# coturn (its turnutils are the TURN test clients), taskset (util-linux) to pin,
+# procps for process checks.
+testing=(ffmpeg rtpengine-daemon coturn util-linux procps iproute2)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")
@@ -20,10 +21,12 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The perf harness starts its own rtpengine on private ports; the packaged service
-  # is not wanted on a test machine.
-  if [[ " ${missing[*]} " == *" rtpengine-daemon "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-    $SUDO systemctl disable --now rtpengine-daemon >/dev/null 2>&1 || true
+  # Tests start their own rtpengine and use only coturn's client tools; the packaged
+  # services are not wanted on a test machine (and coturn's would hold port 3478).
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    for unit in rtpengine-daemon coturn; do
+      [[ " ${missing[*]} " == *" ${unit} "* ]] && $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
   fi
 fi
 

@@ -67,6 +67,12 @@ pub enum Op {
     },
     #[serde(rename = "events.unsubscribe")]
     EventsUnsubscribe,
+    /// Every live TURN allocation with its counters.
+    #[serde(rename = "turn.allocations")]
+    TurnAllocations,
+    /// TURN usage per user (allocations and traffic of the live ones).
+    #[serde(rename = "turn.users")]
+    TurnUsers,
 }
 
 impl Op {
@@ -87,6 +93,8 @@ impl Op {
             Op::StatsDaemon => "stats.daemon",
             Op::EventsSubscribe { .. } => "events.subscribe",
             Op::EventsUnsubscribe => "events.unsubscribe",
+            Op::TurnAllocations => "turn.allocations",
+            Op::TurnUsers => "turn.users",
         }
     }
 }
@@ -341,6 +349,53 @@ pub struct WorkerStats {
     pub handoff_in: u64,
     pub handoff_dropped: u64,
     pub tx_dropped: u64,
+    #[serde(default)]
+    pub turn: TurnCounters,
+}
+
+/// One TURN allocation as operators see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AllocationInfo {
+    pub core: usize,
+    pub user: String,
+    pub client: String,
+    pub relay: String,
+    pub age_s: f64,
+    pub expires_in_s: f64,
+    pub permissions: usize,
+    pub channels: usize,
+    pub to_peer_packets: u64,
+    pub to_peer_bytes: u64,
+    pub from_peer_packets: u64,
+    pub from_peer_bytes: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TurnUserStats {
+    pub user: String,
+    pub allocations: usize,
+    pub to_peer_bytes: u64,
+    pub from_peer_bytes: u64,
+    pub packets: u64,
+}
+
+/// A core's STUN/TURN counters (all zero when TURN is off).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TurnCounters {
+    pub allocations: u64,
+    pub allocations_total: u64,
+    pub bindings: u64,
+    pub unauthenticated: u64,
+    pub bad_credentials: u64,
+    pub stale_nonces: u64,
+    pub quota_refusals: u64,
+    pub forbidden_peers: u64,
+    pub malformed: u64,
+    pub relayed_to_peer: u64,
+    pub relayed_from_peer: u64,
+    pub dropped_no_permission: u64,
+    pub dropped_bandwidth: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -58,6 +58,24 @@ impl Collector for DaemonCollector {
         counter(&mut e, "mediad_core_tx_dropped", "Sends dropped by the kernel (buffer full)", &per_core(|w| w.tx_dropped))?;
         gauge(&mut e, "mediad_core_legs", "Legs owned per core", &per_core(|w| w.legs).into_iter().map(|(l, v)| (l, v as i64)).collect::<Vec<_>>())?;
         gauge(&mut e, "mediad_rooms", "Rooms", &[(vec![], d.room_count() as i64)])?;
+        if d.cfg.turn.is_some() {
+            let turn = |f: fn(&control::TurnCounters) -> u64| -> Vec<(Vec<(&str, String)>, u64)> {
+                workers.iter().map(|w| (vec![("core", w.core.to_string())], f(&w.turn))).collect()
+            };
+            gauge(&mut e, "mediad_turn_allocations", "Live TURN allocations per core", &turn(|t| t.allocations).into_iter().map(|(l, v)| (l, v as i64)).collect::<Vec<_>>())?;
+            counter(&mut e, "mediad_turn_allocations_created", "TURN allocations created", &turn(|t| t.allocations_total))?;
+            counter(&mut e, "mediad_turn_relayed_to_peer", "Datagrams relayed client to peer", &turn(|t| t.relayed_to_peer))?;
+            counter(&mut e, "mediad_turn_relayed_from_peer", "Datagrams relayed peer to client", &turn(|t| t.relayed_from_peer))?;
+            counter(&mut e, "mediad_turn_bad_credentials", "Requests refused for wrong credentials", &turn(|t| t.bad_credentials))?;
+            counter(&mut e, "mediad_turn_quota_refusals", "Allocations refused by quota", &turn(|t| t.quota_refusals))?;
+            counter(&mut e, "mediad_turn_bindings", "STUN binding requests answered", &turn(|t| t.bindings))?;
+            if let Ok(users) = d.turn_users() {
+                let rows: Vec<_> = users.iter().map(|u| (vec![("user", u.user.clone())], u.allocations as i64)).collect();
+                gauge(&mut e, "mediad_turn_user_allocations", "Live TURN allocations per user", &rows)?;
+                let rows: Vec<_> = users.iter().map(|u| (vec![("user", u.user.clone())], (u.to_peer_bytes + u.from_peer_bytes) as i64)).collect();
+                gauge(&mut e, "mediad_turn_user_bytes", "Bytes relayed by the user's live allocations", &rows)?;
+            }
+        }
 
         let legs = d.snapshot();
         let label = |s: &control::LegStats| {

@@ -30,6 +30,7 @@ pub enum Command {
     LeaveRoom { leg: LegId, reply: Reply<()> },
     /// Which cores hold legs of the room (sent to every core involved).
     RoomCores { room: u32, mask: u64 },
+    TurnSnapshot { reply: Reply<Vec<control::AllocationInfo>> },
     Shutdown,
 }
 
@@ -128,6 +129,9 @@ fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool
             let _ = reply.send(Ok(()));
         }
         Command::RoomCores { room, mask } => engine.set_room_cores(room, mask),
+        Command::TurnSnapshot { reply } => {
+            let _ = reply.send(Ok(engine.turn_snapshot()));
+        }
         Command::Shutdown => return false,
     }
     true

@@ -178,6 +178,8 @@ impl Daemon {
                 rooms: st.rooms.len(),
                 workers: self.workers.iter().enumerate().map(|(i, w)| w.counters.snapshot(i)).collect(),
             }),
+            Op::TurnAllocations => to_value(self.turn_allocations()?),
+            Op::TurnUsers => to_value(self.turn_users()?),
             Op::EventsSubscribe { .. } | Op::EventsUnsubscribe => {
                 Err(ErrorBody::new(ErrorCode::Internal, "subscriptions are handled by the connection"))
             }
@@ -309,6 +311,29 @@ impl Daemon {
         };
         rec.counters.fill(&mut s, now_us);
         s
+    }
+
+    pub fn turn_allocations(&self) -> Result<Vec<AllocationInfo>, ErrorBody> {
+        if self.cfg.turn.is_none() {
+            return Err(ErrorBody::new(ErrorCode::Unsupported, "TURN is not enabled (--turn or [turn])"));
+        }
+        let mut all = vec![];
+        for core in 0..self.workers.len() {
+            all.extend(self.ask(core, |reply| Command::TurnSnapshot { reply })?);
+        }
+        Ok(all)
+    }
+
+    pub fn turn_users(&self) -> Result<Vec<TurnUserStats>, ErrorBody> {
+        let mut by_user: BTreeMap<String, TurnUserStats> = BTreeMap::new();
+        for a in self.turn_allocations()? {
+            let u = by_user.entry(a.user.clone()).or_insert_with(|| TurnUserStats { user: a.user.clone(), ..Default::default() });
+            u.allocations += 1;
+            u.to_peer_bytes += a.to_peer_bytes;
+            u.from_peer_bytes += a.from_peer_bytes;
+            u.packets += a.to_peer_packets + a.from_peer_packets;
+        }
+        Ok(by_user.into_values().collect())
     }
 
     /// Every leg with its counters, for /metrics.

@@ -97,6 +97,8 @@ pub struct WorkerCounters {
     pub handoff_in: AtomicU64,
     pub handoff_dropped: AtomicU64,
     pub tx_dropped: AtomicU64,
+    /// Copy of the core's TURN counters, refreshed every tick.
+    pub turn: std::sync::Mutex<control::TurnCounters>,
 }
 
 impl WorkerCounters {
@@ -115,6 +117,7 @@ impl WorkerCounters {
             handoff_in: get(&self.handoff_in),
             handoff_dropped: get(&self.handoff_dropped),
             tx_dropped: get(&self.tx_dropped),
+            turn: self.turn.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }
 }

@@ -42,7 +42,16 @@ impl Engine {
         let Some(mut turn) = self.turn.take() else { return };
         let now = self.now;
         turn.on_tick(self, now);
+        // Publish the counters for stats readers. A lock per tick (10/s), never per
+        // packet; try_lock so a reader can never stall the core.
+        if let Ok(mut t) = self.counters.turn.try_lock() {
+            *t = turn.stats.clone();
+        }
         self.turn = Some(turn);
+    }
+
+    pub fn turn_snapshot(&self) -> Vec<control::AllocationInfo> {
+        self.turn.as_ref().map(|t| t.snapshot(self.core, self.now)).unwrap_or_default()
     }
 
     /// Sockets opened or closed since the last call, for the worker to (de)register.

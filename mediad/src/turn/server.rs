@@ -82,23 +82,8 @@ impl Default for TurnConfig {
     }
 }
 
-/// Live counters of one core's TURN server.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct TurnStats {
-    pub allocations: u64,
-    pub allocations_total: u64,
-    pub bindings: u64,
-    pub unauthenticated: u64,
-    pub bad_credentials: u64,
-    pub stale_nonces: u64,
-    pub quota_refusals: u64,
-    pub forbidden_peers: u64,
-    pub malformed: u64,
-    pub relayed_to_peer: u64,
-    pub relayed_from_peer: u64,
-    pub dropped_no_permission: u64,
-    pub dropped_bandwidth: u64,
-}
+/// Live counters of one core's TURN server (the control protocol's type).
+pub type TurnStats = control::TurnCounters;
 
 pub struct TurnServer {
     cfg: TurnConfig,
@@ -165,6 +150,27 @@ impl TurnServer {
 
     pub fn allocations(&self) -> impl Iterator<Item = &Allocation> {
         self.allocs.iter().map(|(_, a)| a)
+    }
+
+    /// Operator view of every allocation on this core.
+    pub fn snapshot(&self, core: usize, now: Instant) -> Vec<control::AllocationInfo> {
+        self.allocations()
+            .map(|a| control::AllocationInfo {
+                core,
+                user: a.user.clone(),
+                client: a.client.to_string(),
+                relay: a.relay_addr.to_string(),
+                age_s: now.saturating_duration_since(a.created).as_secs_f64(),
+                expires_in_s: a.expires.saturating_duration_since(now).as_secs_f64(),
+                permissions: a.permissions.len(),
+                channels: a.channels.len(),
+                to_peer_packets: a.counters.to_peer_packets,
+                to_peer_bytes: a.counters.to_peer_bytes,
+                from_peer_packets: a.counters.from_peer_packets,
+                from_peer_bytes: a.counters.from_peer_bytes,
+                dropped: a.counters.dropped,
+            })
+            .collect()
     }
 
     /// A datagram from a client on listener `via`.
