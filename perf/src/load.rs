@@ -8,9 +8,19 @@ use hdrhistogram::Histogram;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-pub struct Load {
-    /// Where flow i's packets are sent.
-    pub dests: Vec<SocketAddr>,
+/// One stream of the load: which generator socket sends it, where, and the bytes that
+/// go before the measured packet (a TURN ChannelData header, or nothing).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub sock: usize,
+    pub dest: SocketAddr,
+    pub prefix: Vec<u8>,
+}
+
+pub struct Load<'a> {
+    pub flows: Vec<Flow>,
+    /// Generator sockets the flows send from (one for a relay, one per allocation for TURN).
+    pub socks: &'a [&'a UdpSocket],
     pub payload: usize,
     pub rate_pps: f64,
     pub duration: Duration,
@@ -36,20 +46,29 @@ impl Outcome {
 
 const HDR: usize = 12;
 
-/// Run one load phase. `tx` sends, `rx` receives (both non-blocking, on this thread).
-pub fn run(load: &Load, tx: &UdpSocket, rx: &UdpSocket) -> Outcome {
+/// Run one load phase: the flows send from their sockets, `rx` receives what comes
+/// out of the system under test (all non-blocking, on this thread).
+pub fn run(load: &Load, rx: &UdpSocket) -> Outcome {
     let size = (HDR + 16).max(load.payload);
-    let dests: Vec<_> = load.dests.iter().map(|d| sys::sockaddr(*d)).collect();
-    let mut pkts: Vec<Vec<u8>> = (0..dests.len())
-        .map(|f| {
-            let mut p = vec![0u8; size];
-            p[0] = 0x80;
-            p[1] = 96;
-            p[8..12].copy_from_slice(&(0x5000_0000u32 + f as u32).to_be_bytes());
-            p[20..24].copy_from_slice(&(f as u32).to_be_bytes());
+    let dests: Vec<_> = load.flows.iter().map(|f| sys::sockaddr(f.dest)).collect();
+    // Offset of the measured packet inside what is sent.
+    let at: Vec<usize> = load.flows.iter().map(|f| f.prefix.len()).collect();
+    let mut pkts: Vec<Vec<u8>> = load
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(f, flow)| {
+            let mut p = flow.prefix.clone();
+            let o = p.len();
+            p.resize(o + size, 0);
+            p[o] = 0x80;
+            p[o + 1] = 96;
+            p[o + 8..o + 12].copy_from_slice(&(0x5000_0000u32 + f as u32).to_be_bytes());
+            p[o + 20..o + 24].copy_from_slice(&(f as u32).to_be_bytes());
             p
         })
         .collect();
+    let mut per_sock: Vec<Vec<usize>> = vec![Vec::new(); load.socks.len()];
     let mut seq = vec![0u32; dests.len()];
     let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
     let mut rb = RecvBatch::new(64);
@@ -91,19 +110,28 @@ pub fn run(load: &Load, tx: &UdpSocket, rx: &UdpSocket) -> Outcome {
             }
             let t = now_ns();
             for &f in &batch {
-                let p = &mut pkts[f];
+                let (p, o) = (&mut pkts[f], at[f]);
                 seq[f] = seq[f].wrapping_add(1);
-                p[2..4].copy_from_slice(&(seq[f] as u16).to_be_bytes());
-                p[4..8].copy_from_slice(&(seq[f].wrapping_mul(160)).to_be_bytes());
-                p[HDR..HDR + 8].copy_from_slice(&t.to_be_bytes());
-                p[24..28].copy_from_slice(&seq[f].to_be_bytes());
+                p[o + 2..o + 4].copy_from_slice(&(seq[f] as u16).to_be_bytes());
+                p[o + 4..o + 8].copy_from_slice(&(seq[f].wrapping_mul(160)).to_be_bytes());
+                p[o + HDR..o + HDR + 8].copy_from_slice(&t.to_be_bytes());
+                p[o + 24..o + 28].copy_from_slice(&seq[f].to_be_bytes());
+                per_sock[load.flows[f].sock].push(f);
             }
-            let items: Vec<(&[u8], &(libc::sockaddr_in, libc::socklen_t))> =
-                batch.iter().map(|&f| (pkts[f].as_slice(), &dests[f])).collect();
-            let n = sys::send_batch(tx, &items);
-            sent += n as u64;
+            let mut short = false;
+            for (si, flows) in per_sock.iter_mut().enumerate() {
+                if flows.is_empty() {
+                    continue;
+                }
+                let items: Vec<(&[u8], &(libc::sockaddr_in, libc::socklen_t))> =
+                    flows.iter().map(|&f| (pkts[f].as_slice(), &dests[f])).collect();
+                let n = sys::send_batch(load.socks[si], &items);
+                sent += n as u64;
+                short |= n < items.len();
+                flows.clear();
+            }
             want = 0;
-            if n < items.len() {
+            if short {
                 break;
             }
         }

@@ -6,6 +6,8 @@ mod relay;
 mod report;
 mod sut;
 mod sys;
+mod turn;
+mod turn_client;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -53,6 +55,17 @@ enum Scenario {
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         mediad_args: String,
     },
+    /// TURN relay: raw ceiling, mediad, coturn (one relay thread), ChannelData load.
+    Turn {
+        #[arg(long, default_value_t = 200)]
+        allocations: usize,
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad,coturn")]
+        systems: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "200,1200")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 900_000.0)]
+        max_rate: f64,
+    },
 }
 
 fn mediad_binary() -> PathBuf {
@@ -96,6 +109,25 @@ fn main() {
             let rows = relay::run(&o, &pb);
             pb.finish_and_clear();
             (rows, "relay")
+        }
+        Scenario::Turn { allocations, systems, sizes, max_rate } => {
+            let o = relay::Opts {
+                duration,
+                flows: allocations,
+                fanout: 1,
+                systems,
+                gen_cpu: cli.gen_cpu,
+                sut_cpu: cli.sut_cpu,
+                mediad: mediad_binary(),
+                mediad_args: vec![],
+                sizes,
+                max_rate,
+            };
+            let pb = indicatif::ProgressBar::new((o.sizes.len() * o.systems.len() * 8) as u64);
+            pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
+            let rows = turn::run(&o, allocations, &pb);
+            pb.finish_and_clear();
+            (rows, "turn")
         }
     };
     let table = report::markdown(&rows);

@@ -63,7 +63,7 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> Vec<Row> {
                     other => Err(format!("unknown system {other}")),
                 }
             };
-            match measure(o, &setup, &tx, &rx, system, &case, fanout, size, flows, raw_capacity, progress) {
+            match measure(o, "relay", &setup, &tx, &rx, system, &case, fanout, size, flows, raw_capacity, progress) {
                 Ok(r) => {
                     if system == "raw" {
                         raw_capacity = Some(r.pps);
@@ -74,14 +74,19 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> Vec<Row> {
             }
         }
     }
-    // Ratios within the same run and case.
+    ratios(&mut rows, "rtpengine");
+    rows
+}
+
+/// Ratios within the same run and case: against the raw ceiling and against `peer`.
+pub fn ratios(rows: &mut [Row], peer: &str) {
     for i in 0..rows.len() {
         let base = |name: &str| rows.iter().find(|r| r.case == rows[i].case && r.system == name).map(|r| r.pps_per_core);
-        let (raw, rtpe) = (base("raw"), base("rtpengine"));
+        let (raw, p) = (base("raw"), base(peer));
         rows[i].vs_raw = raw.filter(|_| rows[i].system != "raw").map(|b| rows[i].pps_per_core / b);
-        rows[i].vs_rtpengine = rtpe.filter(|_| rows[i].system != "rtpengine").map(|b| rows[i].pps_per_core / b);
+        rows[i].vs_peer = p.filter(|_| rows[i].system != peer).map(|b| rows[i].pps_per_core / b);
+        rows[i].peer = Some(peer.to_string());
     }
-    rows
 }
 
 struct Step {
@@ -108,18 +113,25 @@ fn step(
     let s = setup()?;
     // raw echoes everything from one socket: one destination for all flows.
     let dests = if s.dests.len() == 1 { vec![s.dests[0]; flows] } else { s.dests.clone() };
-    let mk = |rate: f64, d: Duration| Load { dests: dests.clone(), payload: size, rate_pps: rate / fanout as f64, duration: d };
-    load::run(&mk(rate_out.min(20_000.0), Duration::from_millis(300)), tx, rx);
+    let flow_list: Vec<load::Flow> = match &s.flows {
+        Some(f) => f.clone(),
+        None => dests.iter().map(|&dest| load::Flow { sock: 0, dest, prefix: vec![] }).collect(),
+    };
+    let own: Vec<&std::net::UdpSocket> = s.senders.iter().collect();
+    let socks: Vec<&std::net::UdpSocket> = if own.is_empty() { vec![tx] } else { own };
+    let mk = |rate: f64, d: Duration| Load { flows: flow_list.clone(), socks: &socks, payload: size, rate_pps: rate / fanout as f64, duration: d };
+    load::run(&mk(rate_out.min(20_000.0), Duration::from_millis(300)), rx);
     let cpu0 = s.sut.cpu_seconds();
-    let out = load::run(&mk(rate_out, d), tx, rx);
+    let out = load::run(&mk(rate_out, d), rx);
     let cpu = (s.sut.cpu_seconds() - cpu0) / out.wall_s;
     let generator_limited = (out.sent as f64 / out.wall_s) < 0.95 * rate_out / fanout as f64;
     Ok(Step { out, cpu, generator_limited })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn measure(
+pub fn measure(
     o: &Opts,
+    scenario: &str,
     setup: &dyn Fn() -> Result<Setup, String>,
     tx: &std::net::UdpSocket,
     rx: &std::net::UdpSocket,
@@ -172,7 +184,7 @@ fn measure(
         progress.println(format!("{system} {case}: carried all the generator could send ({pps:.0} pps); its own capacity is higher"));
     }
     Ok(Row {
-        scenario: "relay".into(),
+        scenario: scenario.into(),
         case: case.into(),
         system: system.into(),
         pps,
@@ -188,6 +200,9 @@ fn measure(
         capacity_loss: cap.out.loss(fanout),
         generator_limited,
         vs_raw: None,
-        vs_rtpengine: None,
+        vs_peer: None,
+        peer: None,
+        allocations_per_s: None,
+        rss_kb_per_allocation: None,
     })
 }

@@ -33,19 +33,32 @@ pub struct Row {
     pub generator_limited: bool,
     /// pps_per_core relative to the raw recvmmsg→sendmmsg ceiling in the same run.
     pub vs_raw: Option<f64>,
-    /// pps_per_core relative to rtpengine in the same run and case.
-    pub vs_rtpengine: Option<f64>,
+    /// pps_per_core relative to the scenario's peer (rtpengine, coturn) in the same run.
+    pub vs_peer: Option<f64>,
+    pub peer: Option<String>,
+    /// TURN: allocations created per second during setup, memory growth per allocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocations_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_kb_per_allocation: Option<f64>,
 }
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::new();
-    s.push_str("| case | system | fwd pps | CPU cores | pps/core | vs raw | vs rtpengine | loss @50% | p50 µs | p99 µs | p99.9 µs |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let peer = rows.iter().find_map(|r| r.peer.clone()).unwrap_or_else(|| "peer".into());
+    let turn = rows.iter().any(|r| r.allocations_per_s.is_some());
+    let _ = writeln!(
+        s,
+        "| case | system | pps | CPU cores | pps/core | vs raw | vs {peer} | loss @50% | p50 µs | p99 µs | p99.9 µs |{}",
+        if turn { " allocs/s | KiB/alloc |" } else { "" }
+    );
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    s.push_str(if turn { "---:|---:|\n" } else { "\n" });
     let ratio = |r: Option<f64>| r.map_or("–".to_string(), |v| format!("{v:.2}×"));
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0}{} | {:.2} | {:.0} | {} | {} | {:.3}% | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {:.0}{} | {:.2} | {:.0} | {} | {} | {:.3}% | {:.1} | {:.1} | {:.1} |{}",
             r.case,
             r.system,
             r.pps,
@@ -53,11 +66,20 @@ pub fn markdown(rows: &[Row]) -> String {
             r.cpu_cores,
             r.pps_per_core,
             ratio(r.vs_raw),
-            ratio(r.vs_rtpengine),
+            ratio(r.vs_peer),
             r.loss * 100.0,
             r.p50_us,
             r.p99_us,
             r.p999_us,
+            if turn {
+                format!(
+                    " {} | {} |",
+                    r.allocations_per_s.map_or("–".into(), |v| format!("{v:.0}")),
+                    r.rss_kb_per_allocation.map_or("–".into(), |v| format!("{v:.1}"))
+                )
+            } else {
+                String::new()
+            },
         );
     }
     s

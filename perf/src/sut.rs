@@ -20,6 +20,10 @@ pub struct Setup {
     pub sut: Sut,
     /// Where the generator sends flow i.
     pub dests: Vec<SocketAddr>,
+    /// Flows with their own sockets and prefixes (TURN); None = all from the shared socket.
+    pub flows: Option<Vec<crate::load::Flow>>,
+    /// The sockets those flows send from.
+    pub senders: Vec<std::net::UdpSocket>,
 }
 
 impl Sut {
@@ -57,7 +61,7 @@ impl Drop for Sut {
     }
 }
 
-fn scratch(tag: &str) -> std::path::PathBuf {
+pub fn scratch(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("perf-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -92,10 +96,10 @@ pub fn raw(cpu: usize, rx: SocketAddr, fanout: usize) -> Setup {
         }
     });
     let tid = tid_rx.recv().unwrap();
-    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr] }
+    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr], flows: None, senders: vec![] }
 }
 
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
     let end = Instant::now() + Duration::from_secs(10);
     while !ok() {
         assert!(Instant::now() < end, "{what} did not come up");
@@ -127,7 +131,7 @@ pub fn mediad(bin: &std::path::Path, extra: &[String], io: &str, cpu: usize, rx:
             c.leg_create(LegCreate { room: Some(room.clone()), rtcp_mux: true, remote: Some(rx), ..Default::default() }).unwrap();
         }
     }
-    Setup { sut: Sut::Process { child, dir }, dests }
+    Setup { sut: Sut::Process { child, dir }, dests, flows: None, senders: vec![] }
 }
 
 /// rtpengine userspace relay: one offer/answer call per flow, A (the generator's send
@@ -160,7 +164,7 @@ pub fn rtpengine(cpu: usize, tx: SocketAddr, rx: SocketAddr, flows: usize) -> Re
         let answer = ng.answer(&call, "a", "b", &sdp(rx))?;
         dests.push(SocketAddr::new([127, 0, 0, 1].into(), sdp_port(&answer).ok_or("no port in answer")?));
     }
-    Ok(Setup { sut, dests })
+    Ok(Setup { sut, dests, flows: None, senders: vec![] })
 }
 
 fn sdp_port(sdp: &str) -> Option<u16> {

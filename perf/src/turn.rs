@@ -1,0 +1,116 @@
+//! Scenario `turn`: relayed packets through TURN allocations (ChannelData in, plain UDP
+//! out to the peer), mediad against coturn with one relay thread, each pinned to the SUT
+//! core, plus the raw socket ceiling; same capacity ramp and latency phase as `relay`.
+//! Also reports allocations per second and memory per allocation.
+
+use crate::load::Flow;
+use crate::report::Row;
+use crate::sut::{self, Setup, Sut};
+use crate::{relay, sys, turn_client};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const USER: &str = "perf";
+const PASS: &str = "perfpass";
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+pub struct AllocStats {
+    pub per_s: f64,
+    pub rss_kb_per_alloc: f64,
+}
+
+/// Start `system` on the SUT core, create `n` allocations bound to `peer`.
+fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr, port: u16) -> Result<(Setup, AllocStats), String> {
+    let dir = sut::scratch(&format!("turn-{system}"));
+    let child = match system {
+        "mediad" => Command::new(&o.mediad)
+            .args(["--workers", "1", "--cpus", &o.sut_cpu.to_string(), "--metrics", "off", "--rtp-ports", "30000-30099"])
+            .arg("--control-socket")
+            .arg(dir.join("c.sock"))
+            .args(["--turn-port", &port.to_string(), "--turn-user", &format!("{USER}:{PASS}"), "--turn-realm", "perf.local"])
+            .args(["--turn-allow-loopback-peers", "--turn-relay-ports", "40000-49999"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn(),
+        "coturn" => Command::new("taskset")
+            .args(["-c", &o.sut_cpu.to_string(), "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+            .arg(format!("--listening-port={port}"))
+            .args(["--min-port=40000", "--max-port=49999", "--lt-cred-mech", "--realm=perf.local", "--allow-loopback-peers"])
+            .arg(format!("--user={USER}:{PASS}"))
+            .args(["--no-tls", "--no-dtls", "--no-cli", "--relay-threads=1", "--no-stdout-log", "--simple-log"])
+            .arg(format!("--userdb={}", dir.join("turndb").display()))
+            .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
+            .arg(format!("--log-file={}", dir.join("turn.log").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn(),
+        other => return Err(format!("unknown TURN system {other}")),
+    }
+    .map_err(|e| format!("{system}: {e} (apt-get install coturn for the peer)"))?;
+    let pid = child.id();
+    let sut = Sut::Process { child, dir };
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    sut::wait_for(|| turn_client::allocate(server, USER, PASS, peer, 0x4000).is_ok(), system);
+    let rss0 = rss_kb(pid);
+    let t0 = Instant::now();
+    let mut flows = vec![];
+    let mut senders = vec![];
+    let body = (12 + 16).max(size);
+    for i in 0..n {
+        let (sock, _relay) = turn_client::allocate(server, USER, PASS, peer, 0x4000)?;
+        let prefix = vec![0x40, 0x00, (body >> 8) as u8, body as u8];
+        flows.push(Flow { sock: i, dest: server, prefix });
+        senders.push(sock);
+    }
+    let per_s = n as f64 / t0.elapsed().as_secs_f64();
+    let rss_kb_per_alloc = (rss_kb(pid).saturating_sub(rss0)) as f64 / n as f64;
+    Ok((Setup { sut, dests: vec![server; n], flows: Some(flows), senders }, AllocStats { per_s, rss_kb_per_alloc }))
+}
+
+pub fn run(o: &relay::Opts, allocations: usize, progress: &indicatif::ProgressBar) -> Vec<Row> {
+    sys::pin(o.gen_cpu);
+    let rx = sys::udp("127.0.0.1:0", 64 << 20);
+    let tx = sys::udp("127.0.0.1:0", 16 << 20);
+    let peer = rx.local_addr().unwrap();
+    let mut rows = vec![];
+    for &size in &o.sizes {
+        let case = format!("{allocations} allocations {size}B");
+        let mut raw_capacity = None;
+        for system in &o.systems {
+            progress.set_message(format!("{case} {system}"));
+            let port = 34000 + (std::process::id() % 500) as u16 * 2;
+            let alloc_stats = std::cell::RefCell::new(None);
+            let make = || -> Result<Setup, String> {
+                if system == "raw" {
+                    return Ok(sut::raw(o.sut_cpu, peer, 1));
+                }
+                let (s, a) = setup(o, system, allocations, size, peer, port)?;
+                alloc_stats.borrow_mut().get_or_insert(a);
+                Ok(s)
+            };
+            match relay::measure(o, "turn", &make, &tx, &rx, system, &case, 1, size, allocations, raw_capacity, progress) {
+                Ok(mut r) => {
+                    if system == "raw" {
+                        raw_capacity = Some(r.pps);
+                    }
+                    if let Some(a) = alloc_stats.borrow().as_ref() {
+                        r.allocations_per_s = Some(a.per_s);
+                        r.rss_kb_per_allocation = Some(a.rss_kb_per_alloc);
+                    }
+                    r.headline_unit = "relayed packets/s per core".into();
+                    rows.push(r)
+                }
+                Err(e) => progress.println(format!("skip {system} for {case}: {e}")),
+            }
+        }
+    }
+    relay::ratios(&mut rows, "coturn");
+    rows
+}
