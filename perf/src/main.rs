@@ -59,7 +59,7 @@ enum Scenario {
     Turn {
         #[arg(long, default_value_t = 200)]
         allocations: usize,
-        #[arg(long, value_delimiter = ',', default_value = "raw,mediad,coturn")]
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad,mediad-uring,coturn")]
         systems: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "200,1200")]
         sizes: Vec<usize>,

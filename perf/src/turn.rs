@@ -30,8 +30,9 @@ pub struct AllocStats {
 fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr, port: u16) -> Result<(Setup, AllocStats), String> {
     let dir = sut::scratch(&format!("turn-{system}"));
     let child = match system {
-        "mediad" => Command::new(&o.mediad)
+        "mediad" | "mediad-uring" => Command::new(&o.mediad)
             .args(["--workers", "1", "--cpus", &o.sut_cpu.to_string(), "--metrics", "off", "--rtp-ports", "30000-30099"])
+            .args(["--io", if system == "mediad" { "epoll" } else { "uring" }])
             .arg("--control-socket")
             .arg(dir.join("c.sock"))
             .args(["--turn-port", &port.to_string(), "--turn-user", &format!("{USER}:{PASS}"), "--turn-realm", "perf.local"])
