@@ -113,32 +113,40 @@ fn allocation_counters_are_live_over_the_control_socket() {
         "turnutils_uclient",
         Command::new("turnutils_uclient")
             .args(["-u", "alice", "-w", "alicepass", "-e", "127.0.0.1", "-r", &pport.to_string()])
-            .args(["-n", "600", "-m", "4", "-l", "120", "-z", "10", "-c", "-p", &t.port.to_string(), "127.0.0.1"])
+            .args(["-n", "1000", "-m", "4", "-l", "120", "-z", "10", "-c", "-p", &t.port.to_string(), "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    // While the client runs (about 6 s), its allocations and their traffic are visible
-    // and the counters move between two looks.
+    // While the client runs (about 10 s), its allocations and their traffic are visible
+    // and the counters move between two looks. Wait for traffic rather than guess when
+    // the client starts sending (it is slower to start on a loaded machine).
     let mut c = t.m.client();
     let relayed = |c: &mut control::Client| -> (usize, u64) {
         let live: Vec<control::AllocationInfo> = c.call(control::Op::TurnAllocations).unwrap();
         assert!(live.iter().all(|a| a.user == "alice"), "{live:?}");
         (live.len(), live.iter().map(|a| a.to_peer_packets + a.from_peer_packets).sum())
     };
-    std::thread::sleep(Duration::from_secs(2));
-    let (n1, p1) = relayed(&mut c);
-    std::thread::sleep(Duration::from_secs(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (n1, p1) = loop {
+        let (n, p) = relayed(&mut c);
+        if p > 0 {
+            break (n, p);
+        }
+        assert!(std::time::Instant::now() < deadline, "no relayed traffic seen");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
     let (n2, p2) = relayed(&mut c);
     assert!(n1 >= 4 && n2 == n1, "one or more allocations per client: {n1} {n2}");
     assert!(p2 > p1, "live counters grow while relaying: {p1} then {p2}");
     let users: Vec<control::TurnUserStats> = c.call(control::Op::TurnUsers).unwrap();
     assert_eq!((users.len(), users[0].allocations), (1, n1));
-    let st = client.wait_timeout(Duration::from_secs(30)).expect("uclient finished");
+    let st = client.wait_timeout(Duration::from_secs(60)).expect("uclient finished");
     assert!(st.success());
     // After a tick the per-core counters add up to what the client sent.
     std::thread::sleep(Duration::from_millis(300));
     let d = c.daemon_stats().unwrap();
     let to_peer: u64 = d.workers.iter().map(|w| w.turn.relayed_to_peer).sum();
     let from_peer: u64 = d.workers.iter().map(|w| w.turn.relayed_from_peer).sum();
-    assert_eq!((to_peer, from_peer), (2400, 2400), "4 clients x 600 messages, echoed: {d:?}");
+    assert_eq!((to_peer, from_peer), (4000, 4000), "4 clients x 1000 messages, echoed: {d:?}");
 }
