@@ -464,19 +464,27 @@ impl TurnServer {
         self.relay_to_peer(io, idx, peer, &data[4..4 + len], now);
     }
 
-    fn relay_to_peer(&mut self, io: &mut dyn TurnIo, idx: usize, peer: SocketAddr, payload: &[u8], now: Instant) {
-        let max_bps = self.cfg.max_bps;
+    /// The gate both directions pass: a permission for the peer's address and room in
+    /// the allocation's bandwidth bucket. Counts what it refuses.
+    fn admit(&mut self, idx: usize, peer: SocketAddr, bytes: usize, now: Instant) -> bool {
         let a = &mut self.allocs[idx];
-        if !a.permitted(peer.ip(), now) {
-            self.stats.dropped_no_permission += 1;
-            a.counters.dropped += 1;
+        let refusal = if !a.permitted(peer.ip(), now) {
+            &mut self.stats.dropped_no_permission
+        } else if !a.spend(bytes, self.cfg.max_bps, now) {
+            &mut self.stats.dropped_bandwidth
+        } else {
+            return true;
+        };
+        *refusal += 1;
+        a.counters.dropped += 1;
+        false
+    }
+
+    fn relay_to_peer(&mut self, io: &mut dyn TurnIo, idx: usize, peer: SocketAddr, payload: &[u8], now: Instant) {
+        if !self.admit(idx, peer, payload.len(), now) {
             return;
         }
-        if !a.spend(payload.len(), max_bps, now) {
-            self.stats.dropped_bandwidth += 1;
-            a.counters.dropped += 1;
-            return;
-        }
+        let a = &mut self.allocs[idx];
         a.counters.to_peer_packets += 1;
         a.counters.to_peer_bytes += payload.len() as u64;
         self.stats.relayed_to_peer += 1;
@@ -486,18 +494,10 @@ impl TurnServer {
     /// A datagram from a peer on relay socket `relay`.
     pub fn on_peer(&mut self, io: &mut dyn TurnIo, relay: u32, from: SocketAddr, data: &[u8], now: Instant) {
         let Some(&idx) = self.by_relay.get(&relay) else { return };
-        let max_bps = self.cfg.max_bps;
+        if !self.admit(idx, from, data.len(), now) {
+            return;
+        }
         let a = &mut self.allocs[idx];
-        if !a.permitted(from.ip(), now) {
-            self.stats.dropped_no_permission += 1;
-            a.counters.dropped += 1;
-            return;
-        }
-        if !a.spend(data.len(), max_bps, now) {
-            self.stats.dropped_bandwidth += 1;
-            a.counters.dropped += 1;
-            return;
-        }
         a.counters.from_peer_packets += 1;
         a.counters.from_peer_bytes += data.len() as u64;
         self.stats.relayed_from_peer += 1;

@@ -291,3 +291,25 @@ fn unsupported_transport_family_and_reservations() {
     }
     assert_eq!(s.stats.allocations, 0);
 }
+
+#[test]
+fn bandwidth_cap_drops_the_excess() {
+    // 8000 bit/s = 1000 bytes/s with a one-second burst.
+    let (mut s, mut io, now) = (server(|c| c.max_bps = 8000), Io::default(), Instant::now());
+    let mut c = Client::new(CLIENT);
+    c.allocate(&mut s, &mut io, now);
+    let req = c.request(method::CHANNEL_BIND, true, |b| {
+        b.add(attr::CHANNEL_NUMBER, &[0x40, 0x00, 0, 0]).unwrap();
+        peer_attr(b, PEER);
+    });
+    assert_eq!(c.call(&mut s, &mut io, now, &req), (Class::Success, None));
+    let mut data = vec![0x40, 0x00, 0x02, 0x58];
+    data.resize(4 + 600, 7);
+    io.sent.clear();
+    s.on_client(&mut io, 1, c.from, &data, now);
+    s.on_client(&mut io, 1, c.from, &data, now);
+    assert_eq!((io.sent.len(), s.stats.dropped_bandwidth), (1, 1), "600 B fit the bucket, 1200 B do not");
+    // A second later the bucket has refilled.
+    s.on_client(&mut io, 1, c.from, &data, now + Duration::from_secs(1));
+    assert_eq!(io.sent.len(), 2);
+}
