@@ -396,6 +396,9 @@ pub struct TurnCounters {
     pub relayed_from_peer: u64,
     pub dropped_no_permission: u64,
     pub dropped_bandwidth: u64,
+    /// Unauthenticated requests dropped by the per-address rate limit.
+    #[serde(default)]
+    pub rate_limited: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

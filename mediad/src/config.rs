@@ -159,6 +159,9 @@ pub struct Args {
     pub turn_user_quota: Option<usize>,
     #[arg(long)]
     pub turn_max_bps: Option<u64>,
+    /// Unauthenticated STUN/TURN requests per second per source IP (0 = no limit).
+    #[arg(long)]
+    pub turn_unauth_rate: Option<u32>,
 }
 
 impl Config {
@@ -281,6 +284,9 @@ fn apply_turn_flags(c: &mut Config, a: &Args) {
     }
     if let Some(b) = a.turn_max_bps {
         t.max_bps = b;
+    }
+    if let Some(r) = a.turn_unauth_rate {
+        t.unauth_rate = r;
     }
 }
 

@@ -37,6 +37,9 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
             .arg(dir.join("c.sock"))
             .args(["--turn-port", &port.to_string(), "--turn-user", &format!("{USER}:{PASS}"), "--turn-realm", "perf.local"])
             .args(["--turn-allow-loopback-peers", "--turn-relay-ports", "40000-49999"])
+            // Setup allocates as fast as it can from one address; coturn has no such
+            // limit by default either.
+            .args(["--turn-unauth-rate", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn(),

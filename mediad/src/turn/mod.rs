@@ -6,6 +6,7 @@
 pub mod allocation;
 pub mod auth;
 pub mod policy;
+pub mod ratelimit;
 pub mod server;
 pub mod settings;
 #[cfg(test)]

@@ -64,6 +64,9 @@ pub struct TurnConfig {
     pub peers: PeerPolicy,
     pub nonce_lifetime_s: u64,
     pub software: String,
+    /// Unauthenticated requests per second per source IP (0 = no limit), and burst.
+    pub unauth_rate: u32,
+    pub unauth_burst: u32,
 }
 
 impl Default for TurnConfig {
@@ -78,6 +81,8 @@ impl Default for TurnConfig {
             peers: PeerPolicy::default(),
             nonce_lifetime_s: 600,
             software: "mediad".into(),
+            unauth_rate: 0,
+            unauth_burst: 0,
         }
     }
 }
@@ -88,6 +93,7 @@ pub type TurnStats = control::TurnCounters;
 pub struct TurnServer {
     cfg: TurnConfig,
     nonces: Nonces,
+    limiter: super::ratelimit::RateLimit,
     allocs: Slab<Allocation>,
     by_client: HashMap<(SocketAddr, u32), usize>,
     by_relay: HashMap<u32, usize>,
@@ -133,9 +139,11 @@ struct Reply<'k> {
 impl TurnServer {
     pub fn new(cfg: TurnConfig, nonce_secret: [u8; 32], quotas: Arc<Quotas>) -> Self {
         let nonces = Nonces::new(nonce_secret, cfg.nonce_lifetime_s);
+        let limiter = super::ratelimit::RateLimit::new(cfg.unauth_rate, cfg.unauth_burst);
         TurnServer {
             cfg,
             nonces,
+            limiter,
             allocs: Slab::new(),
             by_client: HashMap::new(),
             by_relay: HashMap::new(),
@@ -186,6 +194,10 @@ impl TurnServer {
         };
         match (m.class, m.method) {
             (Class::Request, method::BINDING) => {
+                if !self.limiter.allow(from.ip(), now) {
+                    self.stats.rate_limited += 1;
+                    return;
+                }
                 self.stats.bindings += 1;
                 if let binding::Outcome::Reply(n) = binding::respond(&m, from, &mut self.out, &mut self.unknown) {
                     io.send(via, from, &[&self.out[..n]]);
@@ -220,8 +232,12 @@ impl TurnServer {
         }
     }
 
-    /// 401/438 carrying a fresh nonce and the realm.
+    /// 401/438 carrying a fresh nonce and the realm (rate-limited per source address).
     fn challenge(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, code: (u16, &'static str)) {
+        if !self.limiter.allow(q.from.ip(), q.now) {
+            self.stats.rate_limited += 1;
+            return;
+        }
         let nonce = self.nonces.mint(&q.from);
         let realm = self.cfg.credentials.realm.clone();
         self.respond(io, q, Reply { code: Some(code), key: None }, |b| {
@@ -533,5 +549,6 @@ impl TurnServer {
         for (_, a) in self.allocs.iter_mut() {
             a.expire(now);
         }
+        self.limiter.forget_idle(now);
     }
 }

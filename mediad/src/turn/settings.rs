@@ -37,6 +37,9 @@ pub struct TurnSettings {
     pub default_lifetime: u64,
     pub max_lifetime: u64,
     pub stale_nonce: u64,
+    /// Unauthenticated requests (Binding, challenges) per second per source IP; 0 = off.
+    pub unauth_rate: u32,
+    pub unauth_burst: u32,
 }
 
 impl Default for TurnSettings {
@@ -59,6 +62,8 @@ impl Default for TurnSettings {
             default_lifetime: 600,
             max_lifetime: 3600,
             stale_nonce: 600,
+            unauth_rate: 50,
+            unauth_burst: 100,
         }
     }
 }
@@ -117,6 +122,8 @@ impl TurnSettings {
             max_bps: self.max_bps,
             peers: PeerPolicy { allow_loopback: self.allow_loopback_peers, allow_private: self.allow_private_peers },
             nonce_lifetime_s: self.stale_nonce,
+            unauth_rate: self.unauth_rate,
+            unauth_burst: self.unauth_burst,
             software: format!("mediad {}", env!("CARGO_PKG_VERSION")),
         }
     }

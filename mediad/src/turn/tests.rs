@@ -313,3 +313,20 @@ fn bandwidth_cap_drops_the_excess() {
     s.on_client(&mut io, 1, c.from, &data, now + Duration::from_secs(1));
     assert_eq!(io.sent.len(), 2);
 }
+
+#[test]
+fn unauthenticated_floods_are_rate_limited_per_address() {
+    let (mut s, mut io, now) = (server(|c| {
+        c.unauth_rate = 10;
+        c.unauth_burst = 20;
+    }), Io::default(), Instant::now());
+    let mut buf = [0u8; 64];
+    let n = Builder::new(&mut buf, Class::Request, method::BINDING, [1; 12]).unwrap().len();
+    for _ in 0..100 {
+        s.on_client(&mut io, 1, CLIENT.parse().unwrap(), &buf[..n], now);
+    }
+    assert_eq!((io.sent.len(), s.stats.rate_limited), (20, 80), "burst answered, the rest dropped");
+    // Another address is not affected; an authenticated client still gets its allocation.
+    let mut c = Client::new("192.0.2.77:1");
+    assert_eq!(c.allocate(&mut s, &mut io, now), (Class::Success, None));
+}
