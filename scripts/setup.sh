@@ -7,7 +7,7 @@ runtime=(build-essential pkg-config ca-certificates)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), taskset (util-linux) to pin,
 # procps for process checks.
-testing=(ffmpeg rtpengine-daemon coturn util-linux procps iproute2)
+testing=(ffmpeg rtpengine-daemon coturn util-linux procps iproute2 python3 python3-venv)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")
@@ -27,6 +27,17 @@ if ((${#missing[@]})); then
     for unit in rtpengine-daemon coturn; do
       [[ " ${missing[*]} " == *" ${unit} "* ]] && $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
+  fi
+fi
+
+# aiortc (a WebRTC peer) from PyPI, in a venv under target/ (Debian's Python refuses
+# system-wide pip installs).
+if [[ "${1:-}" == "--test" ]]; then
+  venv="$(dirname "$0")/../target/peers-venv"
+  if [[ ! -x "$venv/bin/python3" ]] || ! "$venv/bin/python3" -c "import aiortc" 2>/dev/null; then
+    echo "setup: installing aiortc into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check aiortc
   fi
 fi
 
