@@ -220,11 +220,15 @@ impl TurnServer {
                 b.add_error(code, reason)?;
             }
             add(&mut b)?;
-            b.add(attr::SOFTWARE, self.cfg.software.as_bytes())?;
+            // Before authentication, answer with no more than RFC 8656 requires (no
+            // SOFTWARE; FINGERPRINT only if the request had one): no amplification.
             if let Some(k) = r.key {
+                b.add(attr::SOFTWARE, self.cfg.software.as_bytes())?;
                 b.add_integrity(k)?;
             }
-            b.add_fingerprint()?;
+            if r.key.is_some() || m.has_fingerprint {
+                b.add_fingerprint()?;
+            }
             Ok::<usize, crate::stun::StunError>(b.len())
         })();
         if let Ok(n) = built {

@@ -330,3 +330,19 @@ fn unauthenticated_floods_are_rate_limited_per_address() {
     let mut c = Client::new("192.0.2.77:1");
     assert_eq!(c.allocate(&mut s, &mut io, now), (Class::Success, None));
 }
+
+#[test]
+fn challenges_do_not_amplify() {
+    let (mut s, mut io, now) = (server(|_| {}), Io::default(), Instant::now());
+    // A minimal unauthenticated Allocate without FINGERPRINT.
+    let mut buf = [0u8; 64];
+    let mut b = Builder::new(&mut buf, Class::Request, method::ALLOCATE, [3; 12]).unwrap();
+    b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).unwrap();
+    let n = b.len();
+    s.on_client(&mut io, 1, CLIENT.parse().unwrap(), &buf[..n], now);
+    let (_, _, answer) = io.sent.pop().unwrap();
+    let m = Message::parse(&answer).unwrap();
+    assert!(m.attr(attr::SOFTWARE).is_none() && !m.has_fingerprint, "only what a 401 needs");
+    // Header + ERROR-CODE("Unauthorized") + REALM("r") + NONCE(32 bytes).
+    assert_eq!(answer.len(), 20 + (4 + 16) + (4 + 4) + (4 + 32), "{} vs request {n}", answer.len());
+}
