@@ -349,6 +349,14 @@ pub struct WorkerStats {
     pub handoff_in: u64,
     pub handoff_dropped: u64,
     pub tx_dropped: u64,
+    /// Loop turns (wake-up to next wait) longer than 1 ms, and the longest turn and tick:
+    /// what a packet arriving during a turn waits at most.
+    #[serde(default)]
+    pub slow_turns: u64,
+    #[serde(default)]
+    pub max_turn_us: u64,
+    #[serde(default)]
+    pub max_tick_us: u64,
     #[serde(default)]
     pub turn: TurnCounters,
 }

@@ -1,7 +1,7 @@
 //! One worker thread per core: owns an engine and an I/O backend, applies control
 //! commands between batches, drains hand-offs from other cores, runs the coarse tick.
 
-use crate::engine::counters::{add, LegCounters};
+use crate::engine::counters::{add, get, set, LegCounters};
 use crate::engine::mesh::Mesh;
 use crate::engine::Engine;
 use crate::io::Backend;
@@ -52,10 +52,23 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
             engine.on_tick();
             next_tick = engine.now + TICK;
             sync_sockets(&mut backend, &mut engine);
+            let took = engine.now.elapsed().as_micros() as u64;
+            if took > get(&engine.counters.max_tick_us) {
+                set(&engine.counters.max_tick_us, took);
+            }
         }
         backend.flush(&mut engine);
         engine.wake_peers();
         add(&engine.counters.loops, 1);
+
+        // How long this turn kept the core from the sockets (wake-up to next wait).
+        let turn_us = engine.woke.elapsed().as_micros() as u64;
+        if turn_us > 1000 {
+            add(&engine.counters.slow_turns, 1);
+        }
+        if turn_us > get(&engine.counters.max_turn_us) {
+            set(&engine.counters.max_turn_us, turn_us);
+        }
 
         // Announce we may block, then re-check the queues so a hand-off pushed just
         // before the flag was set is not slept on.

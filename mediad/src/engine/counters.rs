@@ -97,6 +97,9 @@ pub struct WorkerCounters {
     pub handoff_in: AtomicU64,
     pub handoff_dropped: AtomicU64,
     pub tx_dropped: AtomicU64,
+    pub slow_turns: AtomicU64,
+    pub max_turn_us: AtomicU64,
+    pub max_tick_us: AtomicU64,
     /// Copy of the core's TURN counters, refreshed every tick.
     pub turn: std::sync::Mutex<control::TurnCounters>,
 }
@@ -117,6 +120,9 @@ impl WorkerCounters {
             handoff_in: get(&self.handoff_in),
             handoff_dropped: get(&self.handoff_dropped),
             tx_dropped: get(&self.tx_dropped),
+            slow_turns: get(&self.slow_turns),
+            max_turn_us: get(&self.max_turn_us),
+            max_tick_us: get(&self.max_tick_us),
             turn: self.turn.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }

@@ -60,6 +60,8 @@ pub struct Engine {
     pub epoch: Instant,
     /// Time of the current batch; set once per batch, not per packet.
     pub now: Instant,
+    /// When the backend's wait last returned (start of the current loop turn).
+    pub woke: Instant,
     legs: Slab<Leg>,
     leg_index: HashMap<LegId, u32>,
     /// Socket tokens (what the backend reports datagrams with) to their leg.
@@ -109,6 +111,7 @@ impl Engine {
             ntp: NtpClock::new(),
             epoch: now,
             now,
+            woke: now,
             legs: Slab::new(),
             leg_index: HashMap::new(),
             socks: Slab::new(),

@@ -230,7 +230,9 @@ impl Backend for Epoll {
     }
 
     fn poll(&mut self, engine: &mut Engine, timeout: Option<Duration>) -> io::Result<()> {
-        match self.poll.poll(&mut self.events, timeout) {
+        let r = self.poll.poll(&mut self.events, timeout);
+        engine.woke = Instant::now();
+        match r {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),

@@ -372,6 +372,7 @@ impl Backend for Uring {
             (Some(ts), true) => self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(ts)).map(|_| ()),
             (None, true) => self.ring.submit_and_wait(1).map(|_| ()),
         };
+        engine.woke = Instant::now();
         match r {
             Ok(()) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)) => {}
