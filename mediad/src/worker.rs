@@ -28,8 +28,9 @@ pub enum Command {
     DeleteLeg { id: LegId, reply: Reply<()> },
     JoinRoom { leg: LegId, room: u32, reply: Reply<()> },
     LeaveRoom { leg: LegId, reply: Reply<()> },
-    /// Which cores hold legs of the room (sent to every core involved).
-    RoomCores { room: u32, mask: u64 },
+    /// Which cores hold legs of the room (sent to every core involved); acknowledged,
+    /// so an attach completes only once every core forwards with the new view.
+    RoomCores { room: u32, mask: u64, reply: Reply<()> },
     TurnSnapshot { reply: Reply<Vec<control::AllocationInfo>> },
     Shutdown,
 }
@@ -141,7 +142,10 @@ fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool
             engine.leave_room(leg);
             let _ = reply.send(Ok(()));
         }
-        Command::RoomCores { room, mask } => engine.set_room_cores(room, mask),
+        Command::RoomCores { room, mask, reply } => {
+            engine.set_room_cores(room, mask);
+            let _ = reply.send(Ok(()));
+        }
         Command::TurnSnapshot { reply } => {
             let _ = reply.send(Ok(engine.turn_snapshot()));
         }

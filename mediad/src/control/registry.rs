@@ -285,7 +285,9 @@ impl Daemon {
         st.rooms.get(room).map_or(0, |r| r.legs.iter().fold(0u64, |m, &l| m | 1 << leg_core(l)))
     }
 
-    /// Tell every core that was or is in the room which cores now hold its legs.
+    /// Tell every core that was or is in the room which cores now hold its legs, and
+    /// wait until each has applied it: when attach/detach returns, media sent a moment
+    /// later already follows the new membership on every core.
     fn publish_mask(&self, st: &State, room: &str, num: u32, before: u64) {
         let after = self.room_mask(st, room);
         if after == before {
@@ -295,7 +297,9 @@ impl Daemon {
         while m != 0 {
             let c = m.trailing_zeros() as usize;
             m &= m - 1;
-            self.tell(c, Command::RoomCores { room: num, mask: after });
+            if let Err(e) = self.ask(c, |reply| Command::RoomCores { room: num, mask: after, reply }) {
+                tracing::error!(core = c, room, "room view not applied: {e}");
+            }
         }
     }
 
