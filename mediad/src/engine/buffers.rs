@@ -73,10 +73,6 @@ impl Holds {
         }
     }
 
-    pub fn data(&self, id: HoldId) -> Option<&HoldKind> {
-        self.entries.get(id as usize).and_then(|e| e.0.as_ref())
-    }
-
     pub fn live(&self) -> usize {
         self.entries.len() - self.free.len()
     }

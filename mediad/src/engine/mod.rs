@@ -78,6 +78,9 @@ pub struct Engine {
     pub rooms: Rooms,
     ports: HashMap<(PortPool, Family), PortSlice>,
     pub holds: Holds,
+    /// A hold that is never freed, for buffers the backend reuses only after flushing
+    /// (epoll's receive batch): no hold to create and drop per received datagram.
+    pub transient: HoldId,
     // Boxed on purpose: a buffer crosses cores as a pointer and returns to this pool.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Buf>>,
@@ -102,6 +105,8 @@ impl Engine {
             }
         }
         let now = Instant::now();
+        let mut holds = Holds::default();
+        let transient = holds.hold(HoldKind::Transient);
         Engine {
             core,
             cfg,
@@ -123,7 +128,8 @@ impl Engine {
             pending_close: Vec::new(),
             rooms: Rooms::default(),
             ports,
-            holds: Holds::default(),
+            holds,
+            transient,
             pool: Vec::new(),
             outbox: Vec::with_capacity(4096),
             wake_mask: 0,
@@ -197,10 +203,6 @@ impl Engine {
 
     pub fn leg_mut(&mut self, slot: u32) -> Option<&mut Leg> {
         self.legs.get_mut(slot as usize)
-    }
-
-    pub fn leg_count(&self) -> usize {
-        self.leg_index.len()
     }
 
     pub fn socket_of(&self, token: u32) -> Option<&UdpSocket> {

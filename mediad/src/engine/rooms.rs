@@ -50,12 +50,4 @@ impl Rooms {
             self.by_id.remove(&r.id);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
 }

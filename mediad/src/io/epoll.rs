@@ -3,7 +3,7 @@
 
 use super::gso::{self, Group};
 use super::{Backend, RawAddr, SendItem};
-use crate::engine::buffers::{HoldKind, BUF_SIZE};
+use crate::engine::buffers::BUF_SIZE;
 use crate::engine::counters::add;
 use crate::engine::mesh::Wake;
 use crate::engine::Engine;
@@ -104,10 +104,9 @@ impl Epoll {
                     engine.on_oversize(token);
                     continue;
                 }
-                let hold = engine.holds.hold(HoldKind::Transient);
                 let name = self.names[i];
+                let hold = engine.transient;
                 engine.on_packet(token, &name, &mut self.bufs[i][..len], hold);
-                engine.release(hold, &mut |_| {});
             }
             // Buffers are reused by the next recvmmsg: send what points into them now.
             self.flush(engine);
@@ -207,10 +206,6 @@ impl Epoll {
 }
 
 impl Backend for Epoll {
-    fn name(&self) -> &'static str {
-        "epoll"
-    }
-
     fn register(&mut self, sock: &UdpSocket, token: u32) -> io::Result<()> {
         let fd = sock.as_raw_fd();
         if self.fds.len() <= token as usize {

@@ -29,7 +29,6 @@ pub struct SendItem {
 }
 
 pub trait Backend {
-    fn name(&self) -> &'static str;
     /// Start receiving on `sock`; datagrams are reported with `token`.
     fn register(&mut self, sock: &UdpSocket, token: u32) -> io::Result<()>;
     /// Stop receiving and close the socket (possibly once in-flight work finished).

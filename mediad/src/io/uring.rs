@@ -340,10 +340,6 @@ impl Uring {
 }
 
 impl Backend for Uring {
-    fn name(&self) -> &'static str {
-        "uring"
-    }
-
     fn register(&mut self, sock: &UdpSocket, token: u32) -> io::Result<()> {
         if self.socks.len() <= token as usize {
             self.socks.resize(token as usize + 1, (-1, 0));
