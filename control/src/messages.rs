@@ -407,6 +407,12 @@ pub struct TurnCounters {
     /// Unauthenticated requests dropped by the per-address rate limit.
     #[serde(default)]
     pub rate_limited: u64,
+    /// Multiplexed relay mode: peer datagrams matching several allocations by IP.
+    #[serde(default)]
+    pub dropped_ambiguous_peer: u64,
+    /// Multiplexed relay mode: a peer address taken over by another allocation.
+    #[serde(default)]
+    pub mux_rebinds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

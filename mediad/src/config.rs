@@ -162,6 +162,12 @@ pub struct Args {
     /// Unauthenticated STUN/TURN requests per second per source IP (0 = no limit).
     #[arg(long)]
     pub turn_unauth_rate: Option<u32>,
+    /// Relay sockets: one port per allocation, or shared sockets (many more allocations).
+    #[arg(long, value_enum)]
+    pub turn_relay_mode: Option<crate::turn::settings::RelayMode>,
+    /// Multiplexed mode: shared relay sockets per core and family.
+    #[arg(long)]
+    pub turn_mux_sockets: Option<usize>,
 }
 
 impl Config {
@@ -287,6 +293,12 @@ fn apply_turn_flags(c: &mut Config, a: &Args) {
     }
     if let Some(r) = a.turn_unauth_rate {
         t.unauth_rate = r;
+    }
+    if let Some(m) = a.turn_relay_mode {
+        t.relay_mode = m;
+    }
+    if let Some(n) = a.turn_mux_sockets {
+        t.mux_sockets = n;
     }
 }
 

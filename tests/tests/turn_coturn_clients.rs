@@ -13,6 +13,10 @@ struct Turn {
 }
 
 fn start(extra: &[&str]) -> Turn {
+    start_on(2, extra)
+}
+
+fn start_on(workers: usize, extra: &[&str]) -> Turn {
     let port = free_udp_port();
     let (lo, hi) = port_block();
     let relay = format!("{}-{}", lo + 100, hi);
@@ -21,7 +25,7 @@ fn start(extra: &[&str]) -> Turn {
     args.extend(["--rtp-ports".into(), format!("{lo}-{}", lo + 99)]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Turn { m: Mediad::start(2, "epoll", &refs), port }
+    Turn { m: Mediad::start(workers, "epoll", &refs), port }
 }
 
 fn peer() -> (Proc, u16) {
@@ -34,14 +38,18 @@ fn peer() -> (Proc, u16) {
     (p, port)
 }
 
+fn uclient_cmd(t: &Turn, args: &[&str]) -> Command {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", "60", "turnutils_uclient"]).args(args).args(["-p", &t.port.to_string(), "127.0.0.1"]);
+    c
+}
+
 /// Run turnutils_uclient with a time bound; returns (exit code, output).
 fn uclient(t: &Turn, args: &[&str]) -> (i32, String) {
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60", "turnutils_uclient"])
-        .args(args)
-        .args(["-p", &t.port.to_string(), "127.0.0.1"])
-        .output()
-        .expect("turnutils_uclient (apt-get install coturn)");
+    output(uclient_cmd(t, args).output().expect("turnutils_uclient (apt-get install coturn)"))
+}
+
+fn output(out: std::process::Output) -> (i32, String) {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
@@ -149,4 +157,37 @@ fn allocation_counters_are_live_over_the_control_socket() {
     let to_peer: u64 = d.workers.iter().map(|w| w.turn.relayed_to_peer).sum();
     let from_peer: u64 = d.workers.iter().map(|w| w.turn.relayed_from_peer).sum();
     assert_eq!((to_peer, from_peer), (4000, 4000), "4 clients x 1000 messages, echoed: {d:?}");
+}
+
+#[test]
+fn multiplexed_relay_serves_two_clients_on_one_socket() {
+    // One core, one shared relay socket: both allocations get the same relayed address
+    // and each peer's echo must still reach the right client.
+    let t = start_on(1, &["--turn-user", "alice:alicepass", "--turn-relay-mode", "multiplexed", "--turn-mux-sockets", "1"]);
+    let ((_p1, port1), (_p2, port2)) = (peer(), peer());
+    let run = |pport: u16| {
+        uclient_cmd(&t, &["-u", "alice", "-w", "alicepass", "-e", "127.0.0.1", "-r", &pport.to_string(), "-n", "500", "-m", "1", "-l", "170", "-z", "5", "-c"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("turnutils_uclient (apt-get install coturn)")
+    };
+    let (a, b) = (run(port1), run(port2));
+    let mut c = t.m.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let relays = loop {
+        let live: Vec<control::AllocationInfo> = c.call(control::Op::TurnAllocations).unwrap();
+        if live.len() == 2 {
+            break live.into_iter().map(|a| a.relay).collect::<Vec<_>>();
+        }
+        assert!(std::time::Instant::now() < deadline, "two allocations never coexisted: {live:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(relays[0], relays[1], "one shared relay socket");
+    for (child, what) in [(a, "client 1"), (b, "client 2")] {
+        let (code, text) = output(child.wait_with_output().unwrap());
+        assert_lossless(code, &text, what);
+    }
+    let d = c.daemon_stats().unwrap();
+    assert_eq!(d.workers[0].turn.dropped_ambiguous_peer, 0, "{d:?}");
 }

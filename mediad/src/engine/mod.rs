@@ -72,6 +72,10 @@ pub struct Engine {
     /// TURN listener and relay sockets by token.
     turn_socks: HashMap<u32, UdpSocket>,
     relay_ports: HashMap<Family, PortSlice>,
+    /// Multiplexed TURN relay mode: this core's shared relay sockets per family, handed
+    /// to new allocations in turn.
+    mux_relays: HashMap<Family, Vec<(u32, SocketAddr)>>,
+    mux_next: usize,
     /// Sockets the worker must register with / remove from the backend.
     pending_register: Vec<u32>,
     pending_close: Vec<(UdpSocket, u32)>,
@@ -124,6 +128,8 @@ impl Engine {
             turn: None,
             turn_socks: HashMap::new(),
             relay_ports,
+            mux_relays: HashMap::new(),
+            mux_next: 0,
             pending_register: Vec::new(),
             pending_close: Vec::new(),
             rooms: Rooms::default(),

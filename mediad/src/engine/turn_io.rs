@@ -1,7 +1,8 @@
 //! The engine as the TURN server's runtime: listener sockets (one per core on the
 //! shared TURN port, SO_REUSEPORT), relay sockets from the core's slice of the relay
-//! range, and sends through the same outbox as media. TURN payloads are copied once
-//! into a pooled buffer (ChannelData framing differs between the two sides).
+//! range (one per allocation, or a few shared ones in multiplexed mode), and sends
+//! through the same outbox as media. TURN payloads are copied once into a pooled
+//! buffer (ChannelData framing differs between the two sides).
 
 use super::counters::add;
 use super::{buffers::HoldKind, Engine, SockSlot};
@@ -14,14 +15,38 @@ use std::os::fd::AsRawFd;
 impl Engine {
     /// Bind this core's TURN listener(s); the worker registers them with the backend.
     pub fn open_turn_listeners(&mut self) -> std::io::Result<()> {
-        let Some(t) = self.cfg.turn.as_ref() else { return Ok(()) };
-        for ip in t.listening_ips(&self.cfg) {
+        let cfg = self.cfg.clone();
+        let Some(t) = cfg.turn.as_ref() else { return Ok(()) };
+        for ip in t.listening_ips(&cfg) {
             let sock = socket::bind_udp_shared(SocketAddr::new(ip, t.listening_port))?;
             let token = self.socks.insert(SockSlot::TurnListener) as u32;
             self.turn_socks.insert(token, sock);
             self.pending_register.push(token);
         }
+        if t.relay_mode == crate::turn::settings::RelayMode::Multiplexed {
+            for ipv6 in [false, true] {
+                let Some(ip) = t.relay_ip(&cfg, ipv6) else { continue };
+                let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+                for _ in 0..t.mux_sockets {
+                    let (token, addr) = self.open_relay_port(ip, ipv6).ok_or_else(|| {
+                        std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port for a multiplexed relay socket")
+                    })?;
+                    self.mux_relays.entry(family).or_default().push((token, addr));
+                }
+            }
+        }
         Ok(())
+    }
+
+    fn open_relay_port(&mut self, ip: std::net::IpAddr, ipv6: bool) -> Option<(u32, SocketAddr)> {
+        let advertised = self.cfg.advertised(ipv6).unwrap_or(ip);
+        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+        let slice = self.relay_ports.get_mut(&family)?;
+        let (port, sock) = slice.allocate(|p| socket::bind_udp(SocketAddr::new(ip, p), 0))?;
+        let token = self.socks.insert(SockSlot::TurnRelay) as u32;
+        self.turn_socks.insert(token, sock);
+        self.pending_register.push(token);
+        Some((token, SocketAddr::new(advertised, port)))
     }
 
     pub(crate) fn turn_client(&mut self, token: u32, from: &RawAddr, data: &[u8]) {
@@ -81,19 +106,20 @@ impl TurnIo for Engine {
     }
 
     fn open_relay(&mut self, ipv6: bool) -> Option<(u32, SocketAddr)> {
+        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+        if let Some(shared) = self.mux_relays.get(&family) {
+            self.mux_next = self.mux_next.wrapping_add(1);
+            return shared.get(self.mux_next % shared.len()).copied();
+        }
         let t = self.cfg.turn.as_ref()?;
         let ip = t.relay_ip(&self.cfg, ipv6)?;
-        let advertised = self.cfg.advertised(ipv6).unwrap_or(ip);
-        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
-        let slice = self.relay_ports.get_mut(&family)?;
-        let (port, sock) = slice.allocate(|p| socket::bind_udp(SocketAddr::new(ip, p), 0))?;
-        let token = self.socks.insert(SockSlot::TurnRelay) as u32;
-        self.turn_socks.insert(token, sock);
-        self.pending_register.push(token);
-        Some((token, SocketAddr::new(advertised, port)))
+        self.open_relay_port(ip, ipv6)
     }
 
     fn close_relay(&mut self, token: u32) {
+        if self.mux_relays.values().flatten().any(|&(t, _)| t == token) {
+            return;
+        }
         if let Some(sock) = self.turn_socks.remove(&token) {
             self.socks.remove(token as usize);
             if let Ok(a) = sock.local_addr() {

@@ -36,6 +36,10 @@ pub struct Allocation {
     pub permissions: Vec<(IpAddr, Instant)>,
     pub channels: Vec<Channel>,
     pub counters: Counters,
+    /// Multiplexed mode: peer addresses routed to this allocation (bounded, oldest
+    /// first) and the last one sent to, so the per-packet check is one compare.
+    pub peers_bound: Vec<SocketAddr>,
+    pub last_peer: Option<SocketAddr>,
     /// Token bucket for `max-bps`: bytes available and when it was last filled.
     pub bucket: (f64, Instant),
 }
@@ -45,11 +49,18 @@ impl Allocation {
         self.permissions.iter().any(|&(p, exp)| p == ip && exp > now)
     }
 
-    pub fn permit(&mut self, ip: IpAddr, now: Instant) {
+    /// Install or refresh a permission; true when it is new.
+    pub fn permit(&mut self, ip: IpAddr, now: Instant) -> bool {
         let exp = now + PERMISSION_LIFETIME;
         match self.permissions.iter_mut().find(|p| p.0 == ip) {
-            Some(p) => p.1 = exp,
-            None => self.permissions.push((ip, exp)),
+            Some(p) => {
+                p.1 = exp;
+                false
+            }
+            None => {
+                self.permissions.push((ip, exp));
+                true
+            }
         }
     }
 
@@ -78,9 +89,15 @@ impl Allocation {
         true
     }
 
-    /// Drop expired permissions and channels.
-    pub fn expire(&mut self, now: Instant) {
-        self.permissions.retain(|p| p.1 > now);
+    /// Drop expired permissions (their IPs go to `gone`) and channels.
+    pub fn expire(&mut self, now: Instant, gone: &mut Vec<IpAddr>) {
+        self.permissions.retain(|p| {
+            if p.1 > now {
+                return true;
+            }
+            gone.push(p.0);
+            false
+        });
         self.channels.retain(|c| c.expires > now);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::allocation::{Allocation, Channel, CHANNEL_LIFETIME};
 use super::auth::{Credentials, NonceCheck, Nonces};
+use super::mux::{Match, MuxIndex};
 use super::policy::PeerPolicy;
 use super::TurnIo;
 use crate::stun::message::{Builder, Class, Message};
@@ -67,6 +68,8 @@ pub struct TurnConfig {
     /// Unauthenticated requests per second per source IP (0 = no limit), and burst.
     pub unauth_rate: u32,
     pub unauth_burst: u32,
+    /// Relay sockets shared by many allocations (see `mux`) instead of one port each.
+    pub multiplexed: bool,
 }
 
 impl Default for TurnConfig {
@@ -83,6 +86,7 @@ impl Default for TurnConfig {
             software: "mediad".into(),
             unauth_rate: 0,
             unauth_burst: 0,
+            multiplexed: false,
         }
     }
 }
@@ -96,7 +100,13 @@ pub struct TurnServer {
     limiter: super::ratelimit::RateLimit,
     allocs: Slab<Allocation>,
     by_client: HashMap<(SocketAddr, u32), usize>,
+    /// Port mode: relay socket → allocation.
     by_relay: HashMap<u32, usize>,
+    /// Multiplexed mode: (relay socket, peer) → allocation.
+    mux: MuxIndex,
+    /// Slab index where the next expiry sweep starts (a slice per tick, not all).
+    sweep_at: usize,
+    gone_ips: Vec<std::net::IpAddr>,
     quotas: Arc<Quotas>,
     pub stats: TurnStats,
     next_txid: u64,
@@ -147,6 +157,9 @@ impl TurnServer {
             allocs: Slab::new(),
             by_client: HashMap::new(),
             by_relay: HashMap::new(),
+            mux: MuxIndex::default(),
+            sweep_at: 0,
+            gone_ips: Vec::new(),
             quotas,
             stats: TurnStats::default(),
             next_txid: 1,
@@ -349,10 +362,14 @@ impl TurnServer {
             permissions: Vec::new(),
             channels: Vec::new(),
             counters: Default::default(),
+            peers_bound: Vec::new(),
+            last_peer: None,
             bucket: (self.cfg.max_bps as f64 / 8.0, now),
         });
         self.by_client.insert((from, via), idx);
-        self.by_relay.insert(relay, idx);
+        if !self.cfg.multiplexed {
+            self.by_relay.insert(relay, idx);
+        }
         self.stats.allocations = self.allocs.len() as u64;
         self.stats.allocations_total += 1;
         self.respond(io, q, Reply { code: None, key: Some(&key) }, |b| {
@@ -366,9 +383,18 @@ impl TurnServer {
     fn remove(&mut self, io: &mut dyn TurnIo, idx: usize) {
         let a = self.allocs.remove(idx);
         self.by_client.remove(&(a.client, a.listener));
-        self.by_relay.remove(&a.relay);
         self.quotas.give_back(&a.user);
-        io.close_relay(a.relay);
+        if self.cfg.multiplexed {
+            for (ip, _) in &a.permissions {
+                self.mux.remove_permission(a.relay, *ip, idx);
+            }
+            for p in &a.peers_bound {
+                self.mux.unbind_peer(a.relay, *p, idx);
+            }
+        } else {
+            self.by_relay.remove(&a.relay);
+            io.close_relay(a.relay);
+        }
         self.stats.allocations = self.allocs.len() as u64;
     }
 
@@ -402,12 +428,12 @@ impl TurnServer {
         if peers.is_empty() {
             return self.error(io, q, &key, 400, "Bad Request");
         }
-        if peers.iter().any(|p| !self.cfg.peers.allows(p.ip()) || p.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6()) {
+        if peers.iter().any(|&p| !self.peer_allowed(idx, p)) {
             self.stats.forbidden_peers += 1;
             return self.error(io, q, &key, 403, "Forbidden");
         }
         for p in peers {
-            self.allocs[idx].permit(p.ip(), now);
+            self.permit(idx, p.ip(), now);
         }
         self.respond(io, q, Reply { code: None, key: Some(&key) }, |_| Ok(()));
     }
@@ -429,7 +455,7 @@ impl TurnServer {
         if !(0x4000..=0x7fff).contains(&number) {
             return self.error(io, q, &key, 400, "Bad Request");
         }
-        if !self.cfg.peers.allows(peer.ip()) || peer.is_ipv6() != self.allocs[idx].relay_addr.is_ipv6() {
+        if !self.peer_allowed(idx, peer) {
             self.stats.forbidden_peers += 1;
             return self.error(io, q, &key, 403, "Forbidden");
         }
@@ -447,8 +473,46 @@ impl TurnServer {
             }
             None => a.channels.push(Channel { number, peer, expires }),
         }
-        a.permit(peer.ip(), now);
+        self.permit(idx, peer.ip(), now);
+        self.route_peer(idx, peer);
         self.respond(io, q, Reply { code: None, key: Some(&key) }, |_| Ok(()));
+    }
+
+    /// Policy (address ranges), family, and in multiplexed mode no hairpin onto the
+    /// allocation's own shared socket: a datagram from that socket to itself could not
+    /// be told apart from the allocation's own peers', so it is refused up front.
+    fn peer_allowed(&self, idx: usize, peer: SocketAddr) -> bool {
+        let relay = self.allocs[idx].relay_addr;
+        self.cfg.peers.allows(peer.ip()) && peer.is_ipv6() == relay.is_ipv6() && !(self.cfg.multiplexed && peer == relay)
+    }
+
+    fn permit(&mut self, idx: usize, ip: std::net::IpAddr, now: Instant) {
+        let a = &mut self.allocs[idx];
+        if a.permit(ip, now) && self.cfg.multiplexed {
+            self.mux.add_permission(a.relay, ip, idx);
+        }
+    }
+
+    /// Multiplexed mode: datagrams from `peer` on this allocation's relay socket go to
+    /// this allocation from now on.
+    fn route_peer(&mut self, idx: usize, peer: SocketAddr) {
+        /// Addresses one allocation keeps routed; the oldest is let go beyond this.
+        const MAX_ROUTED: usize = 64;
+        let a = &mut self.allocs[idx];
+        if !self.cfg.multiplexed || a.last_peer == Some(peer) {
+            return;
+        }
+        a.last_peer = Some(peer);
+        if self.mux.bind_peer(a.relay, peer, idx) {
+            self.stats.mux_rebinds += 1;
+        }
+        if !a.peers_bound.contains(&peer) {
+            if a.peers_bound.len() == MAX_ROUTED {
+                let old = a.peers_bound.remove(0);
+                self.mux.unbind_peer(a.relay, old, idx);
+            }
+            a.peers_bound.push(peer);
+        }
     }
 
     fn send_indication(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr, m: &Message<'_>, now: Instant) {
@@ -509,11 +573,27 @@ impl TurnServer {
         a.counters.to_peer_bytes += payload.len() as u64;
         self.stats.relayed_to_peer += 1;
         io.send(a.relay, peer, &[payload]);
+        self.route_peer(idx, peer);
     }
 
     /// A datagram from a peer on relay socket `relay`.
     pub fn on_peer(&mut self, io: &mut dyn TurnIo, relay: u32, from: SocketAddr, data: &[u8], now: Instant) {
-        let Some(&idx) = self.by_relay.get(&relay) else { return };
+        let idx = if self.cfg.multiplexed {
+            match self.mux.find(relay, from) {
+                Match::Found(idx) => idx,
+                Match::Ambiguous => {
+                    self.stats.dropped_ambiguous_peer += 1;
+                    return;
+                }
+                Match::None => {
+                    self.stats.dropped_no_permission += 1;
+                    return;
+                }
+            }
+        } else {
+            let Some(&idx) = self.by_relay.get(&relay) else { return };
+            idx
+        };
         if !self.admit(idx, from, data.len(), now) {
             return;
         }
@@ -544,14 +624,32 @@ impl TurnServer {
         }
     }
 
-    /// Expire allocations, permissions and channels.
+    /// Expire allocations, permissions and channels. A large table is swept a tenth
+    /// per tick, so a core holding 100 000 allocations visits each once a second
+    /// instead of stalling on all of them at once. Permissions and channels are also
+    /// checked where used, so a late sweep only frees memory late; an allocation may
+    /// outlive its lifetime by at most one sweep (a second).
     pub fn on_tick(&mut self, io: &mut dyn TurnIo, now: Instant) {
-        let expired: Vec<usize> = self.allocs.iter().filter(|(_, a)| a.expires <= now).map(|(k, _)| k).collect();
-        for idx in expired {
-            self.remove(io, idx);
-        }
-        for (_, a) in self.allocs.iter_mut() {
-            a.expire(now);
+        const SLICES: usize = 10;
+        const SMALL: usize = 4096;
+        let cap = self.allocs.capacity();
+        let step = cap.div_ceil(SLICES).max(SMALL);
+        let (start, end) = (self.sweep_at.min(cap), (self.sweep_at + step).min(cap));
+        self.sweep_at = if end >= cap { 0 } else { end };
+        for idx in start..end {
+            let Some(a) = self.allocs.get_mut(idx) else { continue };
+            if a.expires <= now {
+                self.remove(io, idx);
+                continue;
+            }
+            self.gone_ips.clear();
+            a.expire(now, &mut self.gone_ips);
+            if self.cfg.multiplexed {
+                let relay = a.relay;
+                for ip in self.gone_ips.drain(..) {
+                    self.mux.remove_permission(relay, ip, idx);
+                }
+            }
         }
         self.limiter.forget_idle(now);
     }

@@ -40,6 +40,19 @@ pub struct TurnSettings {
     /// Unauthenticated requests (Binding, challenges) per second per source IP; 0 = off.
     pub unauth_rate: u32,
     pub unauth_burst: u32,
+    /// `ports`: one relay port per allocation (RFC 8656's model, bounded by the range).
+    /// `multiplexed`: allocations share a few relay sockets per core, told apart by
+    /// peer address (far more allocations per node; see ARCHITECTURE.md).
+    pub relay_mode: RelayMode,
+    /// Multiplexed mode: shared relay sockets per core and address family.
+    pub mux_sockets: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RelayMode {
+    Ports,
+    Multiplexed,
 }
 
 impl Default for TurnSettings {
@@ -64,6 +77,8 @@ impl Default for TurnSettings {
             stale_nonce: 600,
             unauth_rate: 50,
             unauth_burst: 100,
+            relay_mode: RelayMode::Ports,
+            mux_sockets: 4,
         }
     }
 }
@@ -80,6 +95,9 @@ impl TurnSettings {
         }
         if self.user.is_empty() && !self.use_auth_secret {
             return Err("TURN needs users (`user`) or `use-auth-secret` with a secret".into());
+        }
+        if self.relay_mode == RelayMode::Multiplexed && !(1..=64).contains(&self.mux_sockets) {
+            return Err(format!("mux-sockets must be 1..=64, got {}", self.mux_sockets));
         }
         if self.min_port >= self.max_port {
             return Err(format!("turn relay range {}-{} is empty", self.min_port, self.max_port));
@@ -124,6 +142,7 @@ impl TurnSettings {
             nonce_lifetime_s: self.stale_nonce,
             unauth_rate: self.unauth_rate,
             unauth_burst: self.unauth_burst,
+            multiplexed: self.relay_mode == RelayMode::Multiplexed,
             software: format!("mediad {}", env!("CARGO_PKG_VERSION")),
         }
     }

@@ -16,6 +16,8 @@ struct Io {
     sent: Vec<(u32, SocketAddr, Vec<u8>)>,
     next_relay: u32,
     closed: Vec<u32>,
+    /// Multiplexed mode: every allocation gets relay socket 100.
+    shared: bool,
 }
 
 impl TurnIo for Io {
@@ -23,6 +25,9 @@ impl TurnIo for Io {
         self.sent.push((via, to, parts.concat()));
     }
     fn open_relay(&mut self, _ipv6: bool) -> Option<(u32, SocketAddr)> {
+        if self.shared {
+            return Some((100, "192.0.2.50:50000".parse().unwrap()));
+        }
         self.next_relay += 1;
         Some((100 + self.next_relay, format!("192.0.2.50:{}", 50000 + self.next_relay).parse().unwrap()))
     }
@@ -345,4 +350,59 @@ fn challenges_do_not_amplify() {
     assert!(m.attr(attr::SOFTWARE).is_none() && !m.has_fingerprint, "only what a 401 needs");
     // Header + ERROR-CODE("Unauthorized") + REALM("r") + NONCE(32 bytes).
     assert_eq!(answer.len(), 20 + (4 + 16) + (4 + 4) + (4 + 32), "{} vs request {n}", answer.len());
+}
+
+#[test]
+fn multiplexed_relays_route_by_peer_address() {
+    let (mut s, now) = (server(|c| c.multiplexed = true), Instant::now());
+    let mut io = Io { shared: true, ..Default::default() };
+    let (mut a, mut b) = (Client::new(CLIENT), Client::new("192.0.2.11:40000"));
+    a.allocate(&mut s, &mut io, now);
+    b.allocate(&mut s, &mut io, now);
+    let permit = |c: &mut Client, s: &mut TurnServer, io: &mut Io, peer: &str| {
+        let req = c.request(method::CREATE_PERMISSION, true, |b| peer_attr(b, peer));
+        assert_eq!(c.call(s, io, now, &req), (Class::Success, None));
+    };
+    const OTHER: &str = "198.51.100.30:7000";
+    permit(&mut a, &mut s, &mut io, PEER);
+    permit(&mut b, &mut s, &mut io, OTHER);
+    // Each peer reaches the one allocation that permits its IP, on the shared socket.
+    let from_peer = |s: &mut TurnServer, io: &mut Io, peer: &str| {
+        io.sent.clear();
+        s.on_peer(io, 100, peer.parse().unwrap(), b"hi", now);
+        io.sent.pop().map(|(_, to, _)| to)
+    };
+    assert_eq!(from_peer(&mut s, &mut io, PEER), Some(a.from));
+    assert_eq!(from_peer(&mut s, &mut io, OTHER), Some(b.from));
+    // Both permit PEER's IP: by IP alone it is ambiguous and dropped, counted.
+    permit(&mut b, &mut s, &mut io, PEER);
+    assert_eq!(from_peer(&mut s, &mut io, PEER), None);
+    assert_eq!(s.stats.dropped_ambiguous_peer, 1);
+    // Once A sends to PEER's exact address, PEER's answers route back to A.
+    let send = {
+        let mut buf = [0u8; 256];
+        let mut m = Builder::new(&mut buf, Class::Indication, method::SEND, [9; 12]).unwrap();
+        peer_attr(&mut m, PEER);
+        m.add(attr::DATA, b"x").unwrap();
+        let n = m.len();
+        buf[..n].to_vec()
+    };
+    io.sent.clear();
+    s.on_client(&mut io, 1, a.from, &send, now);
+    assert_eq!(io.sent.pop().map(|(via, to, _)| (via, to)), Some((100, PEER.parse().unwrap())));
+    assert_eq!(from_peer(&mut s, &mut io, PEER), Some(a.from));
+    // B sending to the same address takes it over (counted); A leaving hands PEER to B.
+    s.on_client(&mut io, 1, b.from, &send, now);
+    assert_eq!(s.stats.mux_rebinds, 1);
+    assert_eq!(from_peer(&mut s, &mut io, PEER), Some(b.from));
+    let req = a.request(method::REFRESH, true, |m| m.add_u32(attr::LIFETIME, 0).map(|_| ()).unwrap());
+    assert_eq!(a.call(&mut s, &mut io, now, &req), (Class::Success, None));
+    assert!(io.closed.is_empty(), "the shared socket stays open");
+    assert_eq!(from_peer(&mut s, &mut io, PEER), Some(b.from));
+    // Relaying onto the allocation's own shared socket is refused.
+    let req = b.request(method::CREATE_PERMISSION, true, |m| peer_attr(m, "192.0.2.50:50000"));
+    assert_eq!(b.call(&mut s, &mut io, now, &req), (Class::Error, Some(403)));
+    // Permissions expire by the sweep: nothing reaches B any more, and the index is empty.
+    s.on_tick(&mut io, now + Duration::from_secs(301));
+    assert_eq!(from_peer(&mut s, &mut io, OTHER), None);
 }
