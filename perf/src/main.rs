@@ -8,6 +8,7 @@ mod sut;
 mod sys;
 mod turn;
 mod turn_client;
+mod turn_hold;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -35,7 +36,7 @@ struct Cli {
     sut_cpu: usize,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Clone)]
 enum Scenario {
     /// Plain RTP relay: raw ceiling, mediad (epoll, io_uring), rtpengine userspace.
     Relay {
@@ -59,12 +60,20 @@ enum Scenario {
     Turn {
         #[arg(long, default_value_t = 200)]
         allocations: usize,
-        #[arg(long, value_delimiter = ',', default_value = "raw,mediad,mediad-uring,coturn")]
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad,mediad-mux,mediad-uring,coturn")]
         systems: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "200,1200")]
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 900_000.0)]
         max_rate: f64,
+    },
+    /// TURN allocations one core holds (multiplexed and port mode, coturn), with
+    /// allocations/s and memory per allocation.
+    TurnHold {
+        #[arg(long, default_value_t = 100_000)]
+        allocations: usize,
+        #[arg(long, value_delimiter = ',', default_value = "mediad-mux,mediad,coturn")]
+        systems: Vec<String>,
     },
 }
 
@@ -89,7 +98,7 @@ fn main() {
     let cli = Cli::parse();
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let duration = Duration::from_secs_f64(cli.duration);
-    let (rows, name) = match cli.scenario {
+    let (rows, name) = match cli.scenario.clone() {
         Scenario::Relay { flows, fanout, systems, sizes, max_rate, mediad_args } => {
             let o = relay::Opts {
                 duration,
@@ -129,34 +138,73 @@ fn main() {
             pb.finish_and_clear();
             (rows, "turn")
         }
+        Scenario::TurnHold { allocations, systems } => {
+            let o = relay::Opts {
+                duration,
+                flows: allocations,
+                fanout: 1,
+                systems,
+                gen_cpu: cli.gen_cpu,
+                sut_cpu: cli.sut_cpu,
+                mediad: mediad_binary(),
+                mediad_args: vec![],
+                sizes: vec![],
+                max_rate: 0.0,
+            };
+            let pb = indicatif::ProgressBar::new(o.systems.len() as u64);
+            pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} systems, {elapsed} {msg}").unwrap());
+            let held = turn_hold::run(&o, allocations, &pb);
+            pb.finish_and_clear();
+            let table = turn_hold::markdown(&held, allocations);
+            let json: String = held.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+            publish(&cli, &command, "turn-hold", &table, &json, None);
+            return;
+        }
     };
     let table = report::markdown(&rows);
+    let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    let date = date_utc();
+    let svg = report::svg(&rows, &format!("perf {name}, {date}"));
+    publish(&cli, &command, name, &table, &json, Some(svg));
+}
+
+fn date_utc() -> String {
+    std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+/// Print the results and append them to the results file with the command, machine and
+/// date, the JSON lines and the chart (if any) next to it.
+fn publish(cli: &Cli, command: &str, name: &str, table: &str, json: &str, svg: Option<String>) {
     if cli.json {
-        for r in &rows {
-            println!("{}", serde_json::to_string(r).unwrap());
-        }
+        print!("{json}");
     } else {
         println!("{table}");
     }
-    if !cli.results.is_empty() {
-        let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-        let stamp = date.replace([' ', ':'], "-").replace("-UTC", "");
-        let results = PathBuf::from(&cli.results);
-        let dir = results.parent().map(|p| p.join("results")).unwrap_or_else(|| "results".into());
-        std::fs::create_dir_all(&dir).unwrap();
-        let svg_name = format!("{name}-{stamp}.svg");
-        std::fs::write(dir.join(&svg_name), report::svg(&rows, &format!("perf {name}, {date}"))).unwrap();
-        let json_name = format!("{name}-{stamp}.json");
-        let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
-        std::fs::write(dir.join(&json_name), json).unwrap();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&results).unwrap();
-        let _ = writeln!(
-            f,
-            "\n## {name}, {date}\n\nCommand: `cargo run --release -p perf -- {command}`  \nMachine: {}; generator pinned to CPU {}, system under test to CPU {}.\n\n{table}\n![{name}](results/{svg_name}) · [JSON](results/{json_name})\n",
-            report::machine(),
-            cli.gen_cpu,
-            cli.sut_cpu
-        );
-        eprintln!("appended to {}; chart {}", results.display(), dir.join(svg_name).display());
+    if cli.results.is_empty() {
+        return;
     }
+    let date = date_utc();
+    let stamp = date.replace([' ', ':'], "-").replace("-UTC", "");
+    let results = PathBuf::from(&cli.results);
+    let dir = results.parent().map(|p| p.join("results")).unwrap_or_else(|| "results".into());
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_name = format!("{name}-{stamp}.json");
+    std::fs::write(dir.join(&json_name), json).unwrap();
+    let chart = match svg {
+        Some(svg) => {
+            let svg_name = format!("{name}-{stamp}.svg");
+            std::fs::write(dir.join(&svg_name), svg).unwrap();
+            format!("![{name}](results/{svg_name}) · ")
+        }
+        None => String::new(),
+    };
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&results).unwrap();
+    let _ = writeln!(
+        f,
+        "\n## {name}, {date}\n\nCommand: `cargo run --release -p perf -- {command}`  \nMachine: {}; generator pinned to CPU {}, system under test to CPU {}.\n\n{table}\n{chart}[JSON](results/{json_name})\n",
+        report::machine(),
+        cli.gen_cpu,
+        cli.sut_cpu
+    );
+    eprintln!("appended to {}", results.display());
 }

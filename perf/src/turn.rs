@@ -2,6 +2,11 @@
 //! out to the peer), mediad against coturn with one relay thread, each pinned to the SUT
 //! core, plus the raw socket ceiling; same capacity ramp and latency phase as `relay`.
 //! Also reports allocations per second and memory per allocation.
+//!
+//! Each allocation has its own peer: the generator's receive socket listens on the
+//! wildcard address and allocation i binds its channel to 127.0.x.y on that port, as
+//! distinct callers talk to distinct peers (and as multiplexed mode needs to tell
+//! peers apart).
 
 use crate::load::Flow;
 use crate::report::Row;
@@ -11,10 +16,10 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const USER: &str = "perf";
-const PASS: &str = "perfpass";
+pub const USER: &str = "perf";
+pub const PASS: &str = "perfpass";
 
-fn rss_kb(pid: u32) -> u64 {
+pub fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
@@ -26,17 +31,18 @@ pub struct AllocStats {
     pub rss_kb_per_alloc: f64,
 }
 
-/// Start `system` on the SUT core, create `n` allocations bound to `peer`.
-fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr, port: u16) -> Result<(Setup, AllocStats), String> {
-    let dir = sut::scratch(&format!("turn-{system}"));
-    let child = match system {
-        "mediad" | "mediad-uring" => Command::new(&o.mediad)
+/// Start `system` (mediad in a mode, or coturn) on the SUT core with TURN on `port`
+/// and relay ports `relay`; extra flags for mediad.
+pub fn spawn(o: &relay::Opts, system: &str, port: u16, relay: (u16, u16), dir: &std::path::Path) -> Result<std::process::Child, String> {
+    match system {
+        "mediad" | "mediad-uring" | "mediad-mux" => Command::new(&o.mediad)
             .args(["--workers", "1", "--cpus", &o.sut_cpu.to_string(), "--metrics", "off", "--rtp-ports", "30000-30099"])
-            .args(["--io", if system == "mediad" { "epoll" } else { "uring" }])
+            .args(["--io", if system == "mediad-uring" { "uring" } else { "epoll" }])
+            .args(if system == "mediad-mux" { &["--turn-relay-mode", "multiplexed", "--turn-mux-sockets", "1"][..] } else { &[] })
             .arg("--control-socket")
             .arg(dir.join("c.sock"))
             .args(["--turn-port", &port.to_string(), "--turn-user", &format!("{USER}:{PASS}"), "--turn-realm", "perf.local"])
-            .args(["--turn-allow-loopback-peers", "--turn-relay-ports", "40000-49999"])
+            .args(["--turn-allow-loopback-peers", "--turn-relay-ports", &format!("{}-{}", relay.0, relay.1)])
             // Setup allocates as fast as it can from one address; coturn has no such
             // limit by default either.
             .args(["--turn-unauth-rate", "0"])
@@ -46,7 +52,9 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
         "coturn" => Command::new("taskset")
             .args(["-c", &o.sut_cpu.to_string(), "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
             .arg(format!("--listening-port={port}"))
-            .args(["--min-port=40000", "--max-port=49999", "--lt-cred-mech", "--realm=perf.local", "--allow-loopback-peers"])
+            .arg(format!("--min-port={}", relay.0))
+            .arg(format!("--max-port={}", relay.1))
+            .args(["--lt-cred-mech", "--realm=perf.local", "--allow-loopback-peers"])
             .arg(format!("--user={USER}:{PASS}"))
             .args(["--no-tls", "--no-dtls", "--no-cli", "--relay-threads=1", "--no-stdout-log", "--simple-log"])
             .arg(format!("--userdb={}", dir.join("turndb").display()))
@@ -57,7 +65,13 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
             .spawn(),
         other => return Err(format!("unknown TURN system {other}")),
     }
-    .map_err(|e| format!("{system}: {e} (apt-get install coturn for the peer)"))?;
+    .map_err(|e| format!("{system}: {e} (apt-get install coturn for the peer)"))
+}
+
+/// Start `system` on the SUT core, create `n` allocations, each bound to its own peer.
+fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr, port: u16) -> Result<(Setup, AllocStats), String> {
+    let dir = sut::scratch(&format!("turn-{system}"));
+    let child = spawn(o, system, port, (40000, 49999), &dir)?;
     let pid = child.id();
     let sut = Sut::Process { child, dir };
     let server = SocketAddr::from(([127, 0, 0, 1], port));
@@ -68,7 +82,7 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
     let mut senders = vec![];
     let body = (12 + 16).max(size);
     for i in 0..n {
-        let (sock, _relay) = turn_client::allocate(server, USER, PASS, peer, 0x4000)?;
+        let (sock, _relay) = turn_client::allocate(server, USER, PASS, peer_of(peer, i), 0x4000)?;
         let prefix = vec![0x40, 0x00, (body >> 8) as u8, body as u8];
         flows.push(Flow { sock: i, dest: server, prefix });
         senders.push(sock);
@@ -78,11 +92,18 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
     Ok((Setup { sut, dests: vec![server; n], flows: Some(flows), senders }, AllocStats { per_s, rss_kb_per_alloc }))
 }
 
+/// Allocation i's peer: a distinct loopback address on the generator's port.
+fn peer_of(rx: SocketAddr, i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8], rx.port()))
+}
+
 pub fn run(o: &relay::Opts, allocations: usize, progress: &indicatif::ProgressBar) -> Vec<Row> {
     sys::pin(o.gen_cpu);
-    let rx = sys::udp("127.0.0.1:0", 64 << 20);
+    assert!(allocations <= 250 * 250, "one peer address per allocation: at most 62500");
+    // The wildcard only listens; every address sent to is a loopback one.
+    let rx = sys::udp("0.0.0.0:0", 64 << 20);
     let tx = sys::udp("127.0.0.1:0", 16 << 20);
-    let peer = rx.local_addr().unwrap();
+    let peer = SocketAddr::from(([127, 0, 0, 1], rx.local_addr().unwrap().port()));
     let mut rows = vec![];
     for &size in &o.sizes {
         let case = format!("{allocations} allocations {size}B");

@@ -79,3 +79,11 @@ pub fn allocate(server: SocketAddr, user: &str, pass: &str, peer: SocketAddr, ch
 fn rand_seed() -> u64 {
     crate::sys::now_ns() ^ ((std::process::id() as u64) << 32)
 }
+
+/// One STUN Binding request answered (readiness probe).
+pub fn binding(server: SocketAddr) -> Result<(), String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
+    let mut s = Session { sock, server, txid: rand_seed() };
+    s.call(|_| Ok(()), method::BINDING).map(|_| ())
+}
