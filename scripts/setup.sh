@@ -3,7 +3,7 @@
 # Idempotent: installs only missing packages; safe to run on every start.
 set -euo pipefail
 
-runtime=(build-essential pkg-config ca-certificates)
+runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), taskset (util-linux) to pin,
 # procps for process checks.

@@ -413,6 +413,14 @@ pub struct TurnCounters {
     /// Multiplexed relay mode: a peer address taken over by another allocation.
     #[serde(default)]
     pub mux_rebinds: u64,
+    /// TCP/TLS connections to the server open on this core.
+    #[serde(default)]
+    pub stream_connections: u64,
+    /// Connections closed on accept: the per-core connection limit was reached.
+    #[serde(default)]
+    pub stream_refused: u64,
+    #[serde(default)]
+    pub tls_failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

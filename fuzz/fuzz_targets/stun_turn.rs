@@ -1,9 +1,11 @@
-//! STUN/TURN parsing and the TURN server's handling of any client or peer datagram:
-//! never a panic, and everything it answers parses as STUN (or is ChannelData/relay).
+//! STUN/TURN parsing, stream framing, and the TURN server's handling of any client or
+//! peer datagram (plain and multiplexed relay mode): never a panic, and everything it
+//! answers parses as STUN (or is ChannelData/relay).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use mediad::stun::message::Message;
 use mediad::turn::auth::Credentials;
+use mediad::turn::framing::{self, Frame};
 use mediad::turn::{Quotas, TurnConfig, TurnIo, TurnServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,9 +28,16 @@ impl TurnIo for Io {
 
 fuzz_target!(|data: &[u8]| {
     let _ = Message::parse(data).map(|m| (m.check_integrity(b"k"), m.xor_address(0x0012)));
+    // Stream framing: every whole frame lies inside the buffer and makes progress.
+    let mut at = 0;
+    while let Frame::Whole { len, used } = framing::next(&data[at..]) {
+        assert!(len <= used && used >= 4 && at + used <= data.len());
+        at += used;
+    }
     let mut users = std::collections::HashMap::new();
     users.insert("u".to_string(), "p".to_string());
-    let cfg = TurnConfig { credentials: Credentials { realm: "r".into(), users, secrets: vec!["s".into()] }, ..Default::default() };
+    let multiplexed = data.first().is_some_and(|b| b & 1 == 1);
+    let cfg = TurnConfig { credentials: Credentials { realm: "r".into(), users, secrets: vec!["s".into()] }, multiplexed, ..Default::default() };
     let mut s = TurnServer::new(cfg, [0; 32], Arc::new(Quotas::default()));
     let mut io = Io(0);
     let now = Instant::now();

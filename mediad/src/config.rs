@@ -168,6 +168,18 @@ pub struct Args {
     /// Multiplexed mode: shared relay sockets per core and family.
     #[arg(long)]
     pub turn_mux_sockets: Option<usize>,
+    /// TURN over TLS port (default 5349).
+    #[arg(long)]
+    pub turn_tls_port: Option<u16>,
+    /// PEM certificate chain / private key for TURN over TLS.
+    #[arg(long)]
+    pub turn_cert: Option<PathBuf>,
+    #[arg(long)]
+    pub turn_pkey: Option<PathBuf>,
+    #[arg(long)]
+    pub turn_no_tcp: bool,
+    #[arg(long)]
+    pub turn_no_tls: bool,
 }
 
 impl Config {
@@ -300,6 +312,17 @@ fn apply_turn_flags(c: &mut Config, a: &Args) {
     if let Some(n) = a.turn_mux_sockets {
         t.mux_sockets = n;
     }
+    if let Some(p) = a.turn_tls_port {
+        t.tls_listening_port = p;
+    }
+    if a.turn_cert.is_some() {
+        t.cert = a.turn_cert.clone();
+    }
+    if a.turn_pkey.is_some() {
+        t.pkey = a.turn_pkey.clone();
+    }
+    t.no_tcp |= a.turn_no_tcp;
+    t.no_tls |= a.turn_no_tls;
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod io;
 pub mod metrics;
 pub mod rtp;
 pub mod stun;
+pub mod tls;
 pub mod turn;
 pub mod worker;
 
@@ -61,6 +62,11 @@ pub fn start(cfg: Config) -> Result<Running, String> {
     // quota table for the node.
     let nonce_secret = random_bytes();
     let quotas = Arc::new(turn::Quotas::default());
+    // One TLS context for the node (certificate loaded or generated once).
+    let turn_tls = match cfg.turn.as_ref() {
+        Some(t) if !t.no_tls => Some(tls::acceptor(t.cert.as_deref(), t.pkey.as_deref()).map_err(|e| format!("TURN TLS: {e}"))?),
+        _ => None,
+    };
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(65536);
     let epoch = Instant::now();
     let mut handles = Vec::new();
@@ -70,6 +76,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         let counters = Arc::new(WorkerCounters::default());
         let (cfg_w, mesh_w, counters_w, ev_w) = (cfg.clone(), mesh.clone(), counters.clone(), ev_tx.clone());
         let quotas_w = quotas.clone();
+        let tls_w = turn_tls.clone();
         let cpu = if cfg.cpus.is_empty() { Some(core) } else { Some(cfg.cpus[core % cfg.cpus.len()]) };
         let pin = cfg.pin;
         let gso = cfg.gso;
@@ -86,6 +93,12 @@ pub fn start(cfg: Config) -> Result<Running, String> {
                 let turn = cfg_w.turn.as_ref().map(|t| turn::TurnServer::new(t.server_config(), nonce_secret, quotas_w));
                 let mut engine = Engine::new(core, cfg_w, mesh_w, counters_w, ev_w);
                 engine.epoch = epoch;
+                if turn.is_some() {
+                    match engine::streams::Streams::new(tls_w) {
+                        Ok(s) => engine.streams = Some(s),
+                        Err(e) => tracing::error!(core, "TURN streams: {e}"),
+                    }
+                }
                 engine.turn = turn;
                 if let Err(e) = engine.open_turn_listeners() {
                     tracing::error!(core, "TURN listener: {e}");

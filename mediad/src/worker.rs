@@ -40,6 +40,11 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
     let mesh: Arc<Mesh> = engine.mesh.clone();
     let mut next_tick = Instant::now() + TICK;
     sync_sockets(&mut backend, &mut engine);
+    if let Some(fd) = engine.streams_fd() {
+        if let Err(e) = backend.watch_streams(fd) {
+            tracing::error!(core, "TURN over TCP/TLS disabled: {e}");
+        }
+    }
     loop {
         engine.now = Instant::now();
         while let Ok(cmd) = commands.try_recv() {

@@ -45,7 +45,7 @@ pub fn spawn(o: &relay::Opts, system: &str, port: u16, relay: (u16, u16), dir: &
             .args(["--turn-allow-loopback-peers", "--turn-relay-ports", &format!("{}-{}", relay.0, relay.1)])
             // Setup allocates as fast as it can from one address; coturn has no such
             // limit by default either.
-            .args(["--turn-unauth-rate", "0"])
+            .args(["--turn-unauth-rate", "0", "--turn-no-tls"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn(),

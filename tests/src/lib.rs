@@ -103,6 +103,21 @@ pub fn free_udp_port() -> u16 {
     }
 }
 
+/// A port free for both UDP and TCP on loopback (TURN listens on both).
+pub fn free_udp_tcp_port() -> u16 {
+    loop {
+        let p = free_udp_port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub struct Mediad {
     pub proc: Proc,
     pub socket: PathBuf,

@@ -16,7 +16,7 @@ fn aiortc_relay_only_peers_connect_through_turn() {
     let m = Mediad::start(
         2,
         "epoll",
-        &["--turn-port", &port.to_string(), "--turn-user", "web:rtc", "--turn-allow-loopback-peers",
+        &["--turn-no-tls", "--turn-no-tcp", "--turn-port", &port.to_string(), "--turn-user", "web:rtc", "--turn-allow-loopback-peers",
           "--turn-relay-ports", &format!("{}-{hi}", lo + 100), "--rtp-ports", &format!("{lo}-{}", lo + 99)],
     );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/webrtc_relay_only.py");

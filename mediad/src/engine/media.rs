@@ -29,7 +29,7 @@ impl Engine {
             Some(SockSlot::Leg { leg, rtcp }) => (leg, rtcp),
             Some(SockSlot::TurnListener) => return self.turn_client(token, from, data),
             Some(SockSlot::TurnRelay) => return self.turn_peer(token, from, data),
-            None => return,
+            Some(SockSlot::TurnStream) | None => return,
         };
         match classify(data) {
             Kind::Rtp if !rtcp => self.on_rtp(slot, from, data, hold),

@@ -10,6 +10,7 @@ pub mod mesh;
 pub mod ports;
 pub mod reports;
 pub mod rooms;
+pub mod streams;
 pub mod turn_io;
 
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub enum SockSlot {
     TurnListener,
     /// An allocation's relay socket (peers).
     TurnRelay,
+    /// A TURN TCP/TLS listener or connection (served by `streams`, not the backend).
+    TurnStream,
 }
 
 /// Result of creating a leg, before its sockets are registered with the backend.
@@ -69,6 +72,8 @@ pub struct Engine {
     /// Scratch list of leg slots for the tick, kept to avoid an allocation per tick.
     tick_slots: Vec<u32>,
     pub turn: Option<crate::turn::TurnServer>,
+    /// TURN over TCP/TLS on this core (when TURN is on).
+    pub streams: Option<streams::Streams>,
     /// TURN listener and relay sockets by token.
     turn_socks: HashMap<u32, UdpSocket>,
     relay_ports: HashMap<Family, PortSlice>,
@@ -126,6 +131,7 @@ impl Engine {
             socks: Slab::new(),
             tick_slots: Vec::new(),
             turn: None,
+            streams: None,
             turn_socks: HashMap::new(),
             relay_ports,
             mux_relays: HashMap::new(),
@@ -218,6 +224,7 @@ impl Engine {
                 if rtcp { leg.rtcp.as_ref() } else { Some(&leg.rtp) }
             }
             SockSlot::TurnListener | SockSlot::TurnRelay => self.turn_socks.get(&token),
+            SockSlot::TurnStream => None,
         }
     }
 

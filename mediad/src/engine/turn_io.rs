@@ -18,10 +18,18 @@ impl Engine {
         let cfg = self.cfg.clone();
         let Some(t) = cfg.turn.as_ref() else { return Ok(()) };
         for ip in t.listening_ips(&cfg) {
-            let sock = socket::bind_udp_shared(SocketAddr::new(ip, t.listening_port))?;
-            let token = self.socks.insert(SockSlot::TurnListener) as u32;
-            self.turn_socks.insert(token, sock);
-            self.pending_register.push(token);
+            if !t.no_udp {
+                let sock = socket::bind_udp_shared(SocketAddr::new(ip, t.listening_port))?;
+                let token = self.socks.insert(SockSlot::TurnListener) as u32;
+                self.turn_socks.insert(token, sock);
+                self.pending_register.push(token);
+            }
+            if !t.no_tcp {
+                self.open_stream_listener(SocketAddr::new(ip, t.listening_port), false)?;
+            }
+            if !t.no_tls {
+                self.open_stream_listener(SocketAddr::new(ip, t.tls_listening_port), true)?;
+            }
         }
         if t.relay_mode == crate::turn::settings::RelayMode::Multiplexed {
             for ipv6 in [false, true] {
@@ -64,6 +72,7 @@ impl Engine {
     }
 
     pub(crate) fn turn_tick(&mut self) {
+        self.sweep_streams();
         let Some(mut turn) = self.turn.take() else { return };
         let now = self.now;
         turn.on_tick(self, now);
@@ -87,6 +96,9 @@ impl Engine {
 
 impl TurnIo for Engine {
     fn send(&mut self, via: u32, to: SocketAddr, parts: &[&[u8]]) {
+        if let Some(SockSlot::TurnStream) = self.sock_slot(via) {
+            return self.stream_send(via, parts);
+        }
         let Some(fd) = self.turn_socks.get(&via).map(|s| s.as_raw_fd()) else { return };
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut buf = self.take_buf();

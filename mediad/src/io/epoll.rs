@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub const BATCH: usize = 64;
 const WAKE_TOKEN: Token = Token(usize::MAX);
+const STREAMS_TOKEN: Token = Token(usize::MAX - 1);
 
 struct MioWaker(Waker);
 impl Wake for MioWaker {
@@ -236,6 +237,11 @@ impl Backend for Epoll {
         ready.clear();
         ready.extend(self.events.iter().map(|e| e.token().0).filter(|&t| t != WAKE_TOKEN.0));
         for &t in &ready {
+            if t == STREAMS_TOKEN.0 {
+                engine.on_streams_ready();
+                self.flush(engine);
+                continue;
+            }
             let fd = self.fds.get(t).copied().unwrap_or(-1);
             if fd >= 0 {
                 self.drain(engine, t as u32, fd);
@@ -243,6 +249,10 @@ impl Backend for Epoll {
         }
         self.ready = ready;
         Ok(())
+    }
+
+    fn watch_streams(&mut self, fd: RawFd) -> io::Result<()> {
+        self.poll.registry().register(&mut SourceFd(&fd), STREAMS_TOKEN, Interest::READABLE)
     }
 
     fn flush(&mut self, engine: &mut Engine) {

@@ -38,6 +38,9 @@ pub trait Backend {
     fn poll(&mut self, engine: &mut Engine, timeout: Option<Duration>) -> io::Result<()>;
     /// Send everything in the engine's outbox.
     fn flush(&mut self, engine: &mut Engine);
+    /// Watch the engine's stream set (an epoll descriptor): when it is readable, call
+    /// `engine.on_streams_ready()`.
+    fn watch_streams(&mut self, fd: RawFd) -> io::Result<()>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]

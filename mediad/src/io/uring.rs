@@ -28,6 +28,7 @@ const KIND_RECV: u64 = 1;
 const KIND_SEND: u64 = 2;
 const KIND_WAKE: u64 = 3;
 const KIND_CANCEL: u64 = 4;
+const KIND_STREAMS: u64 = 5;
 
 fn ud(kind: u64, idx: u32, gen: u32) -> u64 {
     kind << 60 | (idx as u64 & 0x0fff_ffff) << 32 | gen as u64
@@ -127,6 +128,8 @@ pub struct Uring {
     order: Vec<u32>,
     groups: Vec<Group>,
     gso: bool,
+    /// The engine's TCP/TLS epoll set (-1: none).
+    streams_fd: RawFd,
 }
 
 // SAFETY: raw pointers refer to memory owned by this struct; it lives on one thread.
@@ -148,6 +151,7 @@ impl Uring {
         let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         recv_msg.msg_namelen = NAME_LEN as _;
         let mut u = Uring {
+            streams_fd: -1,
             ring,
             ring_mem: ring_mem as *mut u8,
             ring_mem_len,
@@ -182,6 +186,16 @@ impl Uring {
 
     fn arm_wake(&mut self) {
         let e = opcode::Read::new(Fd(self.wake.0), &mut *self.wake_buf as *mut u64 as *mut u8, 8).build().user_data(ud(KIND_WAKE, 0, 0));
+        self.push(e);
+    }
+
+    /// Multishot poll on the engine's stream epoll set: one completion each time it
+    /// turns readable (the engine then drains it without waiting).
+    fn arm_streams(&mut self) {
+        if self.streams_fd < 0 {
+            return;
+        }
+        let e = opcode::PollAdd::new(Fd(self.streams_fd), libc::POLLIN as u32).multi(true).build().user_data(ud(KIND_STREAMS, 0, 0));
         self.push(e);
     }
 
@@ -313,6 +327,12 @@ impl Uring {
                     KIND_RECV => self.on_recv(engine, cqe),
                     KIND_SEND => self.on_send(engine, cqe),
                     KIND_WAKE => self.arm_wake(),
+                    KIND_STREAMS => {
+                        engine.on_streams_ready();
+                        if !cqueue::more(cqe.flags()) {
+                            self.arm_streams();
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -375,6 +395,12 @@ impl Backend for Uring {
             Err(e) => return Err(e),
         }
         self.reap(engine);
+        Ok(())
+    }
+
+    fn watch_streams(&mut self, fd: RawFd) -> io::Result<()> {
+        self.streams_fd = fd;
+        self.arm_streams();
         Ok(())
     }
 

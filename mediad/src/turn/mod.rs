@@ -5,6 +5,7 @@
 
 pub mod allocation;
 pub mod auth;
+pub mod framing;
 pub mod mux;
 pub mod policy;
 pub mod ratelimit;

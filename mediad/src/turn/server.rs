@@ -576,6 +576,17 @@ impl TurnServer {
         self.route_peer(idx, peer);
     }
 
+    /// The stream connection `via` from `from` closed: its allocation ends with it.
+    pub fn on_transport_closed(&mut self, io: &mut dyn TurnIo, via: u32, from: SocketAddr) {
+        if let Some(&idx) = self.by_client.get(&(from, via)) {
+            self.remove(io, idx);
+        }
+    }
+
+    pub fn has_allocation(&self, from: SocketAddr, via: u32) -> bool {
+        self.by_client.contains_key(&(from, via))
+    }
+
     /// A datagram from a peer on relay socket `relay`.
     pub fn on_peer(&mut self, io: &mut dyn TurnIo, relay: u32, from: SocketAddr, data: &[u8], now: Instant) {
         let idx = if self.cfg.multiplexed {

@@ -13,8 +13,17 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TurnSettings {
-    /// UDP port clients reach the server on (STUN binding and TURN).
+    /// Port clients reach the server on, UDP and TCP (STUN binding and TURN).
     pub listening_port: u16,
+    /// TLS port (TURN over TLS, RFC 8656 §3.1).
+    pub tls_listening_port: u16,
+    pub no_udp: bool,
+    pub no_tcp: bool,
+    pub no_tls: bool,
+    /// PEM certificate chain and private key for TLS; both unset = a generated
+    /// self-signed certificate (dev mode).
+    pub cert: Option<std::path::PathBuf>,
+    pub pkey: Option<std::path::PathBuf>,
     /// Addresses to listen on; empty = mediad's `bind` (and `bind6`).
     pub listening_ip: Vec<IpAddr>,
     /// Address relay sockets bind to; empty = the listening address of that family.
@@ -59,6 +68,12 @@ impl Default for TurnSettings {
     fn default() -> Self {
         TurnSettings {
             listening_port: 3478,
+            tls_listening_port: 5349,
+            no_udp: false,
+            no_tcp: false,
+            no_tls: false,
+            cert: None,
+            pkey: None,
             listening_ip: vec![],
             relay_ip: vec![],
             realm: "mediad.local".into(),
@@ -98,6 +113,9 @@ impl TurnSettings {
         }
         if self.relay_mode == RelayMode::Multiplexed && !(1..=64).contains(&self.mux_sockets) {
             return Err(format!("mux-sockets must be 1..=64, got {}", self.mux_sockets));
+        }
+        if self.cert.is_some() != self.pkey.is_some() {
+            return Err("TLS needs both `cert` and `pkey` (or neither, for a generated dev certificate)".into());
         }
         if self.min_port >= self.max_port {
             return Err(format!("turn relay range {}-{} is empty", self.min_port, self.max_port));

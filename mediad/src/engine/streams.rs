@@ -1,0 +1,332 @@
+//! TURN over TCP and TLS (RFC 8656 §3.1): the stream transports between client and
+//! server. Each core listens on the TURN port(s) with SO_REUSEPORT, so the kernel
+//! spreads connections over cores, and owns its connections outright. Readiness comes
+//! from a per-core epoll set that the I/O backend watches as a single descriptor (a
+//! nested epoll for the epoll backend, a multishot poll for io_uring); reads and
+//! writes are plain non-blocking calls on that readiness, since the stream side
+//! carries signalling and the occasional relay-over-TCP client, not the bulk of UDP.
+//!
+//! Bytes are split into messages by the sans-IO `turn::framing`; each message goes to
+//! the same `TurnServer::on_client` as a UDP datagram, with the connection's token as
+//! the listener. Answers come back through `TurnIo::send`, which appends to the
+//! connection's write buffer (ChannelData padded to four bytes, as streams require).
+
+use super::{Engine, SockSlot};
+use crate::turn::framing::{self, Frame};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use openssl::ssl::{HandshakeError, MidHandshakeSslStream, SslAcceptor, SslStream};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Connections one core holds at most; beyond, new ones are closed on accept (counted).
+const MAX_CONNECTIONS: usize = 16_384;
+/// Unsent bytes a slow reader may leave queued before its messages are dropped.
+const MAX_PENDING_WRITE: usize = 1 << 20;
+/// A connection that has no allocation and sent nothing for this long is closed.
+const IDLE_WITHOUT_ALLOCATION: Duration = Duration::from_secs(60);
+
+enum Transport {
+    Plain(TcpStream),
+    Handshaking(MidHandshakeSslStream<TcpStream>),
+    Tls(SslStream<TcpStream>),
+}
+
+impl Transport {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Handshaking(m) => m.get_ref(),
+            Transport::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+struct Conn {
+    t: Option<Transport>,
+    peer: SocketAddr,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    last_rx: Instant,
+}
+
+pub struct Streams {
+    poll: Poll,
+    events: Events,
+    listeners: HashMap<u32, (TcpListener, bool)>,
+    conns: HashMap<u32, Conn>,
+    tls: Option<Arc<SslAcceptor>>,
+}
+
+impl Streams {
+    pub fn new(tls: Option<Arc<SslAcceptor>>) -> io::Result<Self> {
+        Ok(Streams { poll: Poll::new()?, events: Events::with_capacity(256), listeners: HashMap::new(), conns: HashMap::new(), tls })
+    }
+
+    /// The descriptor the I/O backend watches: readable when a stream socket is ready.
+    pub fn fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+/// A TCP listener every core binds on the same address (SO_REUSEPORT).
+fn listen_shared(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = Socket::new(domain, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(TcpListener::from_std(s.into()))
+}
+
+impl Engine {
+    /// Listen for TURN over TCP on `addr` (and TLS when `tls`).
+    pub fn open_stream_listener(&mut self, addr: SocketAddr, tls: bool) -> io::Result<()> {
+        let Some(st) = self.streams.as_mut() else { return Ok(()) };
+        let mut l = listen_shared(addr)?;
+        let token = self.socks.insert(SockSlot::TurnStream) as u32;
+        st.poll.registry().register(&mut l, Token(token as usize), Interest::READABLE)?;
+        st.listeners.insert(token, (l, tls));
+        Ok(())
+    }
+
+    pub fn streams_fd(&self) -> Option<RawFd> {
+        self.streams.as_ref().map(Streams::fd)
+    }
+
+    /// The backend saw the stream set readable: serve every ready listener and
+    /// connection.
+    pub fn on_streams_ready(&mut self) {
+        let Some(st) = self.streams.as_mut() else { return };
+        if st.poll.poll(&mut st.events, Some(Duration::ZERO)).is_err() {
+            return;
+        }
+        let ready: Vec<u32> = st.events.iter().map(|e| e.token().0 as u32).collect();
+        self.now = Instant::now();
+        for token in ready {
+            if self.streams.as_ref().is_some_and(|s| s.listeners.contains_key(&token)) {
+                self.accept(token);
+            } else {
+                self.serve(token);
+            }
+        }
+    }
+
+    fn accept(&mut self, listener: u32) {
+        loop {
+            let st = self.streams.as_mut().expect("streams");
+            let (l, tls) = &st.listeners[&listener];
+            let (stream, peer) = match l.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors or memory: leave the backlog for later.
+                    tracing::warn!(core = self.core, "TURN accept: {e}");
+                    return;
+                }
+            };
+            if st.conns.len() >= MAX_CONNECTIONS {
+                if let Some(t) = self.turn.as_mut() {
+                    t.stats.stream_refused += 1;
+                }
+                continue; // dropping the stream closes it
+            }
+            let _ = stream.set_nodelay(true);
+            let transport = if *tls {
+                let acceptor = st.tls.clone().expect("TLS listener has an acceptor");
+                match acceptor.accept(stream) {
+                    Ok(s) => Transport::Tls(s),
+                    Err(HandshakeError::WouldBlock(m)) => Transport::Handshaking(m),
+                    Err(_) => {
+                        if let Some(t) = self.turn.as_mut() {
+                            t.stats.tls_failures += 1;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                Transport::Plain(stream)
+            };
+            let token = self.socks.insert(SockSlot::TurnStream) as u32;
+            let mut conn = Conn { t: Some(transport), peer, rbuf: Vec::new(), wbuf: Vec::new(), last_rx: self.now };
+            let st = self.streams.as_mut().expect("streams");
+            let fd = conn.t.as_ref().map(|t| t.tcp().as_raw_fd()).unwrap_or(-1);
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if st.poll.registry().register(&mut mio::unix::SourceFd(&fd), Token(token as usize), interest).is_err() {
+                self.socks.remove(token as usize);
+                continue;
+            }
+            conn.rbuf.reserve(4096);
+            st.conns.insert(token, conn);
+            self.serve(token); // data may already be waiting (edge-triggered)
+        }
+    }
+
+    /// Handshake, read and dispatch whole messages, then write what is queued.
+    fn serve(&mut self, token: u32) {
+        let mut closed = false;
+        let mut scratch = [0u8; 16 * 1024];
+        let mut rbuf = {
+            let Some(c) = self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) else { return };
+            if let Some(Transport::Handshaking(_)) = c.t {
+                let Some(Transport::Handshaking(m)) = c.t.take() else { unreachable!() };
+                match m.handshake() {
+                    Ok(s) => c.t = Some(Transport::Tls(s)),
+                    Err(HandshakeError::WouldBlock(m)) => {
+                        c.t = Some(Transport::Handshaking(m));
+                        return;
+                    }
+                    Err(_) => {
+                        if let Some(t) = self.turn.as_mut() {
+                            t.stats.tls_failures += 1;
+                        }
+                        return self.close_stream(token);
+                    }
+                }
+            }
+            loop {
+                if c.rbuf.len() >= framing::MAX_MESSAGE + scratch.len() {
+                    break; // dispatch first; the rest stays in the socket
+                }
+                let r = match c.t.as_mut() {
+                    Some(Transport::Plain(s)) => s.read(&mut scratch),
+                    Some(Transport::Tls(s)) => s.read(&mut scratch),
+                    _ => break,
+                };
+                match r {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        c.rbuf.extend_from_slice(&scratch[..n]);
+                        c.last_rx = self.now;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            std::mem::take(&mut c.rbuf)
+        };
+        let peer = self.streams.as_ref().and_then(|s| s.conns.get(&token)).map(|c| c.peer);
+        let Some(peer) = peer else { return };
+        let mut at = 0;
+        loop {
+            match framing::next(&rbuf[at..]) {
+                Frame::Whole { len, used } => {
+                    let (Some(mut turn), now) = (self.turn.take(), self.now) else { break };
+                    turn.on_client(self, token, peer, &rbuf[at..at + len], now);
+                    self.turn = Some(turn);
+                    at += used;
+                }
+                Frame::Partial => break,
+                Frame::Invalid => {
+                    if let Some(t) = self.turn.as_mut() {
+                        t.stats.malformed += 1;
+                    }
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        rbuf.drain(..at);
+        match self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) {
+            Some(c) => c.rbuf = rbuf,
+            None => return, // closed while dispatching
+        }
+        self.write_pending(token);
+        if closed {
+            self.close_stream(token);
+        }
+    }
+
+    /// Queue `parts` on connection `token` and write as much as the socket takes.
+    pub(crate) fn stream_send(&mut self, token: u32, parts: &[&[u8]]) {
+        let Some(c) = self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) else { return };
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if c.wbuf.len() + total > MAX_PENDING_WRITE {
+            super::counters::add(&self.counters.tx_dropped, 1);
+            return;
+        }
+        for p in parts {
+            c.wbuf.extend_from_slice(p);
+        }
+        // ChannelData on a stream is padded to a multiple of four bytes.
+        if parts.first().and_then(|p| p.first()).is_some_and(|b| (0x40..0x80).contains(b)) {
+            c.wbuf.extend_from_slice(&[0u8; 3][..framing::channel_padding(total)]);
+        }
+        self.write_pending(token);
+    }
+
+    fn write_pending(&mut self, token: u32) {
+        let Some(c) = self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) else { return };
+        let mut written = 0;
+        while written < c.wbuf.len() {
+            let r = match c.t.as_mut() {
+                Some(Transport::Plain(s)) => s.write(&c.wbuf[written..]),
+                Some(Transport::Tls(s)) => s.write(&c.wbuf[written..]),
+                _ => break, // handshake first; sends wait in the buffer
+            };
+            match r {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break, // WouldBlock: the writable edge resumes; errors: the read side closes
+            }
+        }
+        c.wbuf.drain(..written);
+    }
+
+    /// Close a connection and end the allocation it carried (RFC 8656 §3.1: an
+    /// allocation over TCP or TLS lives only as long as its connection).
+    pub(crate) fn close_stream(&mut self, token: u32) {
+        let Some(st) = self.streams.as_mut() else { return };
+        let Some(mut c) = st.conns.remove(&token) else { return };
+        if let Some(t) = c.t.take() {
+            let fd = t.tcp().as_raw_fd();
+            let _ = st.poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+        }
+        self.socks.remove(token as usize);
+        if let Some(mut turn) = self.turn.take() {
+            turn.on_transport_closed(self, token, c.peer);
+            self.turn = Some(turn);
+        }
+    }
+
+    /// Close connections that never allocated (or whose allocation ended) and stay
+    /// silent: a half-open client must not hold a descriptor forever.
+    pub(crate) fn sweep_streams(&mut self) {
+        let (Some(st), Some(turn)) = (self.streams.as_ref(), self.turn.as_ref()) else { return };
+        let now = self.now;
+        let idle: Vec<u32> = st
+            .conns
+            .iter()
+            .filter(|(t, c)| now.saturating_duration_since(c.last_rx) > IDLE_WITHOUT_ALLOCATION && !turn.has_allocation(c.peer, **t))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in idle {
+            self.close_stream(t);
+        }
+        if let Some(turn) = self.turn.as_mut() {
+            turn.stats.stream_connections = self.streams.as_ref().map_or(0, |s| s.connections() as u64);
+        }
+    }
+}
