@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use mediad::stun::message::Message;
 use mediad::turn::auth::Credentials;
 use mediad::turn::framing::{self, Frame};
-use mediad::turn::{Quotas, TurnConfig, TurnIo, TurnServer};
+use mediad::turn::{Quotas, Relay, RelayPort, TurnConfig, TurnIo, TurnServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +19,10 @@ impl TurnIo for Io {
             assert!(Message::parse(&bytes).is_ok(), "the server sent invalid STUN");
         }
     }
-    fn open_relay(&mut self, _ipv6: bool) -> Option<(u32, SocketAddr)> {
+    fn open_relay(&mut self, _ipv6: bool, want: RelayPort) -> Option<Relay> {
         self.0 += 1;
-        Some((100 + self.0, "192.0.2.1:50000".parse().unwrap()))
+        let reservation = (want == RelayPort::EvenReserveNext).then_some([1; 8]);
+        Some(Relay { token: 100 + self.0, addr: "192.0.2.1:50000".parse().unwrap(), reservation })
     }
     fn close_relay(&mut self, _token: u32) {}
 }

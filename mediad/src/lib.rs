@@ -62,6 +62,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
     // quota table for the node.
     let nonce_secret = random_bytes();
     let quotas = Arc::new(turn::Quotas::default());
+    let reservations = Arc::new(engine::reservations::Reservations::default());
     // One TLS context for the node (certificate loaded or generated once).
     let turn_tls = match cfg.turn.as_ref() {
         Some(t) if !t.no_tls => Some(tls::acceptor(t.cert.as_deref(), t.pkey.as_deref()).map_err(|e| format!("TURN TLS: {e}"))?),
@@ -77,6 +78,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         let (cfg_w, mesh_w, counters_w, ev_w) = (cfg.clone(), mesh.clone(), counters.clone(), ev_tx.clone());
         let quotas_w = quotas.clone();
         let tls_w = turn_tls.clone();
+        let reservations_w = reservations.clone();
         let cpu = if cfg.cpus.is_empty() { Some(core) } else { Some(cfg.cpus[core % cfg.cpus.len()]) };
         let pin = cfg.pin;
         let gso = cfg.gso;
@@ -93,6 +95,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
                 let turn = cfg_w.turn.as_ref().map(|t| turn::TurnServer::new(t.server_config(), nonce_secret, quotas_w));
                 let mut engine = Engine::new(core, cfg_w, mesh_w, counters_w, ev_w);
                 engine.epoch = epoch;
+                engine.reservations = reservations_w;
                 if turn.is_some() {
                     match engine::streams::Streams::new(tls_w) {
                         Ok(s) => engine.streams = Some(s),

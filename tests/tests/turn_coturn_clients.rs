@@ -225,3 +225,30 @@ fn tcp_and_tls_transports_relay_without_loss() {
     let (code, text) = uclient(&t, &[&["-t", "-u", "alice", "-w", "nope"][..], &common].concat());
     assert_ne!(code, 0, "{text}");
 }
+
+#[test]
+fn rtp_rtcp_pairs_get_even_ports_and_reservations() {
+    // Without -c, uclient allocates RTP with EVEN-PORT (reserve the next port) and RTCP
+    // with the RESERVATION-TOKEN it got; with two cores the second Allocate may land on
+    // the other one.
+    let t = start(&["--turn-user", "alice:alicepass"]);
+    let (_peer, pport) = peer();
+    let pport = pport.to_string();
+    for transport in [&[][..], &["-t"][..]] {
+        let args = [transport, &["-v", "-u", "alice", "-w", "alicepass", "-e", "127.0.0.1", "-r", &pport, "-n", "200", "-m", "4", "-l", "170", "-z", "5"]].concat();
+        let (code, text) = uclient(&t, &args);
+        assert_lossless(code, &text, &format!("RTP/RTCP pairs {transport:?}"));
+        let ports: Vec<u16> = text
+            .lines()
+            .filter_map(|l| l.split("Received relay addr: 127.0.0.1:").nth(1))
+            .map(|p| p.trim().parse().unwrap())
+            .collect();
+        let tokens: Vec<bool> = text.lines().filter_map(|l| l.split("rtv=").nth(1)).map(|v| v.trim() != "0").collect();
+        assert_eq!(ports.len(), tokens.len(), "{text}");
+        let reserved: Vec<u16> = ports.iter().zip(&tokens).filter(|(_, t)| **t).map(|(p, _)| *p).collect();
+        assert!(reserved.len() >= 2, "reservations for the RTP allocations uclient logs: {ports:?}");
+        for p in reserved {
+            assert!(p % 2 == 0 && ports.contains(&(p + 1)), "{p} is even and its RTCP got {}: {ports:?}", p + 1);
+        }
+    }
+}

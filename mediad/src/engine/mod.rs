@@ -9,6 +9,7 @@ pub mod media;
 pub mod mesh;
 pub mod ports;
 pub mod reports;
+pub mod reservations;
 pub mod rooms;
 pub mod streams;
 pub mod turn_io;
@@ -81,6 +82,8 @@ pub struct Engine {
     /// to new allocations in turn.
     mux_relays: HashMap<Family, Vec<(u32, SocketAddr)>>,
     mux_next: usize,
+    /// Relay ports held under RESERVATION-TOKENs (shared by every core).
+    pub reservations: Arc<reservations::Reservations>,
     /// Sockets the worker must register with / remove from the backend.
     pending_register: Vec<u32>,
     pending_close: Vec<(UdpSocket, u32)>,
@@ -136,6 +139,7 @@ impl Engine {
             relay_ports,
             mux_relays: HashMap::new(),
             mux_next: 0,
+            reservations: Arc::default(),
             pending_register: Vec::new(),
             pending_close: Vec::new(),
             rooms: Rooms::default(),

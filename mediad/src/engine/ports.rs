@@ -42,6 +42,20 @@ impl PortSlice {
         None
     }
 
+    /// An even port whose odd neighbour is free in this slice too (TURN EVEN-PORT with
+    /// a reservation): both leave the slice; `bind` gets the even port and binds both.
+    pub fn allocate_pair<T, E>(&mut self, mut bind: impl FnMut(u16) -> Result<T, E>) -> Option<(u16, T)> {
+        let free: std::collections::HashSet<u16> = self.free.iter().copied().collect();
+        let candidates: Vec<u16> = self.free.iter().copied().filter(|p| p % 2 == 0 && free.contains(&(p + 1))).collect();
+        for p in candidates {
+            if let Ok(t) = bind(p) {
+                self.free.retain(|&f| f != p && f != p + 1);
+                return Some((p, t));
+            }
+        }
+        None
+    }
+
     /// Return a port; it goes to the back so a just-closed port is reused last.
     pub fn release(&mut self, port: u16) {
         self.free.push_back(port);
@@ -71,6 +85,15 @@ mod tests {
         let b = PortSlice::every_port(49152, 65535, 1, 2);
         assert_eq!(a.available() + b.available(), 65535 - 49152 + 1);
         assert_eq!(PortSlice::new(50000, 51998, 0, 1).available(), 999, "51998 has no RTCP port inside the range");
+    }
+
+    #[test]
+    fn pairs_take_an_even_port_and_its_neighbour() {
+        let mut s = PortSlice::every_port(11, 16, 0, 1);
+        assert_eq!(s.allocate_pair(|p| if p == 12 { Err(()) } else { Ok(()) }).map(|x| x.0), Some(14));
+        assert_eq!(s.available(), 4);
+        assert!(s.allocate_pair(|_| Ok::<_, ()>(())).is_some_and(|x| x.0 == 12));
+        assert!(s.allocate_pair(|_| Ok::<_, ()>(())).is_none(), "11 and 16 have no free partner");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use super::counters::add;
 use super::{buffers::HoldKind, Engine, SockSlot};
 use crate::io::{socket, RawAddr, SendItem};
-use crate::turn::TurnIo;
+use crate::turn::{Relay, RelayPort, TurnIo};
 use control::Family;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -36,25 +36,57 @@ impl Engine {
                 let Some(ip) = t.relay_ip(&cfg, ipv6) else { continue };
                 let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
                 for _ in 0..t.mux_sockets {
-                    let (token, addr) = self.open_relay_port(ip, ipv6).ok_or_else(|| {
+                    let r = self.open_relay_port(ip, ipv6, RelayPort::Any).ok_or_else(|| {
                         std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port for a multiplexed relay socket")
                     })?;
-                    self.mux_relays.entry(family).or_default().push((token, addr));
+                    self.mux_relays.entry(family).or_default().push((r.token, r.addr));
                 }
             }
         }
         Ok(())
     }
 
-    fn open_relay_port(&mut self, ip: std::net::IpAddr, ipv6: bool) -> Option<(u32, SocketAddr)> {
+    /// Bind a relay socket from this core's slice of the range (port mode).
+    fn open_relay_port(&mut self, ip: std::net::IpAddr, ipv6: bool, want: RelayPort) -> Option<Relay> {
         let advertised = self.cfg.advertised(ipv6).unwrap_or(ip);
         let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
         let slice = self.relay_ports.get_mut(&family)?;
-        let (port, sock) = slice.allocate(|p| socket::bind_udp(SocketAddr::new(ip, p), 0))?;
+        let bind = |p: u16| socket::bind_udp(SocketAddr::new(ip, p), 0);
+        let (sock, port, reservation) = match want {
+            RelayPort::Any => slice.allocate(bind).map(|(p, s)| (s, p, None))?,
+            RelayPort::Even => {
+                let even = |p: u16| if p % 2 == 0 { bind(p) } else { Err(std::io::ErrorKind::InvalidInput.into()) };
+                slice.allocate(even).map(|(p, s)| (s, p, None))?
+            }
+            RelayPort::EvenReserveNext => {
+                let (p, (s, next)) = slice.allocate_pair(|p| Ok::<_, std::io::Error>((bind(p)?, bind(p + 1)?)))?;
+                let token = self.reservations.put(next, SocketAddr::new(advertised, p + 1), self.now);
+                (s, p, Some(token))
+            }
+            RelayPort::Reserved(t) => {
+                let (s, addr) = self.reservations.take(&t, self.now)?;
+                if addr.is_ipv6() != ipv6 {
+                    return None;
+                }
+                (s, addr.port(), None)
+            }
+        };
         let token = self.socks.insert(SockSlot::TurnRelay) as u32;
         self.turn_socks.insert(token, sock);
         self.pending_register.push(token);
-        Some((token, SocketAddr::new(advertised, port)))
+        Some(Relay { token, addr: SocketAddr::new(advertised, port), reservation })
+    }
+
+    /// Return the ports of reservations nobody claimed to this core's slice.
+    fn expire_reservations(&mut self) {
+        for sock in self.reservations.expired(self.now) {
+            if let Ok(a) = sock.local_addr() {
+                let family = if a.is_ipv6() { Family::Ipv6 } else { Family::Ipv4 };
+                if let Some(s) = self.relay_ports.get_mut(&family) {
+                    s.release(a.port());
+                }
+            }
+        }
     }
 
     pub(crate) fn turn_client(&mut self, token: u32, from: &RawAddr, data: &[u8]) {
@@ -73,6 +105,7 @@ impl Engine {
 
     pub(crate) fn turn_tick(&mut self) {
         self.sweep_streams();
+        self.expire_reservations();
         let Some(mut turn) = self.turn.take() else { return };
         let now = self.now;
         turn.on_tick(self, now);
@@ -117,15 +150,21 @@ impl TurnIo for Engine {
         self.outbox.push(SendItem { fd, dest: RawAddr::from_std(to), data: ptr, len: total as u32, hold });
     }
 
-    fn open_relay(&mut self, ipv6: bool) -> Option<(u32, SocketAddr)> {
+    fn open_relay(&mut self, ipv6: bool, want: RelayPort) -> Option<Relay> {
         let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
         if let Some(shared) = self.mux_relays.get(&family) {
+            // Shared sockets: an even one if asked, never a reservation.
             self.mux_next = self.mux_next.wrapping_add(1);
-            return shared.get(self.mux_next % shared.len()).copied();
+            let (token, addr) = match want {
+                RelayPort::Any => *shared.get(self.mux_next % shared.len())?,
+                RelayPort::Even => *shared.iter().find(|(_, a)| a.port() % 2 == 0)?,
+                RelayPort::EvenReserveNext | RelayPort::Reserved(_) => return None,
+            };
+            return Some(Relay { token, addr, reservation: None });
         }
         let t = self.cfg.turn.as_ref()?;
         let ip = t.relay_ip(&self.cfg, ipv6)?;
-        self.open_relay_port(ip, ipv6)
+        self.open_relay_port(ip, ipv6, want)
     }
 
     fn close_relay(&mut self, token: u32) {

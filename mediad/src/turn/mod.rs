@@ -19,12 +19,33 @@ pub use settings::TurnSettings;
 
 use std::net::SocketAddr;
 
+/// Which relay port an Allocate asks for (RFC 8656 §7.1 EVEN-PORT, RESERVATION-TOKEN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayPort {
+    Any,
+    Even,
+    /// An even port, with the next one held for a later Allocate (RTP/RTCP pairs).
+    EvenReserveNext,
+    /// The port held under this token.
+    Reserved([u8; 8]),
+}
+
+/// A relay socket the runtime opened.
+#[derive(Debug, Clone, Copy)]
+pub struct Relay {
+    pub token: u32,
+    /// The address peers reach it at.
+    pub addr: SocketAddr,
+    /// For `EvenReserveNext`: the token of the held port.
+    pub reservation: Option<[u8; 8]>,
+}
+
 /// The I/O a TURN server asks of its runtime.
 pub trait TurnIo {
     /// Send the concatenation of `parts` from socket `via` to `to`.
     fn send(&mut self, via: u32, to: SocketAddr, parts: &[&[u8]]);
-    /// Open a relay socket of the requested family; returns its token and the address
-    /// peers reach it at.
-    fn open_relay(&mut self, ipv6: bool) -> Option<(u32, SocketAddr)>;
+    /// Open a relay socket of the requested family and port kind (None: none free, or
+    /// an unknown or expired reservation).
+    fn open_relay(&mut self, ipv6: bool, port: RelayPort) -> Option<Relay>;
     fn close_relay(&mut self, token: u32);
 }

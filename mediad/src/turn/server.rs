@@ -5,7 +5,7 @@ use super::allocation::{Allocation, Channel, CHANNEL_LIFETIME};
 use super::auth::{Credentials, NonceCheck, Nonces};
 use super::mux::{Match, MuxIndex};
 use super::policy::PeerPolicy;
-use super::TurnIo;
+use super::{RelayPort, TurnIo};
 use crate::stun::message::{Builder, Class, Message};
 use crate::stun::{attr, binding, method};
 use slab::Slab;
@@ -337,15 +337,21 @@ impl TurnServer {
             Some([2, ..]) => true,
             Some(_) => return self.error(io, q, &key, 440, "Address Family not Supported"),
         };
-        if m.attr(attr::RESERVATION_TOKEN).is_some() || matches!(m.attr(attr::EVEN_PORT), Some([b, ..]) if b & 0x80 != 0) {
-            // Reserving the next port for a later allocation is not offered.
-            return self.error(io, q, &key, 508, "Insufficient Capacity");
-        }
+        let port = match (m.attr(attr::EVEN_PORT), m.attr(attr::RESERVATION_TOKEN)) {
+            (None, None) => RelayPort::Any,
+            (Some([b, ..]), None) if b & 0x80 != 0 => RelayPort::EvenReserveNext,
+            (Some([_, ..]), None) => RelayPort::Even,
+            // A token names a port of its own family: it cannot come with another.
+            (None, Some(t)) if t.len() == 8 && m.attr(attr::REQUESTED_ADDRESS_FAMILY).is_none() => {
+                RelayPort::Reserved(t.try_into().expect("8 bytes"))
+            }
+            _ => return self.error(io, q, &key, 400, "Bad Request"),
+        };
         if !self.quotas.take(&user, self.cfg.user_quota, self.cfg.total_quota) {
             self.stats.quota_refusals += 1;
             return self.error(io, q, &key, 486, "Allocation Quota Reached");
         }
-        let Some((relay, relay_addr)) = io.open_relay(ipv6) else {
+        let Some(super::Relay { token: relay, addr: relay_addr, reservation }) = io.open_relay(ipv6, port) else {
             self.quotas.give_back(&user);
             return self.error(io, q, &key, 508, "Insufficient Capacity");
         };
@@ -376,6 +382,9 @@ impl TurnServer {
             b.add_xor_address(attr::XOR_RELAYED_ADDRESS, relay_addr)?;
             b.add_u32(attr::LIFETIME, lifetime.as_secs() as u32)?;
             b.add_xor_address(attr::XOR_MAPPED_ADDRESS, from)?;
+            if let Some(t) = reservation {
+                b.add(attr::RESERVATION_TOKEN, &t)?;
+            }
             Ok(())
         });
     }

@@ -3,7 +3,7 @@
 use super::auth::{long_term_key, Credentials};
 use super::policy::PeerPolicy;
 use super::server::{Quotas, TurnConfig, TurnServer};
-use super::TurnIo;
+use super::{Relay, RelayPort, TurnIo};
 use crate::stun::message::{Builder, Class, Message};
 use crate::stun::{attr, method};
 use std::collections::HashMap;
@@ -18,18 +18,25 @@ struct Io {
     closed: Vec<u32>,
     /// Multiplexed mode: every allocation gets relay socket 100.
     shared: bool,
+    asked: Vec<RelayPort>,
 }
 
 impl TurnIo for Io {
     fn send(&mut self, via: u32, to: SocketAddr, parts: &[&[u8]]) {
         self.sent.push((via, to, parts.concat()));
     }
-    fn open_relay(&mut self, _ipv6: bool) -> Option<(u32, SocketAddr)> {
+    fn open_relay(&mut self, _ipv6: bool, want: RelayPort) -> Option<Relay> {
         if self.shared {
-            return Some((100, "192.0.2.50:50000".parse().unwrap()));
+            return Some(Relay { token: 100, addr: "192.0.2.50:50000".parse().unwrap(), reservation: None });
+        }
+        self.asked.push(want);
+        if matches!(want, RelayPort::Reserved(t) if t != [7; 8]) {
+            return None; // unknown token
         }
         self.next_relay += 1;
-        Some((100 + self.next_relay, format!("192.0.2.50:{}", 50000 + self.next_relay).parse().unwrap()))
+        let addr = format!("192.0.2.50:{}", 50000 + self.next_relay).parse().unwrap();
+        let reservation = (want == RelayPort::EvenReserveNext).then_some([7; 8]);
+        Some(Relay { token: 100 + self.next_relay, addr, reservation })
     }
     fn close_relay(&mut self, token: u32) {
         self.closed.push(token);
@@ -275,12 +282,14 @@ fn quotas_lifetimes_and_refresh() {
 }
 
 #[test]
-fn unsupported_transport_family_and_reservations() {
+fn unsupported_transport_family_and_bad_reservations() {
     let (mut s, mut io, now) = (server(|_| {}), Io::default(), Instant::now());
-    let cases: [(u16, &[u8], u16); 4] = [
+    let cases: [(u16, &[u8], u16); 6] = [
         (attr::REQUESTED_TRANSPORT, &[6, 0, 0, 0], 442),    // TCP relay asked on the UDP path
         (attr::REQUESTED_ADDRESS_FAMILY, &[3, 0, 0, 0], 440), // no such family
-        (attr::EVEN_PORT, &[0x80], 508),                     // reserve the next port: not offered
+        (attr::RESERVATION_TOKEN, &[1, 2, 3, 4], 400),       // a token is 8 bytes
+        (attr::RESERVATION_TOKEN, &[9; 8], 508),             // nobody holds this one
+        (attr::EVEN_PORT, &[], 400),                         // EVEN-PORT carries its R bit
         (0x7ffe, &[1, 2, 3, 4], 420),                        // unknown comprehension-required
     ];
     for (t, v, code) in cases {
@@ -405,4 +414,43 @@ fn multiplexed_relays_route_by_peer_address() {
     // Permissions expire by the sweep: nothing reaches B any more, and the index is empty.
     s.on_tick(&mut io, now + Duration::from_secs(301));
     assert_eq!(from_peer(&mut s, &mut io, OTHER), None);
+}
+
+#[test]
+fn even_port_reserves_the_next_for_a_token() {
+    let (mut s, mut io, now) = (server(|_| {}), Io::default(), Instant::now());
+    let ask = |c: &mut Client, s: &mut TurnServer, io: &mut Io, add: &dyn Fn(&mut Builder<'_>)| {
+        c.challenge(s, io, now);
+        let req = c.request(method::ALLOCATE, true, |b| {
+            b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).unwrap();
+            add(b);
+        });
+        io.sent.clear();
+        s.on_client(io, 1, c.from, &req, now);
+        let answer = io.sent.pop().unwrap().2;
+        let m = Message::parse(&answer).unwrap();
+        assert_eq!(m.class, Class::Success);
+        m.attr(attr::RESERVATION_TOKEN).map(<[u8]>::to_vec)
+    };
+    // RTP: an even port, the next one held; the answer carries the token.
+    let token = ask(&mut Client::new(CLIENT), &mut s, &mut io, &|b| {
+        b.add(attr::EVEN_PORT, &[0x80]).unwrap();
+    });
+    assert_eq!(token.as_deref(), Some(&[7u8; 8][..]));
+    // RTCP from the next client port: the token claims the held port.
+    let none = ask(&mut Client::new("192.0.2.10:40001"), &mut s, &mut io, &|b| {
+        b.add(attr::RESERVATION_TOKEN, &[7; 8]).unwrap();
+    });
+    assert!(none.is_none());
+    assert_eq!(io.asked, vec![RelayPort::EvenReserveNext, RelayPort::Reserved([7; 8])]);
+    assert_eq!(s.stats.allocations, 2);
+    // EVEN-PORT and a token together are contradictory.
+    let mut c = Client::new("192.0.2.10:40002");
+    c.challenge(&mut s, &mut io, now);
+    let req = c.request(method::ALLOCATE, true, |b| {
+        b.add(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).unwrap();
+        b.add(attr::EVEN_PORT, &[0]).unwrap();
+        b.add(attr::RESERVATION_TOKEN, &[7; 8]).unwrap();
+    });
+    assert_eq!(c.call(&mut s, &mut io, now, &req), (Class::Error, Some(400)));
 }
