@@ -55,7 +55,7 @@ impl Engine {
         let (sock, port, reservation) = match want {
             RelayPort::Any => slice.allocate(bind).map(|(p, s)| (s, p, None))?,
             RelayPort::Even => {
-                let even = |p: u16| if p % 2 == 0 { bind(p) } else { Err(std::io::ErrorKind::InvalidInput.into()) };
+                let even = |p: u16| if p.is_multiple_of(2) { bind(p) } else { Err(std::io::ErrorKind::InvalidInput.into()) };
                 slice.allocate(even).map(|(p, s)| (s, p, None))?
             }
             RelayPort::EvenReserveNext => {
