@@ -421,6 +421,9 @@ pub struct TurnCounters {
     pub stream_refused: u64,
     #[serde(default)]
     pub tls_failures: u64,
+    /// RFC 6062 data connections moved to the core holding their peer connection.
+    #[serde(default)]
+    pub stream_moves: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -92,7 +92,11 @@ pub fn start(cfg: Config) -> Result<Running, String> {
                 }
                 // Built on its own thread: the engine's outbox holds raw pointers into
                 // buffers of this thread only.
-                let turn = cfg_w.turn.as_ref().map(|t| turn::TurnServer::new(t.server_config(), nonce_secret, quotas_w));
+                let turn = cfg_w.turn.as_ref().map(|t| {
+                    let mut s = turn::TurnServer::new(t.server_config(), nonce_secret, quotas_w);
+                    s.set_core(core);
+                    s
+                });
                 let mut engine = Engine::new(core, cfg_w, mesh_w, counters_w, ev_w);
                 engine.epoch = epoch;
                 engine.reservations = reservations_w;

@@ -5,7 +5,7 @@
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use system_tests::{free_tcp_port, free_udp_port, free_udp_tcp_port, port_block, Mediad, Proc};
+use system_tests::{free_tcp_port, free_udp_port, free_udp_tcp_port, port_block, Mediad, Proc, TempDir};
 
 struct Turn {
     m: Mediad,
@@ -251,4 +251,54 @@ fn rtp_rtcp_pairs_get_even_ports_and_reservations() {
             assert!(p % 2 == 0 && ports.contains(&(p + 1)), "{p} is even and its RTCP got {}: {ports:?}", p + 1);
         }
     }
+}
+
+/// coturn itself on free ports, for behaviour to compare against.
+fn coturn() -> (Proc, u16, TempDir) {
+    let (port, dir) = (free_udp_tcp_port(), TempDir::new("coturn"));
+    let (lo, hi) = port_block();
+    let p = Proc::spawn(
+        "turnserver",
+        Command::new("turnserver")
+            .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--lt-cred-mech", "--realm=test.local"])
+            .args(["--allow-loopback-peers", "--user=alice:alicepass", "--no-tls", "--no-dtls", "--no-cli"])
+            .arg(format!("--listening-port={port}"))
+            .arg(format!("--min-port={lo}"))
+            .arg(format!("--max-port={hi}"))
+            .arg(format!("--userdb={}", dir.path("db").display()))
+            .arg(format!("--pidfile={}", dir.path("pid").display()))
+            .arg(format!("--log-file={}", dir.path("log").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    (p, port, dir)
+}
+
+#[test]
+fn tcp_relays_rfc6062_over_tcp_and_tls() {
+    let t = start(&["--turn-user", "alice:alicepass"]);
+    let args = ["-u", "alice", "-w", "alicepass", "-n", "200", "-m", "4", "-l", "170", "-z", "5"];
+    // Active: the client Connects to peers (here: its own relayed addresses, -T implies
+    // client-to-client), then binds data connections; over TCP and over TLS.
+    let (code, text) = uclient(&t, &[&["-T"][..], &args].concat());
+    assert_lossless(code, &text, "RFC 6062 over TCP");
+    let (code, text) = output(uclient_at(t.tls_port, &[&["-T", "-S"][..], &args].concat()).output().unwrap());
+    assert_lossless(code, &text, "RFC 6062 over TLS");
+    // Passive (-P: the peer connects in, announced by ConnectionAttempt). uclient counts
+    // only one direction as received in this mode (against coturn as well): compare.
+    let passive = ["-P", "-u", "alice", "-w", "alicepass", "-n", "50", "-m", "2", "-l", "170", "-z", "5"];
+    let (code, ours) = uclient(&t, &passive);
+    assert_eq!(code, 0, "{ours}");
+    let (_c, cport, _dir) = coturn();
+    let (code, theirs) = output(uclient_at(cport, &passive).output().unwrap());
+    assert_eq!(code, 0, "coturn: {theirs}");
+    for f in ["tot_send_msgs", "tot_recv_msgs"] {
+        assert_eq!(field(&ours, f), field(&theirs, f), "{f}: ours\n{ours}\ncoturn\n{theirs}");
+    }
+    assert!(field(&ours, "tot_recv_msgs") > 0, "{ours}");
+    // Connections end with their allocations.
+    std::thread::sleep(Duration::from_millis(300));
+    let d = t.m.client().daemon_stats().unwrap();
+    assert_eq!(d.workers.iter().map(|w| w.turn.allocations + w.turn.stream_connections).sum::<u64>(), 0, "{d:?}");
 }

@@ -159,6 +159,7 @@ impl Engine {
 
     /// Take everything other cores queued for us.
     pub fn drain_mesh(&mut self) {
+        self.adopt_moved_streams();
         for from in 0..self.mesh.cores {
             if from == self.core {
                 continue;

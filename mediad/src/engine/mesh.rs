@@ -35,6 +35,8 @@ pub trait Wake: Send + Sync {
 pub struct Mesh {
     pub cores: usize,
     rings: Vec<ArrayQueue<Handoff>>,
+    /// TURN data connections moving to the core that owns their peer connection.
+    moved_streams: Vec<ArrayQueue<super::tcp_relay::MovedStream>>,
     returns: Vec<ArrayQueue<Box<Buf>>>,
     sleeping: Vec<AtomicBool>,
     wakers: Vec<Arc<dyn Wake>>,
@@ -46,6 +48,7 @@ impl Mesh {
         Arc::new(Mesh {
             cores,
             rings: (0..cores * cores).map(|_| ArrayQueue::new(RING_CAPACITY)).collect(),
+            moved_streams: (0..cores).map(|_| ArrayQueue::new(1024)).collect(),
             returns: (0..cores).map(|_| ArrayQueue::new(RING_CAPACITY * cores.max(1))).collect(),
             sleeping: (0..cores).map(|_| AtomicBool::new(false)).collect(),
             wakers,
@@ -66,7 +69,18 @@ impl Mesh {
     }
 
     pub fn has_pending(&self, to: usize) -> bool {
-        (0..self.cores).any(|from| from != to && !self.ring(from, to).is_empty())
+        (0..self.cores).any(|from| from != to && !self.ring(from, to).is_empty()) || !self.moved_streams[to].is_empty()
+    }
+
+    /// Queue a connection for `to` and wake it.
+    pub fn move_stream(&self, to: usize, s: super::tcp_relay::MovedStream) -> Result<(), super::tcp_relay::MovedStream> {
+        self.moved_streams[to].push(s)?;
+        self.nudge(to);
+        Ok(())
+    }
+
+    pub fn take_moved_stream(&self, core: usize) -> Option<super::tcp_relay::MovedStream> {
+        self.moved_streams[core].pop()
     }
 
     pub fn give_back(&self, buf: Box<Buf>) {

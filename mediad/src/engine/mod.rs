@@ -12,6 +12,7 @@ pub mod reports;
 pub mod reservations;
 pub mod rooms;
 pub mod streams;
+pub mod tcp_relay;
 pub mod turn_io;
 
 use crate::config::Config;

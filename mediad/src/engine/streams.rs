@@ -10,6 +10,7 @@
 //! the same `TurnServer::on_client` as a UDP datagram, with the connection's token as
 //! the listener. Answers come back through `TurnIo::send`, which appends to the
 //! connection's write buffer (ChannelData padded to four bytes, as streams require).
+//! RFC 6062 relays (peer connections, piping) live in `tcp_relay.rs`.
 
 use super::{Engine, SockSlot};
 use crate::turn::framing::{self, Frame};
@@ -26,18 +27,18 @@ use std::time::{Duration, Instant};
 /// Connections one core holds at most; beyond, new ones are closed on accept (counted).
 const MAX_CONNECTIONS: usize = 16_384;
 /// Unsent bytes a slow reader may leave queued before its messages are dropped.
-const MAX_PENDING_WRITE: usize = 1 << 20;
+pub(crate) const MAX_PENDING_WRITE: usize = 1 << 20;
 /// A connection that has no allocation and sent nothing for this long is closed.
 const IDLE_WITHOUT_ALLOCATION: Duration = Duration::from_secs(60);
 
-enum Transport {
+pub(crate) enum Transport {
     Plain(TcpStream),
     Handshaking(MidHandshakeSslStream<TcpStream>),
     Tls(SslStream<TcpStream>),
 }
 
 impl Transport {
-    fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
             Transport::Handshaking(m) => m.get_ref(),
@@ -46,25 +47,56 @@ impl Transport {
     }
 }
 
-struct Conn {
-    t: Option<Transport>,
-    peer: SocketAddr,
-    rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
-    last_rx: Instant,
+/// What a connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A TURN client: STUN and ChannelData messages.
+    Client,
+    /// RFC 6062: our connect to a peer, under way.
+    Connecting,
+    /// RFC 6062: a peer connection not yet bound (its bytes wait in the socket).
+    PeerIdle,
+    /// RFC 6062: bytes go to this other connection untouched.
+    Pipe(u32),
+}
+
+pub(crate) struct Conn {
+    pub t: Option<Transport>,
+    pub peer: SocketAddr,
+    pub rbuf: Vec<u8>,
+    pub wbuf: Vec<u8>,
+    pub last_rx: Instant,
+    pub role: Role,
+    /// A pipe stopped reading because the other side's write buffer is full.
+    pub paused: bool,
+}
+
+impl Conn {
+    pub fn new(t: Transport, peer: SocketAddr, role: Role, now: Instant) -> Self {
+        Conn { t: Some(t), peer, rbuf: Vec::new(), wbuf: Vec::new(), last_rx: now, role, paused: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listen {
+    Turn { tls: bool },
+    /// RFC 6062: an allocation's relay address.
+    Relay,
 }
 
 pub struct Streams {
-    poll: Poll,
+    pub(crate) poll: Poll,
     events: Events,
-    listeners: HashMap<u32, (TcpListener, bool)>,
-    conns: HashMap<u32, Conn>,
+    pub(crate) listeners: HashMap<u32, (TcpListener, Listen)>,
+    pub(crate) conns: HashMap<u32, Conn>,
     tls: Option<Arc<SslAcceptor>>,
+    /// Pipes to read again once the engine is done with the current event.
+    pub(crate) resume: Vec<u32>,
 }
 
 impl Streams {
     pub fn new(tls: Option<Arc<SslAcceptor>>) -> io::Result<Self> {
-        Ok(Streams { poll: Poll::new()?, events: Events::with_capacity(256), listeners: HashMap::new(), conns: HashMap::new(), tls })
+        Ok(Streams { poll: Poll::new()?, events: Events::with_capacity(256), listeners: HashMap::new(), conns: HashMap::new(), tls, resume: Vec::new() })
     }
 
     /// The descriptor the I/O backend watches: readable when a stream socket is ready.
@@ -77,8 +109,9 @@ impl Streams {
     }
 }
 
-/// A TCP listener every core binds on the same address (SO_REUSEPORT).
-fn listen_shared(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A TCP listener every core binds on the same address (SO_REUSEPORT); relay
+/// listeners use it too, since their outgoing connects share the address.
+pub(crate) fn listen_shared(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let s = Socket::new(domain, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
@@ -99,7 +132,7 @@ impl Engine {
         let mut l = listen_shared(addr)?;
         let token = self.socks.insert(SockSlot::TurnStream) as u32;
         st.poll.registry().register(&mut l, Token(token as usize), Interest::READABLE)?;
-        st.listeners.insert(token, (l, tls));
+        st.listeners.insert(token, (l, Listen::Turn { tls }));
         Ok(())
     }
 
@@ -117,18 +150,34 @@ impl Engine {
         let ready: Vec<u32> = st.events.iter().map(|e| e.token().0 as u32).collect();
         self.now = Instant::now();
         for token in ready {
-            if self.streams.as_ref().is_some_and(|s| s.listeners.contains_key(&token)) {
-                self.accept(token);
-            } else {
-                self.serve(token);
+            match self.streams.as_ref().and_then(|s| s.listeners.get(&token)).map(|l| l.1) {
+                Some(Listen::Turn { tls }) => self.accept(token, tls),
+                Some(Listen::Relay) => self.accept_peer(token),
+                None => self.serve(token),
             }
+            self.resume_pipes();
         }
     }
 
-    fn accept(&mut self, listener: u32) {
+    /// Register `conn` under a new token and serve what may already be waiting (the
+    /// readiness is edge-triggered).
+    pub(crate) fn adopt(&mut self, conn: Conn) -> Option<u32> {
+        let fd = conn.t.as_ref()?.tcp().as_raw_fd();
+        let token = self.socks.insert(SockSlot::TurnStream) as u32;
+        let st = self.streams.as_mut()?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if st.poll.registry().register(&mut mio::unix::SourceFd(&fd), Token(token as usize), interest).is_err() {
+            self.socks.remove(token as usize);
+            return None;
+        }
+        st.conns.insert(token, conn);
+        Some(token)
+    }
+
+    fn accept(&mut self, listener: u32, tls: bool) {
         loop {
             let st = self.streams.as_mut().expect("streams");
-            let (l, tls) = &st.listeners[&listener];
+            let l = &st.listeners[&listener].0;
             let (stream, peer) = match l.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -146,7 +195,7 @@ impl Engine {
                 continue; // dropping the stream closes it
             }
             let _ = stream.set_nodelay(true);
-            let transport = if *tls {
+            let transport = if tls {
                 let acceptor = st.tls.clone().expect("TLS listener has an acceptor");
                 match acceptor.accept(stream) {
                     Ok(s) => Transport::Tls(s),
@@ -161,23 +210,21 @@ impl Engine {
             } else {
                 Transport::Plain(stream)
             };
-            let token = self.socks.insert(SockSlot::TurnStream) as u32;
-            let mut conn = Conn { t: Some(transport), peer, rbuf: Vec::new(), wbuf: Vec::new(), last_rx: self.now };
-            let st = self.streams.as_mut().expect("streams");
-            let fd = conn.t.as_ref().map(|t| t.tcp().as_raw_fd()).unwrap_or(-1);
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if st.poll.registry().register(&mut mio::unix::SourceFd(&fd), Token(token as usize), interest).is_err() {
-                self.socks.remove(token as usize);
-                continue;
+            if let Some(token) = self.adopt(Conn::new(transport, peer, Role::Client, self.now)) {
+                self.serve(token);
             }
-            conn.rbuf.reserve(4096);
-            st.conns.insert(token, conn);
-            self.serve(token); // data may already be waiting (edge-triggered)
         }
     }
 
     /// Handshake, read and dispatch whole messages, then write what is queued.
-    fn serve(&mut self, token: u32) {
+    pub(crate) fn serve(&mut self, token: u32) {
+        match self.streams.as_ref().and_then(|s| s.conns.get(&token)).map(|c| c.role) {
+            Some(Role::Client) => {}
+            Some(Role::Connecting) => return self.connect_done(token),
+            Some(Role::PeerIdle) => return self.write_pending(token),
+            Some(Role::Pipe(other)) => return self.pump(token, other),
+            None => return,
+        }
         let mut closed = false;
         let mut scratch = [0u8; 16 * 1024];
         let mut rbuf = {
@@ -232,10 +279,22 @@ impl Engine {
         loop {
             match framing::next(&rbuf[at..]) {
                 Frame::Whole { len, used } => {
+                    // A ConnectionBind for a peer connection on another core: move this
+                    // connection, unread bytes included, to that core.
+                    if let Some(core) = self.bind_elsewhere(&rbuf[at..at + len]) {
+                        return self.move_stream(token, core, rbuf[at..].to_vec());
+                    }
                     let (Some(mut turn), now) = (self.turn.take(), self.now) else { break };
                     turn.on_client(self, token, peer, &rbuf[at..at + len], now);
                     self.turn = Some(turn);
                     at += used;
+                    if let Some(Role::Pipe(other)) = self.streams.as_ref().and_then(|s| s.conns.get(&token)).map(|c| c.role) {
+                        // Bound (RFC 6062): what follows the ConnectionBind is the peer's.
+                        self.stream_send(other, &[&rbuf[at..]]);
+                        rbuf.clear();
+                        at = 0;
+                        break;
+                    }
                 }
                 Frame::Partial => break,
                 Frame::Invalid => {
@@ -269,14 +328,14 @@ impl Engine {
         for p in parts {
             c.wbuf.extend_from_slice(p);
         }
-        // ChannelData on a stream is padded to a multiple of four bytes.
-        if parts.first().and_then(|p| p.first()).is_some_and(|b| (0x40..0x80).contains(b)) {
+        // ChannelData on a stream to a TURN client is padded to a multiple of four bytes.
+        if c.role == Role::Client && parts.first().and_then(|p| p.first()).is_some_and(|b| (0x40..0x80).contains(b)) {
             c.wbuf.extend_from_slice(&[0u8; 3][..framing::channel_padding(total)]);
         }
         self.write_pending(token);
     }
 
-    fn write_pending(&mut self, token: u32) {
+    pub(crate) fn write_pending(&mut self, token: u32) {
         let Some(c) = self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) else { return };
         let mut written = 0;
         while written < c.wbuf.len() {
@@ -293,6 +352,15 @@ impl Engine {
             }
         }
         c.wbuf.drain(..written);
+        // The pipe feeding this connection paused while the buffer was full.
+        let low = c.wbuf.len() < MAX_PENDING_WRITE / 4;
+        if let (true, Role::Pipe(src)) = (low, c.role) {
+            if let Some(s) = self.streams.as_mut() {
+                if s.conns.get(&src).is_some_and(|c| c.paused) {
+                    s.resume.push(src);
+                }
+            }
+        }
     }
 
     /// Close a connection and end the allocation it carried (RFC 8656 §3.1: an
@@ -305,10 +373,24 @@ impl Engine {
             let _ = st.poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
         }
         self.socks.remove(token as usize);
+        // Inside the TURN server's own call it already knows; otherwise tell it.
         if let Some(mut turn) = self.turn.take() {
             turn.on_transport_closed(self, token, c.peer);
             self.turn = Some(turn);
         }
+        if let Role::Pipe(other) = c.role {
+            self.close_stream(other);
+        }
+    }
+
+    /// Take connection `token` out of this core (for another core to adopt).
+    pub(crate) fn detach_stream(&mut self, token: u32) -> Option<Conn> {
+        let st = self.streams.as_mut()?;
+        let c = st.conns.remove(&token)?;
+        let fd = c.t.as_ref()?.tcp().as_raw_fd();
+        let _ = st.poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+        self.socks.remove(token as usize);
+        Some(c)
     }
 
     /// Close connections that never allocated (or whose allocation ended) and stay
@@ -319,7 +401,11 @@ impl Engine {
         let idle: Vec<u32> = st
             .conns
             .iter()
-            .filter(|(t, c)| now.saturating_duration_since(c.last_rx) > IDLE_WITHOUT_ALLOCATION && !turn.has_allocation(c.peer, **t))
+            .filter(|(t, c)| {
+                c.role == Role::Client
+                    && now.saturating_duration_since(c.last_rx) > IDLE_WITHOUT_ALLOCATION
+                    && !turn.has_allocation(c.peer, **t)
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in idle {

@@ -167,7 +167,30 @@ impl TurnIo for Engine {
         self.open_relay_port(ip, ipv6, want)
     }
 
+    fn is_stream(&self, via: u32) -> bool {
+        matches!(self.sock_slot(via), Some(SockSlot::TurnStream))
+    }
+
+    fn open_tcp_relay(&mut self, ipv6: bool) -> Option<Relay> {
+        self.tcp_relay_listener(ipv6)
+    }
+
+    fn connect_peer(&mut self, relay: u32, peer: SocketAddr) -> Option<u32> {
+        self.tcp_connect_peer(relay, peer)
+    }
+
+    fn pipe(&mut self, data: u32, peer: u32) {
+        self.tcp_pipe(data, peer)
+    }
+
+    fn close_stream(&mut self, token: u32) {
+        Engine::close_stream(self, token)
+    }
+
     fn close_relay(&mut self, token: u32) {
+        if self.close_tcp_relay_listener(token) {
+            return;
+        }
         if self.mux_relays.values().flatten().any(|&(t, _)| t == token) {
             return;
         }

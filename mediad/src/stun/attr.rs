@@ -23,6 +23,8 @@ pub const MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
 pub const USERHASH: u16 = 0x001E;
 pub const XOR_MAPPED_ADDRESS: u16 = 0x0020;
 pub const RESERVATION_TOKEN: u16 = 0x0022;
+/// RFC 6062.
+pub const CONNECTION_ID: u16 = 0x002A;
 pub const SOFTWARE: u16 = 0x8022;
 /// ICE attributes a Binding request from an ICE agent carries (RFC 8445 §16.1).
 pub const PRIORITY_ICE: u16 = 0x0024;

@@ -20,4 +20,8 @@ pub mod method {
     pub const DATA: u16 = 0x007;
     pub const CREATE_PERMISSION: u16 = 0x008;
     pub const CHANNEL_BIND: u16 = 0x009;
+    /// RFC 6062 (TCP relay).
+    pub const CONNECT: u16 = 0x00a;
+    pub const CONNECTION_BIND: u16 = 0x00b;
+    pub const CONNECTION_ATTEMPT: u16 = 0x00c;
 }

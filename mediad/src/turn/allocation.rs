@@ -40,6 +40,8 @@ pub struct Allocation {
     /// first) and the last one sent to, so the per-packet check is one compare.
     pub peers_bound: Vec<SocketAddr>,
     pub last_peer: Option<SocketAddr>,
+    /// RFC 6062 TCP relay: `relay` is a listener and peers come as connections.
+    pub tcp: bool,
     /// Token bucket for `max-bps`: bytes available and when it was last filled.
     pub bucket: (f64, Instant),
 }

@@ -14,6 +14,7 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 
+pub use server::tcp_relay::core_of as connection_core;
 pub use server::{Quotas, TurnConfig, TurnServer, TurnStats};
 pub use settings::TurnSettings;
 
@@ -48,4 +49,23 @@ pub trait TurnIo {
     /// an unknown or expired reservation).
     fn open_relay(&mut self, ipv6: bool, port: RelayPort) -> Option<Relay>;
     fn close_relay(&mut self, token: u32);
+
+    // RFC 6062 (TCP relays); a runtime without streams keeps the defaults.
+    /// Whether `via` is a stream (TCP/TLS) connection rather than a UDP listener.
+    fn is_stream(&self, _via: u32) -> bool {
+        false
+    }
+    /// Listen for peers on a relay TCP port of the family.
+    fn open_tcp_relay(&mut self, _ipv6: bool) -> Option<Relay> {
+        None
+    }
+    /// Connect from relay listener `relay`'s address to `peer`; the outcome comes back
+    /// through `TurnServer::on_peer_connected` with the returned connection token.
+    fn connect_peer(&mut self, _relay: u32, _peer: SocketAddr) -> Option<u32> {
+        None
+    }
+    /// Join data connection `data` and peer connection `peer`: from now on bytes flow
+    /// between them untouched, and the runtime closes both when either closes.
+    fn pipe(&mut self, _data: u32, _peer: u32) {}
+    fn close_stream(&mut self, _token: u32) {}
 }

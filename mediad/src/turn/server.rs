@@ -3,6 +3,9 @@
 
 use super::allocation::{Allocation, Channel, CHANNEL_LIFETIME};
 use super::auth::{Credentials, NonceCheck, Nonces};
+#[path = "tcp_relay.rs"]
+pub mod tcp_relay;
+
 use super::mux::{Match, MuxIndex};
 use super::policy::PeerPolicy;
 use super::{RelayPort, TurnIo};
@@ -107,6 +110,8 @@ pub struct TurnServer {
     /// Slab index where the next expiry sweep starts (a slice per tick, not all).
     sweep_at: usize,
     gone_ips: Vec<std::net::IpAddr>,
+    /// RFC 6062 peer connections of TCP allocations.
+    tcp: tcp_relay::TcpRelays,
     quotas: Arc<Quotas>,
     pub stats: TurnStats,
     next_txid: u64,
@@ -130,6 +135,7 @@ const KNOWN: &[u16] = &[
     attr::XOR_PEER_ADDRESS,
     attr::CHANNEL_NUMBER,
     attr::DATA,
+    attr::CONNECTION_ID,
 ];
 
 /// Where a client request came from: enough to answer it.
@@ -141,9 +147,19 @@ struct Req<'a, 'm> {
     now: Instant,
 }
 
-struct Reply<'k> {
-    code: Option<(u16, &'static str)>,
-    key: Option<&'k [u8]>,
+pub(super) struct Reply<'k> {
+    pub code: Option<(u16, &'static str)>,
+    pub key: Option<&'k [u8]>,
+}
+
+/// Where and to what an answer goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answer {
+    pub via: u32,
+    pub to: SocketAddr,
+    pub method: u16,
+    pub txid: [u8; 12],
+    pub fingerprint: bool,
 }
 
 impl TurnServer {
@@ -160,6 +176,7 @@ impl TurnServer {
             mux: MuxIndex::default(),
             sweep_at: 0,
             gone_ips: Vec::new(),
+            tcp: Default::default(),
             quotas,
             stats: TurnStats::default(),
             next_txid: 1,
@@ -217,7 +234,15 @@ impl TurnServer {
                 }
             }
             (Class::Indication, method::SEND) => self.send_indication(io, via, from, &m, now),
-            (Class::Request, method::ALLOCATE | method::REFRESH | method::CREATE_PERMISSION | method::CHANNEL_BIND) => {
+            (
+                Class::Request,
+                method::ALLOCATE
+                | method::REFRESH
+                | method::CREATE_PERMISSION
+                | method::CHANNEL_BIND
+                | method::CONNECT
+                | method::CONNECTION_BIND,
+            ) => {
                 self.authenticated_request(io, Req { via, from, m: &m, now })
             }
             _ => self.stats.malformed += 1,
@@ -225,10 +250,16 @@ impl TurnServer {
     }
 
     fn respond(&mut self, io: &mut dyn TurnIo, q: Req<'_, '_>, r: Reply<'_>, add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>) {
-        let (via, to, m) = (q.via, q.from, q.m);
+        let to = Answer { via: q.via, to: q.from, method: q.m.method, txid: q.m.txid, fingerprint: q.m.has_fingerprint };
+        self.answer(io, to, r, add)
+    }
+
+    /// Answer a request, now or later (a Connect answered when the peer connects).
+    pub(super) fn answer(&mut self, io: &mut dyn TurnIo, a: Answer, r: Reply<'_>, add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>) {
+        let (via, to) = (a.via, a.to);
         let class = if r.code.is_some() { Class::Error } else { Class::Success };
         let built = (|| {
-            let mut b = Builder::new(&mut self.out, class, m.method, m.txid)?;
+            let mut b = Builder::new(&mut self.out, class, a.method, a.txid)?;
             if let Some((code, reason)) = r.code {
                 b.add_error(code, reason)?;
             }
@@ -239,7 +270,7 @@ impl TurnServer {
                 b.add(attr::SOFTWARE, self.cfg.software.as_bytes())?;
                 b.add_integrity(k)?;
             }
-            if r.key.is_some() || m.has_fingerprint {
+            if r.key.is_some() || a.fingerprint {
                 b.add_fingerprint()?;
             }
             Ok::<usize, crate::stun::StunError>(b.len())
@@ -308,6 +339,8 @@ impl TurnServer {
             method::ALLOCATE => self.allocate(io, q, user, key),
             method::REFRESH => self.refresh(io, q, key),
             method::CREATE_PERMISSION => self.create_permission(io, q, key),
+            method::CONNECT => self.connect(io, q, key),
+            method::CONNECTION_BIND => self.connection_bind(io, q, &user, key),
             _ => self.channel_bind(io, q, key),
         }
     }
@@ -326,11 +359,20 @@ impl TurnServer {
         if self.by_client.contains_key(&(from, via)) {
             return self.error(io, q, &key, 437, "Allocation Mismatch");
         }
-        match m.attr(attr::REQUESTED_TRANSPORT) {
-            Some(v) if v.len() == 4 && v[0] == 17 => {}
+        let tcp = match m.attr(attr::REQUESTED_TRANSPORT) {
+            Some(v) if v.len() == 4 && v[0] == 17 => false,
+            // RFC 6062: a TCP relay is asked for over a stream, and without the
+            // UDP-only attributes.
+            Some(v) if v.len() == 4 && v[0] == 6 => {
+                let udp_only = [attr::EVEN_PORT, attr::RESERVATION_TOKEN, attr::DONT_FRAGMENT];
+                if !io.is_stream(via) || udp_only.iter().any(|&t| m.attr(t).is_some()) {
+                    return self.error(io, q, &key, 400, "Bad Request");
+                }
+                true
+            }
             Some(_) => return self.error(io, q, &key, 442, "Unsupported Transport Protocol"),
             None => return self.error(io, q, &key, 400, "Bad Request"),
-        }
+        };
         let ipv6 = match m.attr(attr::REQUESTED_ADDRESS_FAMILY) {
             None => from.is_ipv6() && from.ip().to_canonical().is_ipv6(),
             Some([1, ..]) => false,
@@ -351,7 +393,8 @@ impl TurnServer {
             self.stats.quota_refusals += 1;
             return self.error(io, q, &key, 486, "Allocation Quota Reached");
         }
-        let Some(super::Relay { token: relay, addr: relay_addr, reservation }) = io.open_relay(ipv6, port) else {
+        let relay = if tcp { io.open_tcp_relay(ipv6) } else { io.open_relay(ipv6, port) };
+        let Some(super::Relay { token: relay, addr: relay_addr, reservation }) = relay else {
             self.quotas.give_back(&user);
             return self.error(io, q, &key, 508, "Insufficient Capacity");
         };
@@ -370,10 +413,11 @@ impl TurnServer {
             counters: Default::default(),
             peers_bound: Vec::new(),
             last_peer: None,
+            tcp,
             bucket: (self.cfg.max_bps as f64 / 8.0, now),
         });
         self.by_client.insert((from, via), idx);
-        if !self.cfg.multiplexed {
+        if !self.cfg.multiplexed || tcp {
             self.by_relay.insert(relay, idx);
         }
         self.stats.allocations = self.allocs.len() as u64;
@@ -390,10 +434,13 @@ impl TurnServer {
     }
 
     fn remove(&mut self, io: &mut dyn TurnIo, idx: usize) {
+        if self.allocs[idx].tcp {
+            self.tcp_allocation_gone(io, idx);
+        }
         let a = self.allocs.remove(idx);
         self.by_client.remove(&(a.client, a.listener));
         self.quotas.give_back(&a.user);
-        if self.cfg.multiplexed {
+        if self.cfg.multiplexed && !a.tcp {
             for (ip, _) in &a.permissions {
                 self.mux.remove_permission(a.relay, *ip, idx);
             }
@@ -590,6 +637,7 @@ impl TurnServer {
         if let Some(&idx) = self.by_client.get(&(from, via)) {
             self.remove(io, idx);
         }
+        self.tcp_stream_closed(io, via);
     }
 
     pub fn has_allocation(&self, from: SocketAddr, via: u32) -> bool {
@@ -671,6 +719,7 @@ impl TurnServer {
                 }
             }
         }
+        self.tcp_tick(io, now);
         self.limiter.forget_idle(now);
     }
 }

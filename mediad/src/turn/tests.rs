@@ -285,7 +285,7 @@ fn quotas_lifetimes_and_refresh() {
 fn unsupported_transport_family_and_bad_reservations() {
     let (mut s, mut io, now) = (server(|_| {}), Io::default(), Instant::now());
     let cases: [(u16, &[u8], u16); 6] = [
-        (attr::REQUESTED_TRANSPORT, &[6, 0, 0, 0], 442),    // TCP relay asked on the UDP path
+        (attr::REQUESTED_TRANSPORT, &[132, 0, 0, 0], 442),  // SCTP: no such relay
         (attr::REQUESTED_ADDRESS_FAMILY, &[3, 0, 0, 0], 440), // no such family
         (attr::RESERVATION_TOKEN, &[1, 2, 3, 4], 400),       // a token is 8 bytes
         (attr::RESERVATION_TOKEN, &[9; 8], 508),             // nobody holds this one
@@ -454,3 +454,6 @@ fn even_port_reserves_the_next_for_a_token() {
     });
     assert_eq!(c.call(&mut s, &mut io, now, &req), (Class::Error, Some(400)));
 }
+
+#[path = "tests_tcp.rs"]
+mod tcp;
