@@ -94,24 +94,31 @@ fn mediad_binary() -> PathBuf {
     p
 }
 
+/// Options shared by the scenarios (fan-out 1, no extra mediad flags unless set).
+fn opts(cli: &Cli, duration: Duration, flows: usize, systems: Vec<String>, sizes: Vec<usize>, max_rate: f64) -> relay::Opts {
+    relay::Opts {
+        duration,
+        flows,
+        fanout: 1,
+        systems,
+        gen_cpu: cli.gen_cpu,
+        sut_cpu: cli.sut_cpu,
+        mediad: mediad_binary(),
+        mediad_args: vec![],
+        sizes,
+        max_rate,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let duration = Duration::from_secs_f64(cli.duration);
     let (rows, name) = match cli.scenario.clone() {
         Scenario::Relay { flows, fanout, systems, sizes, max_rate, mediad_args } => {
-            let o = relay::Opts {
-                duration,
-                flows,
-                fanout,
-                systems,
-                gen_cpu: cli.gen_cpu,
-                sut_cpu: cli.sut_cpu,
-                mediad: mediad_binary(),
-                mediad_args: mediad_args.split_whitespace().map(str::to_string).collect(),
-                sizes,
-                max_rate,
-            };
+            let mut o = opts(&cli, duration, flows, systems, sizes, max_rate);
+            o.fanout = fanout;
+            o.mediad_args = mediad_args.split_whitespace().map(str::to_string).collect();
             let total = (relay::cases(&o).len() * o.systems.len() * 8) as u64;
             let pb = indicatif::ProgressBar::new(total);
             pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
@@ -120,18 +127,7 @@ fn main() {
             (rows, "relay")
         }
         Scenario::Turn { allocations, systems, sizes, max_rate } => {
-            let o = relay::Opts {
-                duration,
-                flows: allocations,
-                fanout: 1,
-                systems,
-                gen_cpu: cli.gen_cpu,
-                sut_cpu: cli.sut_cpu,
-                mediad: mediad_binary(),
-                mediad_args: vec![],
-                sizes,
-                max_rate,
-            };
+            let o = opts(&cli, duration, allocations, systems, sizes, max_rate);
             let pb = indicatif::ProgressBar::new((o.sizes.len() * o.systems.len() * 8) as u64);
             pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
             let rows = turn::run(&o, allocations, &pb);
@@ -139,18 +135,7 @@ fn main() {
             (rows, "turn")
         }
         Scenario::TurnHold { allocations, systems } => {
-            let o = relay::Opts {
-                duration,
-                flows: allocations,
-                fanout: 1,
-                systems,
-                gen_cpu: cli.gen_cpu,
-                sut_cpu: cli.sut_cpu,
-                mediad: mediad_binary(),
-                mediad_args: vec![],
-                sizes: vec![],
-                max_rate: 0.0,
-            };
+            let o = opts(&cli, duration, allocations, systems, vec![], 0.0);
             let pb = indicatif::ProgressBar::new(o.systems.len() as u64);
             pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} systems, {elapsed} {msg}").unwrap());
             let held = turn_hold::run(&o, allocations, &pb);

@@ -54,6 +54,7 @@ fn tcp_binding_garbage_and_bad_tls_are_contained() {
         "epoll",
         &[
             "--turn-port", &port.to_string(), "--turn-tls-port", &tls_port.to_string(), "--turn-user", "a:b",
+            "--turn-unauth-rate", "0",
             "--turn-relay-ports", &format!("{}-{hi}", lo + 100), "--rtp-ports", &format!("{lo}-{}", lo + 99),
         ],
     );
@@ -70,6 +71,16 @@ fn tcp_binding_garbage_and_bad_tls_are_contained() {
     std::thread::sleep(Duration::from_millis(50));
     good.write_all(&b[7..]).unwrap();
     assert_eq!(read_message(&mut good)[8], 3);
+
+    // 5000 Bindings in one write (100 KB, more than one read's worth): every one is
+    // answered, in order; nothing waits for more bytes to arrive.
+    let burst: Vec<u8> = (0..5000u32).flat_map(|i| binding((i % 200) as u8 + 10)).collect();
+    let mut writer = good.try_clone().unwrap();
+    let w = std::thread::spawn(move || writer.write_all(&burst).unwrap());
+    for i in 0..5000u32 {
+        assert_eq!(read_message(&mut good)[8], (i % 200) as u8 + 10, "answer {i}");
+    }
+    w.join().unwrap();
 
     // Garbage: that connection is closed (EOF), counted as malformed.
     let mut bad = connected(port);
@@ -90,6 +101,6 @@ fn tcp_binding_garbage_and_bad_tls_are_contained() {
     assert_eq!(read_message(&mut good)[8], 4);
     std::thread::sleep(Duration::from_millis(300));
     let t = &m.client().daemon_stats().unwrap().workers[0].turn;
-    assert_eq!((t.bindings, t.malformed, t.tls_failures), (4, 1, 1), "{t:?}");
+    assert_eq!((t.bindings, t.malformed, t.tls_failures), (5004, 1, 1), "{t:?}");
     assert_eq!(t.stream_connections, 1, "only the good connection is left: {t:?}");
 }

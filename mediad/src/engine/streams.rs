@@ -38,6 +38,15 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
+    /// Read application bytes (decrypted for TLS); nothing while handshaking.
+    pub(crate) fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+            Transport::Handshaking(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
@@ -155,7 +164,7 @@ impl Engine {
                 Some(Listen::Relay) => self.accept_peer(token),
                 None => self.serve(token),
             }
-            self.resume_pipes();
+            self.resume_streams();
         }
     }
 
@@ -225,7 +234,7 @@ impl Engine {
             Some(Role::Pipe(other)) => return self.pump(token, other),
             None => return,
         }
-        let mut closed = false;
+        let (mut closed, mut full) = (false, false);
         let mut scratch = [0u8; 16 * 1024];
         let mut rbuf = {
             let Some(c) = self.streams.as_mut().and_then(|s| s.conns.get_mut(&token)) else { return };
@@ -247,14 +256,11 @@ impl Engine {
             }
             loop {
                 if c.rbuf.len() >= framing::MAX_MESSAGE + scratch.len() {
-                    break; // dispatch first; the rest stays in the socket
+                    full = true; // dispatch first, then come back for the rest
+                    break;
                 }
-                let r = match c.t.as_mut() {
-                    Some(Transport::Plain(s)) => s.read(&mut scratch),
-                    Some(Transport::Tls(s)) => s.read(&mut scratch),
-                    _ => break,
-                };
-                match r {
+                let Some(t) = c.t.as_mut() else { break };
+                match t.read_some(&mut scratch) {
                     Ok(0) => {
                         closed = true;
                         break;
@@ -314,6 +320,11 @@ impl Engine {
         self.write_pending(token);
         if closed {
             self.close_stream(token);
+        } else if full {
+            // Edge-triggered: nothing announces the bytes still in the socket.
+            if let Some(s) = self.streams.as_mut() {
+                s.resume.push(token);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::turn::{connection_core, Relay};
 use control::Family;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 
 /// A connection on its way to the core that owns the peer connection it binds.
@@ -141,12 +141,8 @@ impl Engine {
             }
             c.paused = false;
             let n = scratch.len().min(room);
-            let r = match c.t.as_mut() {
-                Some(Transport::Plain(s)) => s.read(&mut scratch[..n]),
-                Some(Transport::Tls(s)) => s.read(&mut scratch[..n]),
-                _ => break,
-            };
-            match r {
+            let Some(t) = c.t.as_mut() else { break };
+            match t.read_some(&mut scratch[..n]) {
                 Ok(0) => {
                     closed = true;
                     break;
@@ -169,7 +165,9 @@ impl Engine {
         }
     }
 
-    pub(crate) fn resume_pipes(&mut self) {
+    /// Serve connections that have work nobody will announce: new pipes, pipes whose
+    /// other side drained, clients that stopped reading at a full buffer.
+    pub(crate) fn resume_streams(&mut self) {
         while let Some(t) = self.streams.as_mut().and_then(|s| s.resume.pop()) {
             self.serve(t);
         }
@@ -210,5 +208,6 @@ impl Engine {
                 self.serve(token);
             }
         }
+        self.resume_streams();
     }
 }

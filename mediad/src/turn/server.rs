@@ -677,14 +677,29 @@ impl TurnServer {
             io.send(via, client, &[&h, data]);
             return;
         }
+        self.indicate(io, via, client, method::DATA, |b| {
+            b.add_xor_address(attr::XOR_PEER_ADDRESS, from)?;
+            b.add(attr::DATA, data)?;
+            Ok(())
+        });
+    }
+
+    /// Send an indication to a client.
+    pub(super) fn indicate(
+        &mut self,
+        io: &mut dyn TurnIo,
+        via: u32,
+        client: SocketAddr,
+        method: u16,
+        add: impl FnOnce(&mut Builder<'_>) -> Result<(), crate::stun::StunError>,
+    ) {
         // Indications need a transaction id nobody matches: a counter is enough.
         self.next_txid += 1;
         let mut txid = [0u8; 12];
         txid[4..].copy_from_slice(&self.next_txid.to_be_bytes());
         let built = (|| {
-            let mut b = Builder::new(&mut self.out, Class::Indication, method::DATA, txid)?;
-            b.add_xor_address(attr::XOR_PEER_ADDRESS, from)?;
-            b.add(attr::DATA, data)?;
+            let mut b = Builder::new(&mut self.out, Class::Indication, method, txid)?;
+            add(&mut b)?;
             Ok::<usize, crate::stun::StunError>(b.len())
         })();
         if let Ok(n) = built {

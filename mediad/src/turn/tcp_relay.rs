@@ -10,7 +10,6 @@
 //! connection (the runtime moves the data connection there).
 
 use super::{Answer, Reply, TurnServer};
-use crate::stun::message::{Builder, Class};
 use crate::stun::{attr, method};
 use crate::turn::TurnIo;
 use std::collections::HashMap;
@@ -137,18 +136,11 @@ impl TurnServer {
         self.tcp.by_token.insert(token, id);
         self.tcp.conns.insert(id, PeerConn { alloc: idx, token, peer, since: now, state: State::Waiting });
         let (via, client) = (self.allocs[idx].listener, self.allocs[idx].client);
-        self.next_txid += 1;
-        let mut txid = [0u8; 12];
-        txid[4..].copy_from_slice(&self.next_txid.to_be_bytes());
-        let built = (|| {
-            let mut b = Builder::new(&mut self.out, Class::Indication, method::CONNECTION_ATTEMPT, txid)?;
+        self.indicate(io, via, client, method::CONNECTION_ATTEMPT, |b| {
             b.add_u32(attr::CONNECTION_ID, id)?;
             b.add_xor_address(attr::XOR_PEER_ADDRESS, peer)?;
-            Ok::<usize, crate::stun::StunError>(b.len())
-        })();
-        if let Ok(n) = built {
-            io.send(via, client, &[&self.out[..n]]);
-        }
+            Ok(())
+        });
     }
 
     /// ConnectionBind on a new data connection `q.via`, signed with the allocation's
