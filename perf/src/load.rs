@@ -24,6 +24,8 @@ pub struct Load<'a> {
     pub payload: usize,
     pub rate_pps: f64,
     pub duration: Duration,
+    /// Packets a flow sends back to back before the next flow (at least 1).
+    pub burst: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +78,7 @@ pub fn run(load: &Load, rx: &UdpSocket) -> Outcome {
     let start = now_ns();
     let end = start + load.duration.as_nanos() as u64;
     let interval = 1e9 / load.rate_pps;
-    let mut next_flow = 0usize;
+    let (mut next_flow, mut in_burst) = (0usize, 0usize);
     let mut skipped = 0u64;
     let mut batch: Vec<usize> = Vec::with_capacity(64);
     let drain = |rb: &mut RecvBatch, hist: &mut Histogram<u64>| -> u64 {
@@ -114,7 +116,11 @@ pub fn run(load: &Load, rx: &UdpSocket) -> Outcome {
             batch.clear();
             for _ in 0..want {
                 batch.push(next_flow);
-                next_flow = (next_flow + 1) % dests.len();
+                in_burst += 1;
+                if in_burst >= load.burst.max(1) {
+                    in_burst = 0;
+                    next_flow = (next_flow + 1) % dests.len();
+                }
             }
             let t = now_ns();
             for &f in &batch {

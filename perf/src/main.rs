@@ -60,6 +60,9 @@ enum Scenario {
     Turn {
         #[arg(long, default_value_t = 200)]
         allocations: usize,
+        /// Packets each allocation sends back to back (video frames: 4-10).
+        #[arg(long, default_value_t = 1)]
+        burst: usize,
         #[arg(long, value_delimiter = ',', default_value = "raw,mediad,mediad-mux,mediad-uring,coturn")]
         systems: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "200,1200")]
@@ -107,6 +110,7 @@ fn opts(cli: &Cli, duration: Duration, flows: usize, systems: Vec<String>, sizes
         mediad_args: vec![],
         sizes,
         max_rate,
+        burst: 1,
     }
 }
 
@@ -126,8 +130,9 @@ fn main() {
             pb.finish_and_clear();
             (rows, "relay")
         }
-        Scenario::Turn { allocations, systems, sizes, max_rate } => {
-            let o = opts(&cli, duration, allocations, systems, sizes, max_rate);
+        Scenario::Turn { allocations, burst, systems, sizes, max_rate } => {
+            let mut o = opts(&cli, duration, allocations, systems, sizes, max_rate);
+            o.burst = burst;
             let pb = indicatif::ProgressBar::new((o.sizes.len() * o.systems.len() * 8) as u64);
             pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
             let rows = turn::run(&o, allocations, &pb);

@@ -23,6 +23,9 @@ pub struct Opts {
     pub sizes: Vec<usize>,
     /// Output packets/s the generator tries to offer at saturation.
     pub max_rate: f64,
+    /// Consecutive packets each flow sends before the next flow's turn (1: interleaved
+    /// as audio is; more: a video frame's packets leave back to back).
+    pub burst: usize,
 }
 
 pub fn cases(o: &Opts) -> Vec<(usize, usize)> {
@@ -70,7 +73,9 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> Vec<Row> {
                     }
                     rows.push(r)
                 }
-                Err(e) => progress.println(format!("skip {system} for {case}: {e}")),
+                Err(e) => {
+                    progress.suspend(|| eprintln!("skip {system} for {case}: {e}"));
+                }
             }
         }
     }
@@ -106,7 +111,7 @@ fn step(
     size: usize,
     rate_out: f64,
     fanout: usize,
-    d: Duration,
+    o: &Opts,
     tx: &std::net::UdpSocket,
     rx: &std::net::UdpSocket,
 ) -> Result<Step, String> {
@@ -119,10 +124,10 @@ fn step(
     };
     let own: Vec<&std::net::UdpSocket> = s.senders.iter().collect();
     let socks: Vec<&std::net::UdpSocket> = if own.is_empty() { vec![tx] } else { own };
-    let mk = |rate: f64, d: Duration| Load { flows: flow_list.clone(), socks: &socks, payload: size, rate_pps: rate / fanout as f64, duration: d };
+    let mk = |rate: f64, d: Duration| Load { flows: flow_list.clone(), socks: &socks, payload: size, rate_pps: rate / fanout as f64, duration: d, burst: o.burst };
     load::run(&mk(rate_out.min(20_000.0), Duration::from_millis(300)), rx);
     let cpu0 = s.sut.cpu_seconds();
-    let out = load::run(&mk(rate_out, d), rx);
+    let out = load::run(&mk(rate_out, o.duration), rx);
     let cpu = (s.sut.cpu_seconds() - cpu0) / out.wall_s;
     let generator_limited = (out.sent as f64 / out.wall_s) < 0.95 * rate_out / fanout as f64;
     Ok(Step { out, cpu, generator_limited })
@@ -149,7 +154,7 @@ pub fn measure(
     let mut bad: Option<f64> = None;
     let mut rate = 40_000.0f64.min(o.max_rate);
     for _ in 0..14 {
-        let st = step(setup, flows, size, rate, fanout, o.duration, tx, rx)?;
+        let st = step(setup, flows, size, rate, fanout, o, tx, rx)?;
         progress.inc(1);
         let ok = st.out.loss(fanout) < LOSS_OK;
         let saturated_generator = st.generator_limited;
@@ -176,7 +181,7 @@ pub fn measure(
     // in this run (or half the system's own capacity when that is lower), so "added
     // latency" compares like with like and the generator is never the bottleneck.
     let lat_rate = (raw_capacity.unwrap_or(pps).min(pps) * 0.5).max(1000.0);
-    let lat = step(setup, flows, size, lat_rate, fanout, o.duration, tx, rx)?;
+    let lat = step(setup, flows, size, lat_rate, fanout, o, tx, rx)?;
     progress.inc(1);
     let pct = |q: f64| lat.out.hist.value_at_quantile(q) as f64 / 1000.0;
     let pps_per_core = if cap.cpu > 0.0 { pps / cap.cpu } else { 0.0 };

@@ -106,7 +106,7 @@ pub fn run(o: &relay::Opts, allocations: usize, progress: &indicatif::ProgressBa
     let peer = SocketAddr::from(([127, 0, 0, 1], rx.local_addr().unwrap().port()));
     let mut rows = vec![];
     for &size in &o.sizes {
-        let case = format!("{allocations} allocations {size}B");
+        let case = if o.burst > 1 { format!("{allocations} allocations {size}B, bursts of {}", o.burst) } else { format!("{allocations} allocations {size}B") };
         let mut raw_capacity = None;
         for system in &o.systems {
             progress.set_message(format!("{case} {system}"));
@@ -132,7 +132,9 @@ pub fn run(o: &relay::Opts, allocations: usize, progress: &indicatif::ProgressBa
                     r.headline_unit = "relayed packets/s per core".into();
                     rows.push(r)
                 }
-                Err(e) => progress.println(format!("skip {system} for {case}: {e}")),
+                Err(e) => {
+                    progress.suspend(|| eprintln!("skip {system} for {case}: {e}"));
+                }
             }
         }
     }
