@@ -139,7 +139,7 @@ pub fn run(load: &Load, rx: &UdpSocket) -> Outcome {
                 }
                 let items: Vec<(&[u8], &(libc::sockaddr_in, libc::socklen_t))> =
                     flows.iter().map(|&f| (pkts[f].as_slice(), &dests[f])).collect();
-                let n = sys::send_batch(load.socks[si], &items);
+                let n = sys::send_batch(load.socks[si], &items, load.burst > 1);
                 sent += n as u64;
                 short |= n < items.len();
                 flows.clear();

@@ -91,7 +91,7 @@ pub fn raw(cpu: usize, rx: SocketAddr, fanout: usize) -> Setup {
                 }
             }
             if !items.is_empty() {
-                sys::send_batch(&sock, &items);
+                sys::send_batch(&sock, &items, false);
             }
         }
     });

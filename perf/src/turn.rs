@@ -75,7 +75,9 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
     let pid = child.id();
     let sut = Sut::Process { child, dir };
     let server = SocketAddr::from(([127, 0, 0, 1], port));
-    sut::wait_for(|| turn_client::allocate(server, USER, PASS, peer, 0x4000).is_ok(), system);
+    // Ready once a Binding is answered (a probe Allocate would leave an allocation whose
+    // 5-tuple a later client socket may reuse: 437 instead of a challenge).
+    sut::wait_for(|| turn_client::binding(server).is_ok(), system);
     let rss0 = rss_kb(pid);
     let t0 = Instant::now();
     let mut flows = vec![];
