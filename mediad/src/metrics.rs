@@ -69,6 +69,13 @@ impl Collector for DaemonCollector {
             counter(&mut e, "mediad_turn_bad_credentials", "Requests refused for wrong credentials", &turn(|t| t.bad_credentials))?;
             counter(&mut e, "mediad_turn_quota_refusals", "Allocations refused by quota", &turn(|t| t.quota_refusals))?;
             counter(&mut e, "mediad_turn_bindings", "STUN binding requests answered", &turn(|t| t.bindings))?;
+            counter(&mut e, "mediad_turn_dropped_no_permission", "Datagrams dropped: no permission or channel", &turn(|t| t.dropped_no_permission))?;
+            counter(&mut e, "mediad_turn_dropped_ambiguous_peer", "Multiplexed mode: peer datagrams matching several allocations", &turn(|t| t.dropped_ambiguous_peer))?;
+            counter(&mut e, "mediad_turn_mux_rebinds", "Multiplexed mode: peer addresses taken over by another allocation", &turn(|t| t.mux_rebinds))?;
+            gauge(&mut e, "mediad_turn_stream_connections", "Open TURN TCP/TLS connections per core", &turn(|t| t.stream_connections).into_iter().map(|(l, v)| (l, v as i64)).collect::<Vec<_>>())?;
+            counter(&mut e, "mediad_turn_stream_refused", "TCP/TLS connections refused at the per-core limit", &turn(|t| t.stream_refused))?;
+            counter(&mut e, "mediad_turn_tls_failures", "TLS handshakes that failed", &turn(|t| t.tls_failures))?;
+            counter(&mut e, "mediad_turn_stream_moves", "RFC 6062 data connections moved to the core owning their peer connection", &turn(|t| t.stream_moves))?;
             if let Ok(users) = d.turn_users() {
                 let rows: Vec<_> = users.iter().map(|u| (vec![("user", u.user.clone())], u.allocations as i64)).collect();
                 gauge(&mut e, "mediad_turn_user_allocations", "Live TURN allocations per user", &rows)?;

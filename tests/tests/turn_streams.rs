@@ -47,14 +47,14 @@ fn connected(port: u16) -> TcpStream {
 
 #[test]
 fn tcp_binding_garbage_and_bad_tls_are_contained() {
-    let (port, tls_port) = (free_udp_tcp_port(), free_tcp_port());
+    let (port, tls_port, metrics) = (free_udp_tcp_port(), free_tcp_port(), free_tcp_port());
     let (lo, hi) = port_block();
     let m = Mediad::start(
         1,
         "epoll",
         &[
             "--turn-port", &port.to_string(), "--turn-tls-port", &tls_port.to_string(), "--turn-user", "a:b",
-            "--turn-unauth-rate", "0",
+            "--turn-unauth-rate", "0", "--metrics", &format!("127.0.0.1:{metrics}"),
             "--turn-relay-ports", &format!("{}-{hi}", lo + 100), "--rtp-ports", &format!("{lo}-{}", lo + 99),
         ],
     );
@@ -103,4 +103,16 @@ fn tcp_binding_garbage_and_bad_tls_are_contained() {
     let t = &m.client().daemon_stats().unwrap().workers[0].turn;
     assert_eq!((t.bindings, t.malformed, t.tls_failures), (5004, 1, 1), "{t:?}");
     assert_eq!(t.stream_connections, 1, "only the good connection is left: {t:?}");
+    // The same counters on /metrics.
+    let mut s = connected(metrics);
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    for want in [
+        "mediad_turn_stream_connections{core=\"0\"} 1",
+        "mediad_turn_tls_failures_total{core=\"0\"} 1",
+        "mediad_turn_bindings_total{core=\"0\"} 5004",
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want} missing:\n{text}");
+    }
 }
