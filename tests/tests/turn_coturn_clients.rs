@@ -18,6 +18,10 @@ fn start(extra: &[&str]) -> Turn {
 }
 
 fn start_on(workers: usize, extra: &[&str]) -> Turn {
+    start_with(workers, "epoll", extra)
+}
+
+fn start_with(workers: usize, io: &str, extra: &[&str]) -> Turn {
     let (port, tls_port) = (free_udp_tcp_port(), free_tcp_port());
     let (lo, hi) = port_block();
     let relay = format!("{}-{}", lo + 100, hi);
@@ -27,7 +31,7 @@ fn start_on(workers: usize, extra: &[&str]) -> Turn {
     args.extend(["--rtp-ports".into(), format!("{lo}-{}", lo + 99)]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Turn { m: Mediad::start(workers, "epoll", &refs), port, tls_port }
+    Turn { m: Mediad::start(workers, io, &refs), port, tls_port }
 }
 
 fn peer() -> (Proc, u16) {
@@ -301,4 +305,17 @@ fn tcp_relays_rfc6062_over_tcp_and_tls() {
     std::thread::sleep(Duration::from_millis(300));
     let d = t.m.client().daemon_stats().unwrap();
     assert_eq!(d.workers.iter().map(|w| w.turn.allocations + w.turn.stream_connections).sum::<u64>(), 0, "{d:?}");
+}
+
+#[test]
+fn streams_work_under_the_io_uring_backend() {
+    // The stream set is watched by a multishot poll there instead of epoll.
+    let t = start_with(2, "uring", &["--turn-user", "alice:alicepass"]);
+    let (_peer, pport) = peer();
+    let pport = pport.to_string();
+    let args = ["-u", "alice", "-w", "alicepass", "-n", "200", "-m", "4", "-l", "170", "-z", "5"];
+    let (code, text) = uclient(&t, &[&["-t", "-c", "-e", "127.0.0.1", "-r", &pport][..], &args].concat());
+    assert_lossless(code, &text, "TCP on io_uring");
+    let (code, text) = output(uclient_at(t.tls_port, &[&["-T", "-S"][..], &args].concat()).output().unwrap());
+    assert_lossless(code, &text, "RFC 6062 over TLS on io_uring");
 }

@@ -152,19 +152,27 @@ impl Engine {
     /// The backend saw the stream set readable: serve every ready listener and
     /// connection.
     pub fn on_streams_ready(&mut self) {
-        let Some(st) = self.streams.as_mut() else { return };
-        if st.poll.poll(&mut st.events, Some(Duration::ZERO)).is_err() {
-            return;
-        }
-        let ready: Vec<u32> = st.events.iter().map(|e| e.token().0 as u32).collect();
         self.now = Instant::now();
-        for token in ready {
-            match self.streams.as_ref().and_then(|s| s.listeners.get(&token)).map(|l| l.1) {
-                Some(Listen::Turn { tls }) => self.accept(token, tls),
-                Some(Listen::Relay) => self.accept_peer(token),
-                None => self.serve(token),
+        // Drain the set: the backend's watch on it is edge-triggered, so events left
+        // in it would wait for the next, unrelated, readiness.
+        loop {
+            let Some(st) = self.streams.as_mut() else { return };
+            if st.poll.poll(&mut st.events, Some(Duration::ZERO)).is_err() {
+                return;
             }
-            self.resume_streams();
+            let ready: Vec<u32> = st.events.iter().map(|e| e.token().0 as u32).collect();
+            let more = ready.len() == st.events.capacity();
+            for token in ready {
+                match self.streams.as_ref().and_then(|s| s.listeners.get(&token)).map(|l| l.1) {
+                    Some(Listen::Turn { tls }) => self.accept(token, tls),
+                    Some(Listen::Relay) => self.accept_peer(token),
+                    None => self.serve(token),
+                }
+                self.resume_streams();
+            }
+            if !more {
+                return;
+            }
         }
     }
 
