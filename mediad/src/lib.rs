@@ -3,6 +3,7 @@
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod ice;
 pub mod io;
 pub mod metrics;
 pub mod rtp;

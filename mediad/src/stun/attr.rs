@@ -30,6 +30,9 @@ pub const SOFTWARE: u16 = 0x8022;
 pub const PRIORITY_ICE: u16 = 0x0024;
 pub const USE_CANDIDATE_ICE: u16 = 0x0025;
 pub const FINGERPRINT: u16 = 0x8028;
+/// RFC 8445 role attributes (comprehension-optional).
+pub const ICE_CONTROLLED: u16 = 0x8029;
+pub const ICE_CONTROLLING: u16 = 0x802A;
 
 /// Comprehension-required attributes have a type below 0x8000 (RFC 8489 §14).
 pub fn comprehension_required(t: u16) -> bool {
