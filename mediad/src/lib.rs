@@ -7,6 +7,7 @@ pub mod ice;
 pub mod io;
 pub mod metrics;
 pub mod rtp;
+pub mod srtp;
 pub mod stun;
 pub mod tls;
 pub mod turn;

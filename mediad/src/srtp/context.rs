@@ -1,0 +1,208 @@
+//! One direction of SRTP for a leg (AES_CM_128_HMAC_SHA1_80): protect appends the
+//! 10-byte tag after encrypting the payload where it lies; unprotect checks the tag
+//! (constant time), the replay window, then decrypts in place. No allocation per packet:
+//! the keyed HMAC state is cloned, the per-SSRC state lives in a small vector.
+
+use super::kdf::{packet_iv, Aes128Ctr, MasterKey, SessionKeys};
+use super::replay::ReceiveState;
+use aes::cipher::{KeyIvInit, StreamCipher};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+pub const TAG_LEN: usize = 10;
+/// SSRCs one context tracks (a leg's audio, video, simulcast layers and RTX).
+const MAX_STREAMS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SrtpError {
+    /// Shorter than an RTP header plus tag, or a header that overruns the packet.
+    Malformed,
+    /// The buffer has no room for the tag.
+    NoRoom,
+    AuthFailed,
+    Replayed,
+    /// More SSRCs than a leg may carry.
+    TooManyStreams,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SendState {
+    started: bool,
+    last_seq: u16,
+    roc: u32,
+}
+
+pub struct SrtpContext {
+    keys: SessionKeys,
+    mac: Hmac<Sha1>,
+    send: Vec<(u32, SendState)>,
+    recv: Vec<(u32, ReceiveState)>,
+}
+
+impl std::fmt::Debug for SrtpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpContext").field("send_streams", &self.send.len()).field("recv_streams", &self.recv.len()).finish()
+    }
+}
+
+/// Length of the RTP header (fixed part, CSRCs, extension), checked against `p`.
+fn header_len(p: &[u8]) -> Option<usize> {
+    if p.len() < 12 || p[0] >> 6 != 2 {
+        return None;
+    }
+    let mut n = 12 + 4 * (p[0] & 0x0f) as usize;
+    if p[0] & 0x10 != 0 {
+        let words = u16::from_be_bytes([*p.get(n + 2)?, *p.get(n + 3)?]) as usize;
+        n += 4 + 4 * words;
+    }
+    (n <= p.len()).then_some(n)
+}
+
+fn ssrc_seq(p: &[u8]) -> (u32, u16) {
+    (u32::from_be_bytes([p[8], p[9], p[10], p[11]]), u16::from_be_bytes([p[2], p[3]]))
+}
+
+impl SrtpContext {
+    pub fn new(master: &MasterKey) -> Self {
+        let keys = SessionKeys::rtp(master);
+        let mac = Hmac::<Sha1>::new_from_slice(&keys.auth).expect("HMAC takes any key length");
+        SrtpContext { keys, mac, send: Vec::new(), recv: Vec::new() }
+    }
+
+    fn tag(&self, authenticated: &[u8], roc: u32) -> [u8; TAG_LEN] {
+        let mut m = self.mac.clone();
+        m.update(authenticated);
+        m.update(&roc.to_be_bytes());
+        let full = m.finalize().into_bytes();
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(&full[..TAG_LEN]);
+        t
+    }
+
+    fn crypt(&self, ssrc: u32, index: u64, payload: &mut [u8]) {
+        let iv = packet_iv(&self.keys.salt, ssrc, index);
+        Aes128Ctr::new(&self.keys.enc.into(), &iv.into()).apply_keystream(payload);
+    }
+
+    /// Protect the RTP packet in `buf[..len]`; `buf` needs `TAG_LEN` spare bytes.
+    /// Returns the protected length.
+    pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        let hl = header_len(buf.get(..len).ok_or(SrtpError::Malformed)?).ok_or(SrtpError::Malformed)?;
+        if buf.len() < len + TAG_LEN {
+            return Err(SrtpError::NoRoom);
+        }
+        let (ssrc, seq) = ssrc_seq(buf);
+        let st = match self.send.iter().position(|(s, _)| *s == ssrc) {
+            Some(i) => &mut self.send[i].1,
+            None => {
+                if self.send.len() == MAX_STREAMS {
+                    return Err(SrtpError::TooManyStreams);
+                }
+                self.send.push((ssrc, SendState::default()));
+                &mut self.send.last_mut().expect("just pushed").1
+            }
+        };
+        // Our own sequence numbers: a step back by more than half the space is a wrap.
+        if st.started && seq < st.last_seq && st.last_seq - seq > 0x8000 {
+            st.roc = st.roc.wrapping_add(1);
+        }
+        if !st.started || seq.wrapping_sub(st.last_seq) < 0x8000 {
+            st.last_seq = seq;
+        }
+        st.started = true;
+        let roc = st.roc;
+        let index = ((roc as u64) << 16) | seq as u64;
+        self.crypt(ssrc, index, &mut buf[hl..len]);
+        let tag = self.tag(&buf[..len], roc);
+        buf[len..len + TAG_LEN].copy_from_slice(&tag);
+        Ok(len + TAG_LEN)
+    }
+
+    /// Unprotect the SRTP packet in `buf` in place; returns the RTP length.
+    pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        if buf.len() < 12 + TAG_LEN {
+            return Err(SrtpError::Malformed);
+        }
+        let len = buf.len() - TAG_LEN;
+        let hl = header_len(&buf[..len]).ok_or(SrtpError::Malformed)?;
+        let (ssrc, seq) = ssrc_seq(buf);
+        let slot = self.recv.iter().position(|(s, _)| *s == ssrc);
+        let state = slot.map(|i| self.recv[i].1.clone()).unwrap_or_default();
+        let index = state.estimate(seq);
+        let expect = self.tag(&buf[..len], (index >> 16) as u32);
+        // Constant-time compare: a timing side channel must not reveal the tag.
+        let diff = expect.iter().zip(&buf[len..]).fold(0u8, |d, (a, b)| d | (a ^ b));
+        if diff != 0 {
+            return Err(SrtpError::AuthFailed);
+        }
+        if !state.fresh(index) {
+            return Err(SrtpError::Replayed);
+        }
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                if self.recv.len() == MAX_STREAMS {
+                    return Err(SrtpError::TooManyStreams);
+                }
+                self.recv.push((ssrc, ReceiveState::default()));
+                self.recv.len() - 1
+            }
+        };
+        self.recv[i].1.accept(index);
+        self.crypt(ssrc, index, &mut buf[hl..len]);
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey { key: [7; 16], salt: [9; 14] }
+    }
+
+    fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, 111, (seq >> 8) as u8, seq as u8, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+        p.extend_from_slice(payload);
+        p.resize(p.len() + TAG_LEN, 0);
+        p
+    }
+
+    #[test]
+    fn round_trip_in_place_across_a_sequence_wrap() {
+        let (mut tx, mut rx) = (SrtpContext::new(&master()), SrtpContext::new(&master()));
+        for seq in (65_530..=65_535).chain(0..5) {
+            let mut p = rtp(seq, b"opus frame");
+            let n = tx.protect_rtp(&mut p, 12 + 10).unwrap();
+            assert_ne!(&p[12..22], b"opus frame", "encrypted where it lies");
+            let m = rx.unprotect_rtp(&mut p[..n]).unwrap();
+            assert_eq!(&p[12..m], b"opus frame", "seq {seq}");
+        }
+        assert_eq!(tx.send[0].1.roc, 1, "the sender counted the wrap");
+    }
+
+    #[test]
+    fn tampering_replay_and_wrong_keys_are_refused() {
+        let (mut tx, mut rx) = (SrtpContext::new(&master()), SrtpContext::new(&master()));
+        let mut p = rtp(1, b"payload");
+        let n = tx.protect_rtp(&mut p, 19).unwrap();
+        let wire = p[..n].to_vec();
+        let mut bad = wire.clone();
+        bad[14] ^= 1;
+        assert_eq!(rx.unprotect_rtp(&mut bad), Err(SrtpError::AuthFailed));
+        let mut ok = wire.clone();
+        assert!(rx.unprotect_rtp(&mut ok).is_ok());
+        let mut again = wire.clone();
+        assert_eq!(rx.unprotect_rtp(&mut again), Err(SrtpError::Replayed));
+        let mut other = SrtpContext::new(&MasterKey { key: [8; 16], salt: [9; 14] });
+        assert_eq!(other.unprotect_rtp(&mut wire.clone()), Err(SrtpError::AuthFailed));
+        // Truncated or not RTP at all.
+        assert_eq!(rx.unprotect_rtp(&mut [0x80; 12]), Err(SrtpError::Malformed));
+        assert_eq!(rx.unprotect_rtp(&mut [0x00; 40]), Err(SrtpError::Malformed));
+        let mut ext = rtp(2, &[]);
+        ext[0] |= 0x10; // extension bit without an extension header
+        assert_eq!(tx.protect_rtp(&mut ext, 12), Err(SrtpError::Malformed));
+        assert_eq!(tx.protect_rtp(&mut [0x80; 12], 12), Err(SrtpError::NoRoom));
+    }
+}
