@@ -1,4 +1,4 @@
-//! SRTP protect/unprotect on any bytes: never a panic; what we protect, we unprotect to
+//! SRTP and SRTCP protect/unprotect on any bytes: never a panic; what we protect, we unprotect to
 //! the same bytes; random bytes never authenticate.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +13,14 @@ fuzz_target!(|data: &[u8]| {
     buf.resize(data.len() + 10, 0);
     if let Ok(n) = tx.protect_rtp(&mut buf, data.len()) {
         let len = rx.unprotect_rtp(&mut buf[..n]).expect("our own packet");
+        assert_eq!(&buf[..len], data);
+    }
+    // The same for SRTCP.
+    assert!(rx.unprotect_rtcp(&mut data.to_vec()).is_err(), "random bytes authenticated as SRTCP");
+    let mut buf = data.to_vec();
+    buf.resize(data.len() + 14, 0);
+    if let Ok(n) = tx.protect_rtcp(&mut buf, data.len()) {
+        let len = rx.unprotect_rtcp(&mut buf[..n]).expect("our own SRTCP packet");
         assert_eq!(&buf[..len], data);
     }
 });

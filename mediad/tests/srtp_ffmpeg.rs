@@ -1,6 +1,6 @@
-//! SRTP against a peer we did not write: ffmpeg protects an Opus RTP stream with
-//! AES_CM_128_HMAC_SHA1_80 and our context must authenticate and decrypt every packet
-//! (and a context with another key none).
+//! SRTP against a peer we did not write: ffmpeg protects an Opus RTP stream (and its
+//! RTCP sender reports) with AES_CM_128_HMAC_SHA1_80 and our context must authenticate
+//! and decrypt every packet (and a context with another key none).
 
 use base64::Engine as _;
 use mediad::srtp::{MasterKey, SrtpContext, SrtpError};
@@ -36,8 +36,10 @@ fn ffmpeg_srtp_stream_unprotects_in_place() {
             }
             continue;
         };
-        // RTCP (SRTCP) shares the port here: payload types 200-204.
+        // SRTCP shares the port here (packet types 200-204 stay in the clear).
         if (200..=204).contains(&buf[1]) {
+            let len = ours.unprotect_rtcp(&mut buf[..n]).unwrap_or_else(|e| panic!("SRTCP {rtcp}: {e:?}"));
+            assert_eq!((buf[1], len % 4), (200, 0), "a sender report, whole words");
             rtcp += 1;
             continue;
         }
@@ -54,4 +56,5 @@ fn ffmpeg_srtp_stream_unprotects_in_place() {
     let out = ff.wait_with_output().unwrap();
     assert!(ok >= 80, "2 s of 20 ms Opus frames, got {ok} (rtcp {rtcp}): {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(refused_by_wrong, ok, "another key authenticates nothing");
+    assert!(rtcp >= 1, "ffmpeg sends a sender report at the start");
 }

@@ -1,7 +1,8 @@
-//! One direction of SRTP for a leg (AES_CM_128_HMAC_SHA1_80): protect appends the
-//! 10-byte tag after encrypting the payload where it lies; unprotect checks the tag
-//! (constant time), the replay window, then decrypts in place. No allocation per packet:
-//! the keyed HMAC state is cloned, the per-SSRC state lives in a small vector.
+//! One direction of SRTP and SRTCP for a leg (AES_CM_128_HMAC_SHA1_80): protect
+//! appends the 10-byte tag (and for SRTCP the E flag and index) after encrypting the
+//! payload where it lies; unprotect checks the tag (constant time), the replay window,
+//! then decrypts in place. No allocation per packet: the keyed HMAC state is cloned, the
+//! per-SSRC state lives in a small vector.
 
 use super::kdf::{packet_iv, Aes128Ctr, MasterKey, SessionKeys};
 use super::replay::ReceiveState;
@@ -37,6 +38,11 @@ pub struct SrtpContext {
     mac: Hmac<Sha1>,
     send: Vec<(u32, SendState)>,
     recv: Vec<(u32, ReceiveState)>,
+    rtcp_keys: SessionKeys,
+    rtcp_mac: Hmac<Sha1>,
+    /// SRTCP index of the next packet we protect (31 bits, one counter per context).
+    rtcp_next: u32,
+    rtcp_recv: Vec<(u32, ReceiveState)>,
 }
 
 impl std::fmt::Debug for SrtpContext {
@@ -66,17 +72,13 @@ impl SrtpContext {
     pub fn new(master: &MasterKey) -> Self {
         let keys = SessionKeys::rtp(master);
         let mac = Hmac::<Sha1>::new_from_slice(&keys.auth).expect("HMAC takes any key length");
-        SrtpContext { keys, mac, send: Vec::new(), recv: Vec::new() }
+        let rtcp_keys = SessionKeys::rtcp(master);
+        let rtcp_mac = Hmac::<Sha1>::new_from_slice(&rtcp_keys.auth).expect("HMAC takes any key length");
+        SrtpContext { keys, mac, send: Vec::new(), recv: Vec::new(), rtcp_keys, rtcp_mac, rtcp_next: 0, rtcp_recv: Vec::new() }
     }
 
     fn tag(&self, authenticated: &[u8], roc: u32) -> [u8; TAG_LEN] {
-        let mut m = self.mac.clone();
-        m.update(authenticated);
-        m.update(&roc.to_be_bytes());
-        let full = m.finalize().into_bytes();
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(&full[..TAG_LEN]);
-        t
+        tag_of(&self.mac, authenticated, &roc.to_be_bytes())
     }
 
     fn crypt(&self, ssrc: u32, index: u64, payload: &mut [u8]) {
@@ -130,9 +132,7 @@ impl SrtpContext {
         let state = slot.map(|i| self.recv[i].1.clone()).unwrap_or_default();
         let index = state.estimate(seq);
         let expect = self.tag(&buf[..len], (index >> 16) as u32);
-        // Constant-time compare: a timing side channel must not reveal the tag.
-        let diff = expect.iter().zip(&buf[len..]).fold(0u8, |d, (a, b)| d | (a ^ b));
-        if diff != 0 {
+        if !same(&expect, &buf[len..]) {
             return Err(SrtpError::AuthFailed);
         }
         if !state.fresh(index) {
@@ -152,6 +152,79 @@ impl SrtpContext {
         self.crypt(ssrc, index, &mut buf[hl..len]);
         Ok(len)
     }
+
+    /// Protect the RTCP compound packet in `buf[..len]`; `buf` needs 4 + `TAG_LEN`
+    /// spare bytes. Everything after the first 8 bytes is encrypted (RFC 3711 §3.4).
+    pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        if len < 8 || buf[0] >> 6 != 2 {
+            return Err(SrtpError::Malformed);
+        }
+        if buf.len() < len + 4 + TAG_LEN {
+            return Err(SrtpError::NoRoom);
+        }
+        let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let index = self.rtcp_next;
+        self.rtcp_next = (self.rtcp_next + 1) & 0x7fff_ffff;
+        rtcp_crypt(&self.rtcp_keys, ssrc, index, &mut buf[8..len]);
+        buf[len..len + 4].copy_from_slice(&(0x8000_0000 | index).to_be_bytes());
+        let tag = tag_of(&self.rtcp_mac, &buf[..len + 4], &[]);
+        buf[len + 4..len + 4 + TAG_LEN].copy_from_slice(&tag);
+        Ok(len + 4 + TAG_LEN)
+    }
+
+    /// Unprotect the SRTCP packet in `buf` in place; returns the RTCP length.
+    pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        if buf.len() < 8 + 4 + TAG_LEN || buf[0] >> 6 != 2 {
+            return Err(SrtpError::Malformed);
+        }
+        let len = buf.len() - 4 - TAG_LEN;
+        if !same(&tag_of(&self.rtcp_mac, &buf[..len + 4], &[]), &buf[len + 4..]) {
+            return Err(SrtpError::AuthFailed);
+        }
+        let word = u32::from_be_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
+        let (encrypted, index) = (word & 0x8000_0000 != 0, word & 0x7fff_ffff);
+        let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let slot = match self.rtcp_recv.iter().position(|(s, _)| *s == ssrc) {
+            Some(i) => i,
+            None => {
+                if self.rtcp_recv.len() == MAX_STREAMS {
+                    return Err(SrtpError::TooManyStreams);
+                }
+                self.rtcp_recv.push((ssrc, ReceiveState::default()));
+                self.rtcp_recv.len() - 1
+            }
+        };
+        let st = &mut self.rtcp_recv[slot].1;
+        if !st.fresh(index as u64) {
+            return Err(SrtpError::Replayed);
+        }
+        st.accept(index as u64);
+        if encrypted {
+            rtcp_crypt(&self.rtcp_keys, ssrc, index, &mut buf[8..len]);
+        }
+        Ok(len)
+    }
+}
+
+fn tag_of(mac: &Hmac<Sha1>, authenticated: &[u8], trailer: &[u8]) -> [u8; TAG_LEN] {
+    let mut m = mac.clone();
+    m.update(authenticated);
+    m.update(trailer);
+    let full = m.finalize().into_bytes();
+    let mut t = [0u8; TAG_LEN];
+    t.copy_from_slice(&full[..TAG_LEN]);
+    t
+}
+
+/// Constant-time compare: a timing side channel must not reveal the tag.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// SRTCP's IV uses the 31-bit SRTCP index where SRTP uses the packet index.
+fn rtcp_crypt(keys: &SessionKeys, ssrc: u32, index: u32, payload: &mut [u8]) {
+    let iv = packet_iv(&keys.salt, ssrc, index as u64);
+    Aes128Ctr::new(&keys.enc.into(), &iv.into()).apply_keystream(payload);
 }
 
 #[cfg(test)]
@@ -204,5 +277,32 @@ mod tests {
         ext[0] |= 0x10; // extension bit without an extension header
         assert_eq!(tx.protect_rtp(&mut ext, 12), Err(SrtpError::Malformed));
         assert_eq!(tx.protect_rtp(&mut [0x80; 12], 12), Err(SrtpError::NoRoom));
+    }
+}
+
+#[cfg(test)]
+mod rtcp_tests {
+    use super::*;
+
+    #[test]
+    fn srtcp_round_trip_replay_and_tamper() {
+        let m = MasterKey { key: [4; 16], salt: [6; 14] };
+        let (mut tx, mut rx) = (SrtpContext::new(&m), SrtpContext::new(&m));
+        // A receiver report: header, reporter SSRC, one report block.
+        let mut rr = vec![0x81, 201, 0, 7, 0, 0, 0, 9];
+        rr.extend_from_slice(&[0xab; 24]);
+        let plain = rr.clone();
+        rr.resize(rr.len() + 4 + TAG_LEN, 0);
+        let n = tx.protect_rtcp(&mut rr, 32).unwrap();
+        assert_ne!(&rr[8..32], &plain[8..], "encrypted after the first 8 bytes");
+        let wire = rr[..n].to_vec();
+        let mut bad = wire.clone();
+        bad[20] ^= 4;
+        assert_eq!(rx.unprotect_rtcp(&mut bad), Err(SrtpError::AuthFailed));
+        let mut ok = wire.clone();
+        assert_eq!(rx.unprotect_rtcp(&mut ok), Ok(32));
+        assert_eq!(&ok[..32], &plain[..]);
+        assert_eq!(rx.unprotect_rtcp(&mut wire.clone()), Err(SrtpError::Replayed));
+        assert_eq!(rx.unprotect_rtcp(&mut [0x81; 20]), Err(SrtpError::Malformed));
     }
 }
