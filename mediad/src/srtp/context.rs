@@ -5,7 +5,7 @@
 //! per-SSRC state lives in a small vector.
 
 use super::kdf::{packet_iv, Aes128Ctr, MasterKey, SessionKeys};
-use super::replay::ReceiveState;
+use super::replay::{ReceiveState, SendState};
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -26,13 +26,6 @@ pub enum SrtpError {
     TooManyStreams,
 }
 
-#[derive(Debug, Clone, Default)]
-struct SendState {
-    started: bool,
-    last_seq: u16,
-    roc: u32,
-}
-
 pub struct SrtpContext {
     keys: SessionKeys,
     mac: Hmac<Sha1>,
@@ -51,8 +44,23 @@ impl std::fmt::Debug for SrtpContext {
     }
 }
 
+/// The state of `ssrc` in a small per-context table (created on first use, bounded).
+pub(super) fn slot<T: Default>(v: &mut Vec<(u32, T)>, ssrc: u32) -> Result<&mut T, SrtpError> {
+    let i = match v.iter().position(|(s, _)| *s == ssrc) {
+        Some(i) => i,
+        None => {
+            if v.len() == MAX_STREAMS {
+                return Err(SrtpError::TooManyStreams);
+            }
+            v.push((ssrc, T::default()));
+            v.len() - 1
+        }
+    };
+    Ok(&mut v[i].1)
+}
+
 /// Length of the RTP header (fixed part, CSRCs, extension), checked against `p`.
-fn header_len(p: &[u8]) -> Option<usize> {
+pub(super) fn header_len(p: &[u8]) -> Option<usize> {
     if p.len() < 12 || p[0] >> 6 != 2 {
         return None;
     }
@@ -64,7 +72,7 @@ fn header_len(p: &[u8]) -> Option<usize> {
     (n <= p.len()).then_some(n)
 }
 
-fn ssrc_seq(p: &[u8]) -> (u32, u16) {
+pub(super) fn ssrc_seq(p: &[u8]) -> (u32, u16) {
     (u32::from_be_bytes([p[8], p[9], p[10], p[11]]), u16::from_be_bytes([p[2], p[3]]))
 }
 
@@ -94,26 +102,8 @@ impl SrtpContext {
             return Err(SrtpError::NoRoom);
         }
         let (ssrc, seq) = ssrc_seq(buf);
-        let st = match self.send.iter().position(|(s, _)| *s == ssrc) {
-            Some(i) => &mut self.send[i].1,
-            None => {
-                if self.send.len() == MAX_STREAMS {
-                    return Err(SrtpError::TooManyStreams);
-                }
-                self.send.push((ssrc, SendState::default()));
-                &mut self.send.last_mut().expect("just pushed").1
-            }
-        };
-        // Our own sequence numbers: a step back by more than half the space is a wrap.
-        if st.started && seq < st.last_seq && st.last_seq - seq > 0x8000 {
-            st.roc = st.roc.wrapping_add(1);
-        }
-        if !st.started || seq.wrapping_sub(st.last_seq) < 0x8000 {
-            st.last_seq = seq;
-        }
-        st.started = true;
-        let roc = st.roc;
-        let index = ((roc as u64) << 16) | seq as u64;
+        let index = slot(&mut self.send, ssrc)?.index(seq);
+        let roc = (index >> 16) as u32;
         self.crypt(ssrc, index, &mut buf[hl..len]);
         let tag = self.tag(&buf[..len], roc);
         buf[len..len + TAG_LEN].copy_from_slice(&tag);
@@ -128,8 +118,7 @@ impl SrtpContext {
         let len = buf.len() - TAG_LEN;
         let hl = header_len(&buf[..len]).ok_or(SrtpError::Malformed)?;
         let (ssrc, seq) = ssrc_seq(buf);
-        let slot = self.recv.iter().position(|(s, _)| *s == ssrc);
-        let state = slot.map(|i| self.recv[i].1.clone()).unwrap_or_default();
+        let state = self.recv.iter().find(|(s, _)| *s == ssrc).map(|(_, st)| st.clone()).unwrap_or_default();
         let index = state.estimate(seq);
         let expect = self.tag(&buf[..len], (index >> 16) as u32);
         if !same(&expect, &buf[len..]) {
@@ -138,17 +127,7 @@ impl SrtpContext {
         if !state.fresh(index) {
             return Err(SrtpError::Replayed);
         }
-        let i = match slot {
-            Some(i) => i,
-            None => {
-                if self.recv.len() == MAX_STREAMS {
-                    return Err(SrtpError::TooManyStreams);
-                }
-                self.recv.push((ssrc, ReceiveState::default()));
-                self.recv.len() - 1
-            }
-        };
-        self.recv[i].1.accept(index);
+        slot(&mut self.recv, ssrc)?.accept(index);
         self.crypt(ssrc, index, &mut buf[hl..len]);
         Ok(len)
     }
@@ -184,17 +163,7 @@ impl SrtpContext {
         let word = u32::from_be_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
         let (encrypted, index) = (word & 0x8000_0000 != 0, word & 0x7fff_ffff);
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let slot = match self.rtcp_recv.iter().position(|(s, _)| *s == ssrc) {
-            Some(i) => i,
-            None => {
-                if self.rtcp_recv.len() == MAX_STREAMS {
-                    return Err(SrtpError::TooManyStreams);
-                }
-                self.rtcp_recv.push((ssrc, ReceiveState::default()));
-                self.rtcp_recv.len() - 1
-            }
-        };
-        let st = &mut self.rtcp_recv[slot].1;
+        let st = slot(&mut self.rtcp_recv, ssrc)?;
         if !st.fresh(index as u64) {
             return Err(SrtpError::Replayed);
         }

@@ -35,7 +35,7 @@ const RTCP_AUTH: u8 = 0x04;
 const RTCP_SALT: u8 = 0x05;
 
 /// The PRF: AES-CM keystream under the master key, IV = (label ⊕ salt) · 2^16.
-fn derive(m: &MasterKey, label: u8, out: &mut [u8]) {
+pub(super) fn derive(m: &MasterKey, label: u8, out: &mut [u8]) {
     let mut iv = [0u8; 16];
     iv[..14].copy_from_slice(&m.salt);
     // key_id = label || index DIV kdr (zero for kdr 0), right-aligned in 112 bits.

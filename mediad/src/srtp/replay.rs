@@ -57,6 +57,29 @@ impl ReceiveState {
     }
 }
 
+/// Per-SSRC send state: our own sequence numbers, counting their wraps (the ROC).
+#[derive(Debug, Clone, Default)]
+pub struct SendState {
+    started: bool,
+    last_seq: u16,
+    pub roc: u32,
+}
+
+impl SendState {
+    /// The packet index of the next packet we protect with `seq`.
+    pub fn index(&mut self, seq: u16) -> u64 {
+        // A step back by more than half the space is a wrap.
+        if self.started && seq < self.last_seq && self.last_seq - seq > 0x8000 {
+            self.roc = self.roc.wrapping_add(1);
+        }
+        if !self.started || seq.wrapping_sub(self.last_seq) < 0x8000 {
+            self.last_seq = seq;
+        }
+        self.started = true;
+        ((self.roc as u64) << 16) | seq as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
