@@ -56,7 +56,7 @@ fn check(profile: ProtectionProfile, key: &[u8], salt: &[u8], mut tx: SrtpSessio
 }
 
 fn aes_cm(key: [u8; 16], salt: [u8; 14]) -> SrtpSession {
-    SrtpSession::AesCm(SrtpContext::new(&MasterKey { key, salt }))
+    SrtpSession::AesCm(Box::new(SrtpContext::new(&MasterKey { key, salt })))
 }
 
 fn gcm(key: [u8; 16], salt: [u8; 12]) -> SrtpSession {

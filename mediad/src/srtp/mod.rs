@@ -16,10 +16,11 @@ pub use context::{SrtpContext, SrtpError};
 pub use gcm::GcmContext;
 pub use kdf::{MasterKey, SessionKeys};
 
-/// One direction's SRTP state for the profile DTLS negotiated.
+/// One direction's SRTP state for the profile DTLS negotiated (boxed: the key
+/// schedules are large and a leg holds one per direction).
 #[derive(Debug)]
 pub enum SrtpSession {
-    AesCm(SrtpContext),
+    AesCm(Box<SrtpContext>),
     Gcm(Box<GcmContext>),
 }
 
