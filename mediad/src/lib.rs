@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod control;
+pub mod dtls;
 pub mod engine;
 pub mod ice;
 pub mod io;
