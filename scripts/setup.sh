@@ -5,9 +5,10 @@ set -euo pipefail
 
 runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
-# coturn (its turnutils are the TURN test clients), taskset (util-linux) to pin,
+# coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
+# taskset (util-linux) to pin,
 # procps for process checks.
-testing=(ffmpeg rtpengine-daemon coturn util-linux procps iproute2 python3 python3-venv)
+testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 python3 python3-venv)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")
