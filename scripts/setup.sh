@@ -6,8 +6,7 @@ set -euo pipefail
 runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
-# taskset (util-linux) to pin,
-# procps for process checks.
+# taskset (util-linux) to pin, procps for process checks.
 testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 python3 python3-venv)
 
 want=("${runtime[@]}")
