@@ -8,6 +8,7 @@ pub mod auth;
 pub mod framing;
 pub mod mux;
 pub mod policy;
+pub mod quotas;
 pub mod ratelimit;
 pub mod server;
 pub mod settings;
@@ -15,7 +16,8 @@ pub mod settings;
 mod tests;
 
 pub use server::tcp_relay::core_of as connection_core;
-pub use server::{Quotas, TurnConfig, TurnServer, TurnStats};
+pub use quotas::Quotas;
+pub use server::{TurnConfig, TurnServer, TurnStats};
 pub use settings::TurnSettings;
 
 use std::net::SocketAddr;

@@ -2,7 +2,8 @@
 
 use super::auth::{long_term_key, Credentials};
 use super::policy::PeerPolicy;
-use super::server::{Quotas, TurnConfig, TurnServer};
+use super::server::{TurnConfig, TurnServer};
+use super::Quotas;
 use super::{Relay, RelayPort, TurnIo};
 use crate::stun::message::{Builder, Class, Message};
 use crate::stun::{attr, method};
