@@ -99,13 +99,16 @@ pub struct Streams {
     pub(crate) listeners: HashMap<u32, (TcpListener, Listen)>,
     pub(crate) conns: HashMap<u32, Conn>,
     tls: Option<Arc<SslAcceptor>>,
-    /// Pipes to read again once the engine is done with the current event.
+    /// Connections to serve again once the engine is done with the current event.
     pub(crate) resume: Vec<u32>,
+    /// Tokens of one readiness batch (kept to avoid an allocation per batch).
+    ready: Vec<u32>,
+    next_sweep: Instant,
 }
 
 impl Streams {
     pub fn new(tls: Option<Arc<SslAcceptor>>) -> io::Result<Self> {
-        Ok(Streams { poll: Poll::new()?, events: Events::with_capacity(256), listeners: HashMap::new(), conns: HashMap::new(), tls, resume: Vec::new() })
+        Ok(Streams { poll: Poll::new()?, events: Events::with_capacity(256), listeners: HashMap::new(), conns: HashMap::new(), tls, resume: Vec::new(), ready: Vec::new(), next_sweep: Instant::now() })
     }
 
     /// The descriptor the I/O backend watches: readable when a stream socket is ready.
@@ -160,15 +163,20 @@ impl Engine {
             if st.poll.poll(&mut st.events, Some(Duration::ZERO)).is_err() {
                 return;
             }
-            let ready: Vec<u32> = st.events.iter().map(|e| e.token().0 as u32).collect();
+            let mut ready = std::mem::take(&mut st.ready);
+            ready.clear();
+            ready.extend(st.events.iter().map(|e| e.token().0 as u32));
             let more = ready.len() == st.events.capacity();
-            for token in ready {
+            for &token in &ready {
                 match self.streams.as_ref().and_then(|s| s.listeners.get(&token)).map(|l| l.1) {
                     Some(Listen::Turn { tls }) => self.accept(token, tls),
                     Some(Listen::Relay) => self.accept_peer(token),
                     None => self.serve(token),
                 }
                 self.resume_streams();
+            }
+            if let Some(st) = self.streams.as_mut() {
+                st.ready = ready;
             }
             if !more {
                 return;
@@ -412,11 +420,28 @@ impl Engine {
         Some(c)
     }
 
+    /// Serve connections that have work nobody will announce: new pipes, pipes whose
+    /// other side drained, clients that stopped reading at a full buffer.
+    pub(crate) fn resume_streams(&mut self) {
+        while let Some(t) = self.streams.as_mut().and_then(|s| s.resume.pop()) {
+            self.serve(t);
+        }
+    }
+
     /// Close connections that never allocated (or whose allocation ended) and stay
-    /// silent: a half-open client must not hold a descriptor forever.
+    /// silent: a half-open client must not hold a descriptor forever. Once a second:
+    /// the timeout is a minute, and a core may hold thousands of connections.
     pub(crate) fn sweep_streams(&mut self) {
-        let (Some(st), Some(turn)) = (self.streams.as_ref(), self.turn.as_ref()) else { return };
         let now = self.now;
+        let open = self.streams.as_ref().map_or(0, |s| s.connections() as u64);
+        if let Some(turn) = self.turn.as_mut() {
+            turn.stats.stream_connections = open;
+        }
+        match self.streams.as_mut() {
+            Some(st) if now >= st.next_sweep => st.next_sweep = now + Duration::from_secs(1),
+            _ => return,
+        }
+        let (Some(st), Some(turn)) = (self.streams.as_ref(), self.turn.as_ref()) else { return };
         let idle: Vec<u32> = st
             .conns
             .iter()
@@ -429,9 +454,6 @@ impl Engine {
             .collect();
         for t in idle {
             self.close_stream(t);
-        }
-        if let Some(turn) = self.turn.as_mut() {
-            turn.stats.stream_connections = self.streams.as_ref().map_or(0, |s| s.connections() as u64);
         }
     }
 }

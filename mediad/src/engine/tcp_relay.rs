@@ -165,14 +165,6 @@ impl Engine {
         }
     }
 
-    /// Serve connections that have work nobody will announce: new pipes, pipes whose
-    /// other side drained, clients that stopped reading at a full buffer.
-    pub(crate) fn resume_streams(&mut self) {
-        while let Some(t) = self.streams.as_mut().and_then(|s| s.resume.pop()) {
-            self.serve(t);
-        }
-    }
-
     /// The core a ConnectionBind in `frame` belongs to, if not this one.
     pub(crate) fn bind_elsewhere(&self, frame: &[u8]) -> Option<usize> {
         if frame.get(..2) != Some(&[0x00, 0x0b]) {

@@ -188,10 +188,9 @@ impl TurnIo for Engine {
     }
 
     fn close_relay(&mut self, token: u32) {
+        // RFC 6062 listeners; the server never closes a multiplexed socket (those
+        // outlive every allocation), so every other token is a port-mode relay.
         if self.close_tcp_relay_listener(token) {
-            return;
-        }
-        if self.mux_relays.values().flatten().any(|&(t, _)| t == token) {
             return;
         }
         if let Some(sock) = self.turn_socks.remove(&token) {
