@@ -6,7 +6,8 @@
 
 use super::kdf::{packet_iv, Aes128Ctr, MasterKey, SessionKeys};
 use super::replay::{ReceiveState, SendState};
-use aes::cipher::{KeyIvInit, StreamCipher};
+use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
+use aes::Aes128;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
@@ -28,10 +29,13 @@ pub enum SrtpError {
 
 pub struct SrtpContext {
     keys: SessionKeys,
+    /// Expanded once: a packet costs a copy of the round keys, not a key schedule.
+    cipher: Aes128,
     mac: Hmac<Sha1>,
     send: Vec<(u32, SendState)>,
     recv: Vec<(u32, ReceiveState)>,
     rtcp_keys: SessionKeys,
+    rtcp_cipher: Aes128,
     rtcp_mac: Hmac<Sha1>,
     /// SRTCP index of the next packet we protect (31 bits, one counter per context).
     rtcp_next: u32,
@@ -60,7 +64,7 @@ pub(super) fn slot<T: Default>(v: &mut Vec<(u32, T)>, ssrc: u32) -> Result<&mut 
 }
 
 /// Length of the RTP header (fixed part, CSRCs, extension), checked against `p`.
-pub(super) fn header_len(p: &[u8]) -> Option<usize> {
+fn header_len(p: &[u8]) -> Option<usize> {
     if p.len() < 12 || p[0] >> 6 != 2 {
         return None;
     }
@@ -72,64 +76,59 @@ pub(super) fn header_len(p: &[u8]) -> Option<usize> {
     (n <= p.len()).then_some(n)
 }
 
-pub(super) fn ssrc_seq(p: &[u8]) -> (u32, u16) {
+fn ssrc_seq(p: &[u8]) -> (u32, u16) {
     (u32::from_be_bytes([p[8], p[9], p[10], p[11]]), u16::from_be_bytes([p[2], p[3]]))
 }
 
 impl SrtpContext {
     pub fn new(master: &MasterKey) -> Self {
         let keys = SessionKeys::rtp(master);
-        let mac = Hmac::<Sha1>::new_from_slice(&keys.auth).expect("HMAC takes any key length");
+        let mac = <Hmac<Sha1> as Mac>::new_from_slice(&keys.auth).expect("HMAC takes any key length");
         let rtcp_keys = SessionKeys::rtcp(master);
-        let rtcp_mac = Hmac::<Sha1>::new_from_slice(&rtcp_keys.auth).expect("HMAC takes any key length");
-        SrtpContext { keys, mac, send: Vec::new(), recv: Vec::new(), rtcp_keys, rtcp_mac, rtcp_next: 0, rtcp_recv: Vec::new() }
+        let rtcp_mac = <Hmac<Sha1> as Mac>::new_from_slice(&rtcp_keys.auth).expect("HMAC takes any key length");
+        let (cipher, rtcp_cipher) = (Aes128::new(&keys.enc.into()), Aes128::new(&rtcp_keys.enc.into()));
+        SrtpContext {
+            keys,
+            cipher,
+            mac,
+            send: Vec::new(),
+            recv: Vec::new(),
+            rtcp_keys,
+            rtcp_cipher,
+            rtcp_mac,
+            rtcp_next: 0,
+            rtcp_recv: Vec::new(),
+        }
     }
 
     fn tag(&self, authenticated: &[u8], roc: u32) -> [u8; TAG_LEN] {
         tag_of(&self.mac, authenticated, &roc.to_be_bytes())
     }
 
-    fn crypt(&self, ssrc: u32, index: u64, payload: &mut [u8]) {
-        let iv = packet_iv(&self.keys.salt, ssrc, index);
-        Aes128Ctr::new(&self.keys.enc.into(), &iv.into()).apply_keystream(payload);
-    }
 
     /// Protect the RTP packet in `buf[..len]`; `buf` needs `TAG_LEN` spare bytes.
     /// Returns the protected length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
-        let hl = header_len(buf.get(..len).ok_or(SrtpError::Malformed)?).ok_or(SrtpError::Malformed)?;
-        if buf.len() < len + TAG_LEN {
-            return Err(SrtpError::NoRoom);
-        }
-        let (ssrc, seq) = ssrc_seq(buf);
-        let index = slot(&mut self.send, ssrc)?.index(seq);
-        let roc = (index >> 16) as u32;
-        self.crypt(ssrc, index, &mut buf[hl..len]);
-        let tag = self.tag(&buf[..len], roc);
+        let (hl, ssrc, index) = outgoing(buf, len, TAG_LEN, &mut self.send)?;
+        crypt(&self.cipher, &self.keys.salt, ssrc, index, &mut buf[hl..len]);
+        let tag = self.tag(&buf[..len], (index >> 16) as u32);
         buf[len..len + TAG_LEN].copy_from_slice(&tag);
         Ok(len + TAG_LEN)
     }
 
     /// Unprotect the SRTP packet in `buf` in place; returns the RTP length.
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
-        if buf.len() < 12 + TAG_LEN {
-            return Err(SrtpError::Malformed);
-        }
-        let len = buf.len() - TAG_LEN;
-        let hl = header_len(&buf[..len]).ok_or(SrtpError::Malformed)?;
-        let (ssrc, seq) = ssrc_seq(buf);
-        let state = self.recv.iter().find(|(s, _)| *s == ssrc).map(|(_, st)| st.clone()).unwrap_or_default();
-        let index = state.estimate(seq);
-        let expect = self.tag(&buf[..len], (index >> 16) as u32);
-        if !same(&expect, &buf[len..]) {
+        let r = incoming(buf, TAG_LEN, &self.recv)?;
+        let expect = self.tag(&buf[..r.len], (r.index >> 16) as u32);
+        if !same(&expect, &buf[r.len..]) {
             return Err(SrtpError::AuthFailed);
         }
-        if !state.fresh(index) {
+        if !r.fresh {
             return Err(SrtpError::Replayed);
         }
-        slot(&mut self.recv, ssrc)?.accept(index);
-        self.crypt(ssrc, index, &mut buf[hl..len]);
-        Ok(len)
+        slot(&mut self.recv, r.ssrc)?.accept(r.index);
+        crypt(&self.cipher, &self.keys.salt, r.ssrc, r.index, &mut buf[r.header..r.len]);
+        Ok(r.len)
     }
 
     /// Protect the RTCP compound packet in `buf[..len]`; `buf` needs 4 + `TAG_LEN`
@@ -144,7 +143,7 @@ impl SrtpContext {
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let index = self.rtcp_next;
         self.rtcp_next = (self.rtcp_next + 1) & 0x7fff_ffff;
-        rtcp_crypt(&self.rtcp_keys, ssrc, index, &mut buf[8..len]);
+        crypt(&self.rtcp_cipher, &self.rtcp_keys.salt, ssrc, index as u64, &mut buf[8..len]);
         buf[len..len + 4].copy_from_slice(&(0x8000_0000 | index).to_be_bytes());
         let tag = tag_of(&self.rtcp_mac, &buf[..len + 4], &[]);
         buf[len + 4..len + 4 + TAG_LEN].copy_from_slice(&tag);
@@ -169,7 +168,7 @@ impl SrtpContext {
         }
         st.accept(index as u64);
         if encrypted {
-            rtcp_crypt(&self.rtcp_keys, ssrc, index, &mut buf[8..len]);
+            crypt(&self.rtcp_cipher, &self.rtcp_keys.salt, ssrc, index as u64, &mut buf[8..len]);
         }
         Ok(len)
     }
@@ -190,10 +189,49 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// SRTCP's IV uses the 31-bit SRTCP index where SRTP uses the packet index.
-fn rtcp_crypt(keys: &SessionKeys, ssrc: u32, index: u32, payload: &mut [u8]) {
-    let iv = packet_iv(&keys.salt, ssrc, index as u64);
-    Aes128Ctr::new(&keys.enc.into(), &iv.into()).apply_keystream(payload);
+/// AES-CM over `payload` (SRTCP passes its 31-bit index where SRTP has the packet index).
+fn crypt(cipher: &Aes128, salt: &[u8; 14], ssrc: u32, index: u64, payload: &mut [u8]) {
+    let iv = packet_iv(salt, ssrc, index);
+    Aes128Ctr::from_core(ctr::CtrCore::inner_iv_init(cipher.clone(), &iv.into())).apply_keystream(payload);
+}
+
+/// What a protect needs from the packet (shared by both profiles): the header length,
+/// the SSRC and the packet index from our send state. Checks room for `tag` bytes.
+pub(super) fn outgoing(buf: &[u8], len: usize, tag: usize, send: &mut Vec<(u32, SendState)>) -> Result<(usize, u32, u64), SrtpError> {
+    let hl = header_len(buf.get(..len).ok_or(SrtpError::Malformed)?).ok_or(SrtpError::Malformed)?;
+    if buf.len() < len + tag {
+        return Err(SrtpError::NoRoom);
+    }
+    let (ssrc, seq) = ssrc_seq(buf);
+    Ok((hl, ssrc, slot(send, ssrc)?.index(seq)))
+}
+
+/// An incoming SRTP packet's layout and estimated index (shared by both profiles).
+pub(super) struct Incoming {
+    /// Length without the tag, and of the header within it.
+    pub len: usize,
+    pub header: usize,
+    pub ssrc: u32,
+    pub index: u64,
+    /// Not seen before and not older than the replay window.
+    pub fresh: bool,
+}
+
+pub(super) fn incoming(buf: &[u8], tag: usize, recv: &[(u32, ReceiveState)]) -> Result<Incoming, SrtpError> {
+    if buf.len() < 12 + tag {
+        return Err(SrtpError::Malformed);
+    }
+    let len = buf.len() - tag;
+    let header = header_len(&buf[..len]).ok_or(SrtpError::Malformed)?;
+    let (ssrc, seq) = ssrc_seq(buf);
+    let (index, fresh) = match recv.iter().find(|(s, _)| *s == ssrc) {
+        Some((_, st)) => {
+            let i = st.estimate(seq);
+            (i, st.fresh(i))
+        }
+        None => (seq as u64, true),
+    };
+    Ok(Incoming { len, header, ssrc, index, fresh })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! bits; the key derivation is RFC 3711's with that salt zero-padded to 112 bits (what
 //! libsrtp and webrtc-srtp do; the interop test in benches/ checks it both ways).
 
-use super::context::{header_len, slot, ssrc_seq, SrtpError};
+use super::context::{incoming, outgoing, slot, SrtpError};
 use super::kdf::MasterKey;
 use super::replay::{ReceiveState, SendState};
 use aes_gcm::aead::AeadInPlace;
@@ -69,12 +69,7 @@ impl GcmContext {
 
     /// Protect the RTP packet in `buf[..len]`; `buf` needs 16 spare bytes.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
-        let hl = header_len(buf.get(..len).ok_or(SrtpError::Malformed)?).ok_or(SrtpError::Malformed)?;
-        if buf.len() < len + GCM_TAG_LEN {
-            return Err(SrtpError::NoRoom);
-        }
-        let (ssrc, seq) = ssrc_seq(buf);
-        let index = slot(&mut self.send, ssrc)?.index(seq);
+        let (hl, ssrc, index) = outgoing(buf, len, GCM_TAG_LEN, &mut self.send)?;
         let iv = rtp_iv(&self.rtp.1, ssrc, index);
         let (header, rest) = buf.split_at_mut(hl);
         let tag = self.rtp.0.encrypt_in_place_detached(Nonce::from_slice(&iv), header, &mut rest[..len - hl]).map_err(|_| SrtpError::Malformed)?;
@@ -84,15 +79,8 @@ impl GcmContext {
 
     /// Unprotect the SRTP packet in `buf` in place; returns the RTP length.
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
-        if buf.len() < 12 + GCM_TAG_LEN {
-            return Err(SrtpError::Malformed);
-        }
-        let len = buf.len() - GCM_TAG_LEN;
-        let hl = header_len(&buf[..len]).ok_or(SrtpError::Malformed)?;
-        let (ssrc, seq) = ssrc_seq(buf);
-        let state = self.recv.iter().find(|(s, _)| *s == ssrc).map(|(_, st)| st.clone()).unwrap_or_default();
-        let index = state.estimate(seq);
-        if !state.fresh(index) {
+        let super::context::Incoming { len, header: hl, ssrc, index, fresh } = incoming(buf, GCM_TAG_LEN, &self.recv)?;
+        if !fresh {
             return Err(SrtpError::Replayed);
         }
         let iv = rtp_iv(&self.rtp.1, ssrc, index);
