@@ -119,20 +119,23 @@ fn peer_attr(b: &mut Builder<'_>, peer: &str) {
     b.add_xor_address(attr::XOR_PEER_ADDRESS, peer.parse().unwrap()).unwrap();
 }
 
+/// A Send indication carrying `data` for `peer`.
+fn send_indication(peer: &str, data: &[u8]) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut b = Builder::new(&mut buf, Class::Indication, method::SEND, [9; 12]).unwrap();
+    peer_attr(&mut b, peer);
+    b.add(attr::DATA, data).unwrap();
+    let n = b.len();
+    buf[..n].to_vec()
+}
+
 #[test]
 fn allocate_permission_send_and_data() {
     let (mut s, mut io, now) = (server(|c| c.peers = PeerPolicy { allow_loopback: false, allow_private: false }), Io::default(), Instant::now());
     let mut c = Client::new(CLIENT);
     assert_eq!(c.allocate(&mut s, &mut io, now), (Class::Success, None));
     // Send before a permission: dropped silently.
-    let send = |peer: &str| {
-        let mut buf = [0u8; 256];
-        let mut b = Builder::new(&mut buf, Class::Indication, method::SEND, [9; 12]).unwrap();
-        peer_attr(&mut b, peer);
-        b.add(attr::DATA, b"hello").unwrap();
-        let n = b.len();
-        buf[..n].to_vec()
-    };
+    let send = |peer: &str| send_indication(peer, b"hello");
     io.sent.clear();
     s.on_client(&mut io, 1, c.from, &send(PEER), now);
     assert!(io.sent.is_empty());
@@ -389,14 +392,7 @@ fn multiplexed_relays_route_by_peer_address() {
     assert_eq!(from_peer(&mut s, &mut io, PEER), None);
     assert_eq!(s.stats.dropped_ambiguous_peer, 1);
     // Once A sends to PEER's exact address, PEER's answers route back to A.
-    let send = {
-        let mut buf = [0u8; 256];
-        let mut m = Builder::new(&mut buf, Class::Indication, method::SEND, [9; 12]).unwrap();
-        peer_attr(&mut m, PEER);
-        m.add(attr::DATA, b"x").unwrap();
-        let n = m.len();
-        buf[..n].to_vec()
-    };
+    let send = send_indication(PEER, b"x");
     io.sent.clear();
     s.on_client(&mut io, 1, a.from, &send, now);
     assert_eq!(io.sent.pop().map(|(via, to, _)| (via, to)), Some((100, PEER.parse().unwrap())));
