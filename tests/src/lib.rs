@@ -83,10 +83,12 @@ impl Drop for Proc {
 }
 
 /// Port blocks for parallel tests: each daemon gets its own 200-port slice; a port
-/// another process holds is skipped by mediad, so an overlap costs nothing.
+/// another process holds is skipped by mediad, so an overlap costs nothing. The blocks
+/// stay below the kernel's ephemeral range (32768+) so a daemon never takes a port that
+/// `free_udp_port` just handed to a peer.
 pub fn port_block() -> (u16, u16) {
     static N: AtomicU32 = AtomicU32::new(0);
-    let slot = (std::process::id() * 7 + N.fetch_add(1, Ordering::Relaxed) * 13) % 140;
+    let slot = (std::process::id() * 7 + N.fetch_add(1, Ordering::Relaxed) * 13) % 63;
     let min = 20000 + slot as u16 * 200;
     (min, min + 199)
 }

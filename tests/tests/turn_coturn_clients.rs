@@ -34,14 +34,29 @@ fn start_with(workers: usize, io: &str, extra: &[&str]) -> Turn {
     Turn { m: Mediad::start(workers, io, &refs), port, tls_port }
 }
 
+/// A turnutils_peer echoing on a fresh port. The port is picked free and then bound by
+/// the child, so a parallel test's daemon may take it in between; an echo proves the
+/// peer really holds it (turnutils_peer keeps running when its bind fails).
 fn peer() -> (Proc, u16) {
-    let port = free_udp_port();
-    let p = Proc::spawn(
-        "turnutils_peer",
-        Command::new("turnutils_peer").args(["-L", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()),
-    );
-    std::thread::sleep(Duration::from_millis(200));
-    (p, port)
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    for _ in 0..5 {
+        let port = free_udp_port();
+        let p = Proc::spawn(
+            "turnutils_peer",
+            Command::new("turnutils_peer").args(["-L", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()),
+        );
+        for _ in 0..40 {
+            probe.send_to(b"echo?", ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 64];
+            if let Ok((n, from)) = probe.recv_from(&mut buf) {
+                if from.port() == port && &buf[..n] == b"echo?" {
+                    return (p, port);
+                }
+            }
+        }
+    }
+    panic!("turnutils_peer never echoed on a free port");
 }
 
 fn uclient_cmd(t: &Turn, args: &[&str]) -> Command {
