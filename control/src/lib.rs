@@ -9,9 +9,11 @@
 pub mod client;
 pub mod messages;
 pub mod signals;
+pub mod webrtc;
 
 pub use client::{Client, ClientError};
 pub use messages::*;
+pub use webrtc::*;
 
 /// Bumped on any incompatible change of a message shape. `hello` fails with
 /// `version_mismatch` when a client asks for a version the daemon does not speak.

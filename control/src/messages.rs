@@ -156,6 +156,19 @@ pub struct LegCreate {
     /// Free-form label echoed in stats and events (a call id, a participant name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Streams the remote sends on this leg (BUNDLE carries several). Absent: one
+    /// stream of `media` at `clock_rate`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<crate::StreamSpec>,
+    /// A WebRTC leg: ICE-lite, DTLS-SRTP, RTCP muxed, from the WebRTC pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<crate::WebrtcRemote>,
+    /// The remote only sends (a publisher): the room's media is not forwarded to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sendonly: bool,
+    /// Do not forward this leg's media to us (a participant's own publisher leg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_source: Option<LegId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -280,6 +293,13 @@ pub struct LegInfo {
     pub label: Option<String>,
     #[serde(default)]
     pub muted: bool,
+    /// The SSRC under which each of this leg's streams reaches the room's other legs
+    /// (index = stream), for their SDP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out_ssrcs: Vec<u32>,
+    /// ICE and DTLS parameters for our SDP (WebRTC legs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<crate::WebrtcLocal>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -326,6 +346,9 @@ pub struct LegStats {
     /// Seconds since the last media packet arrived (null before the first one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_s: Option<f64>,
+    /// ICE/DTLS/SRTP state of a WebRTC leg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<crate::WebrtcStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -465,6 +488,13 @@ pub enum Event {
     LegCreated { leg: LegId, core: usize },
     #[serde(rename = "leg.deleted")]
     LegDeleted { leg: LegId },
+    /// A WebRTC leg finished ICE and DTLS: SRTP flows from now on.
+    #[serde(rename = "leg.connected")]
+    Connected { leg: LegId, remote: SocketAddr, srtp_profile: String },
+    /// A WebRTC leg lost its transport: consent expired (RFC 7675) or DTLS failed
+    /// (bad fingerprint, handshake error).
+    #[serde(rename = "leg.disconnected")]
+    Disconnected { leg: LegId, reason: String },
 }
 
 impl Event {
@@ -479,6 +509,8 @@ impl Event {
             Event::RoomDeleted { .. } => "room.deleted",
             Event::LegCreated { .. } => "leg.created",
             Event::LegDeleted { .. } => "leg.deleted",
+            Event::Connected { .. } => "leg.connected",
+            Event::Disconnected { .. } => "leg.disconnected",
         }
     }
 }

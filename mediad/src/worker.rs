@@ -18,6 +18,8 @@ pub struct CreatedLeg {
     pub rtp_port: u16,
     pub rtcp_port: u16,
     pub local_ip: IpAddr,
+    pub out_ssrcs: Vec<u32>,
+    pub webrtc: Option<control::WebrtcLocal>,
 }
 
 pub type Reply<T> = Sender<Result<T, ErrorBody>>;
@@ -123,7 +125,7 @@ fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool
                         return Err(ErrorBody::new(ErrorCode::Internal, format!("register socket: {e}")));
                     }
                 }
-                Ok(CreatedLeg { rtp_port: c.rtp_port, rtcp_port: c.rtcp_port, local_ip: c.local_ip })
+                Ok(CreatedLeg { rtp_port: c.rtp_port, rtcp_port: c.rtcp_port, local_ip: c.local_ip, out_ssrcs: c.out_ssrcs, webrtc: c.webrtc })
             });
             let _ = reply.send(r);
         }

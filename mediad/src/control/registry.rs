@@ -200,6 +200,17 @@ impl Daemon {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "clock_rate must be 1..=1000000"));
             }
         }
+        if spec.streams.len() > crate::rtp::rewrite::MAX_STREAMS {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {} streams per leg", crate::rtp::rewrite::MAX_STREAMS)));
+        }
+        if spec.streams.iter().any(|s| s.clock_rate == 0 || s.clock_rate > 1_000_000) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "stream clock_rate must be 1..=1000000"));
+        }
+        if let Some(w) = &spec.webrtc {
+            if w.ice_ufrag.is_empty() || !w.fingerprint.to_ascii_lowercase().starts_with("sha-256 ") {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "webrtc needs ice_ufrag and a `sha-256 AB:CD:..` fingerprint"));
+            }
+        }
         let core = match spec.core {
             Some(c) if c >= self.workers.len() => {
                 return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))
@@ -210,8 +221,9 @@ impl Daemon {
                 .unwrap_or(0),
         };
         st.next_leg += 1;
-        if st.next_leg >= 1 << 24 {
-            // Leg ids double as SSRC seeds and must stay below 2^32.
+        if st.next_leg << 8 >= crate::rtp::rewrite::LEG_ID_LIMIT {
+            // Leg ids double as SSRC seeds: with the stream index above them they
+            // must stay below 2^32.
             st.next_leg = 1;
         }
         let id: LegId = (st.next_leg << 8) | core as u64;
@@ -223,8 +235,8 @@ impl Daemon {
             leg: id,
             core,
             media: spec.media,
-            pool: spec.pool,
-            rtcp_mux: spec.rtcp_mux,
+            pool: if spec.webrtc.is_some() { control::PortPool::Webrtc } else { spec.pool },
+            rtcp_mux: spec.rtcp_mux || spec.webrtc.is_some(),
             local_ip: created.local_ip,
             rtp_port: created.rtp_port,
             rtcp_port: created.rtcp_port,
@@ -233,6 +245,8 @@ impl Daemon {
             room: None,
             label: spec.label.clone(),
             muted: false,
+            out_ssrcs: created.out_ssrcs,
+            webrtc: created.webrtc,
         };
         st.legs.insert(id, LegRecord { info, counters });
         self.hub.publish(&Event::LegCreated { leg: id, core });

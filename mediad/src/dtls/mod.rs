@@ -1,5 +1,4 @@
-//! DTLS-SRTP (RFC 5764) for WebRTC legs, sans-IO over openssl (issue 4 groundwork; not
-//! wired to legs yet). Fed datagrams, it returns datagrams to send; when the handshake
+//! DTLS-SRTP (RFC 5764) for WebRTC legs, sans-IO over openssl. Fed datagrams, it returns datagrams to send; when the handshake
 //! completes it hands out the negotiated SRTP profile as two `SrtpSession`s (ours to
 //! protect, the peer's to unprotect) and the peer certificate's SHA-256 fingerprint,
 //! which the caller compares with the one in the SDP.
@@ -7,8 +6,10 @@
 //! openssl drives the handshake through an in-memory datagram "socket": each `read`
 //! yields one received datagram, each `write` is one datagram out (DTLS records never
 //! span datagrams). Handshake messages are rare, so a `Vec` per datagram is fine here;
-//! media never passes through this module. Not yet: retransmission of lost handshake
-//! flights on a timer (DTLSv1_handle_timeout), which the leg wiring must drive.
+//! media never passes through this module. As the passive side (what mediad always
+//! is) a lost flight is recovered by the client's retransmission, which makes openssl
+//! resend ours; the final flight (ChangeCipherSpec/Finished) is ours, and a client
+//! that misses it retransmits its Finished, which we answer the same way.
 
 use crate::srtp::{GcmContext, MasterKey, SrtpContext, SrtpSession};
 use openssl::hash::MessageDigest;
@@ -74,6 +75,8 @@ pub enum DtlsError {
     Handshake(String),
     /// The peer negotiated no SRTP profile we support.
     NoSrtpProfile,
+    /// The peer closed the association (close_notify).
+    Closed,
 }
 
 enum State {
@@ -94,18 +97,55 @@ pub fn fingerprint(cert: &X509Ref) -> String {
     d.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
+/// A DTLS context with our certificate that every endpoint of a node shares.
+pub fn context(cert: &X509Ref, key: &PKeyRef<Private>) -> Result<SslContext, DtlsError> {
+    let setup = |e: openssl::error::ErrorStack| DtlsError::Setup(e.to_string());
+    let mut b = SslContext::builder(SslMethod::dtls()).map_err(setup)?;
+    b.set_certificate(cert).map_err(setup)?;
+    b.set_private_key(key).map_err(setup)?;
+    b.set_tlsext_use_srtp(PROFILES).map_err(setup)?;
+    // Self-signed certificates are the WebRTC norm: trust comes from the SDP.
+    b.set_verify_callback(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT, |_, _| true);
+    Ok(b.build())
+}
+
+/// The node's DTLS identity: one certificate (P-256, generated at first use; browsers
+/// accept self-signed ones, trust comes from the fingerprint in the SDP), its
+/// `a=fingerprint` and the shared context. Generated once so every leg of every core
+/// advertises the same fingerprint.
+pub struct Identity {
+    pub fingerprint: String,
+    pub context: SslContext,
+}
+
+pub fn identity() -> &'static Identity {
+    static ID: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let (cert, key) = crate::tls::self_signed("mediad-webrtc").expect("openssl generates a P-256 certificate");
+        Identity { fingerprint: fingerprint(&cert), context: context(&cert, &key).expect("a DTLS context") }
+    })
+}
+
+/// Whether an SDP `a=fingerprint` value (`sha-256 AB:CD:..`) names `ours` (the
+/// SHA-256 we computed, `AB:CD:..`). Only sha-256 is accepted: every browser sends it.
+pub fn fingerprint_matches(sdp_value: &str, ours: &str) -> bool {
+    let mut parts = sdp_value.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some(alg), Some(hex)) => alg.eq_ignore_ascii_case("sha-256") && hex.eq_ignore_ascii_case(ours),
+        _ => false,
+    }
+}
+
 impl Dtls {
     /// A DTLS endpoint with our certificate; the peer must present one too (its
     /// fingerprint is checked by the caller against the SDP, not by a CA).
     pub fn new(role: Role, cert: &X509Ref, key: &PKeyRef<Private>) -> Result<Self, DtlsError> {
+        Self::with_context(role, &context(cert, key)?)
+    }
+
+    pub fn with_context(role: Role, ctx: &SslContext) -> Result<Self, DtlsError> {
         let setup = |e: openssl::error::ErrorStack| DtlsError::Setup(e.to_string());
-        let mut b = SslContext::builder(SslMethod::dtls()).map_err(setup)?;
-        b.set_certificate(cert).map_err(setup)?;
-        b.set_private_key(key).map_err(setup)?;
-        b.set_tlsext_use_srtp(PROFILES).map_err(setup)?;
-        // Self-signed certificates are the WebRTC norm: trust comes from the SDP.
-        b.set_verify_callback(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT, |_, _| true);
-        let mut ssl = Ssl::new(&b.build()).map_err(setup)?;
+        let mut ssl = Ssl::new(ctx).map_err(setup)?;
         ssl.set_mtu(MTU).map_err(setup)?;
         Ok(Dtls { role, state: State::Starting(ssl, Datagrams::default()) })
     }
@@ -120,9 +160,20 @@ impl Dtls {
                 Role::Server => ssl.accept(io),
             },
             State::Handshaking(m) => m.handshake(),
-            done @ State::Done(_) => {
-                self.state = done;
-                return Ok(None);
+            State::Done(mut s) => {
+                // Let openssl see what arrived after the handshake: a retransmitted
+                // Finished (it answers with our last flight again) or an alert.
+                let mut buf = [0u8; 1500];
+                let r = loop {
+                    match s.ssl_read(&mut buf) {
+                        Ok(_) => continue, // data channels are not offered; drop
+                        Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ => break Ok(None),
+                        Err(e) if e.code() == openssl::ssl::ErrorCode::ZERO_RETURN => break Err(DtlsError::Closed),
+                        Err(e) => break Err(DtlsError::Handshake(e.to_string())),
+                    }
+                };
+                self.state = State::Done(s);
+                return r;
             }
             State::Failed => return Err(DtlsError::Handshake("failed earlier".into())),
         };

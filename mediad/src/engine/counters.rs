@@ -40,6 +40,16 @@ pub struct LegCounters {
     pub feedback_relayed: AtomicU64,
     /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
     pub last_rx_us: AtomicU64,
+    /// WebRTC legs only (`webrtc` is 1): state codes as `control::ice_state_name`,
+    /// `dtls_state_name`; profile 0 none, 1 AES-CM, 2 AES-GCM.
+    pub webrtc: AtomicU64,
+    pub ice_state: AtomicU64,
+    pub dtls_state: AtomicU64,
+    pub srtp_profile: AtomicU64,
+    pub srtp_failures: AtomicU64,
+    pub ice_refused: AtomicU64,
+    /// The nominated remote; written on the rare nomination, never per packet.
+    pub selected: std::sync::Mutex<Option<std::net::SocketAddr>>,
 }
 
 impl LegCounters {
@@ -80,6 +90,21 @@ impl LegCounters {
             0 => None,
             t => Some(now_us.saturating_sub(t) as f64 / 1e6),
         };
+        if get(&self.webrtc) == 1 {
+            s.webrtc = Some(control::WebrtcStats {
+                ice: control::ice_state_name(get(&self.ice_state)).into(),
+                dtls: control::dtls_state_name(get(&self.dtls_state)).into(),
+                srtp_profile: match get(&self.srtp_profile) {
+                    1 => Some("SRTP_AES128_CM_SHA1_80".into()),
+                    2 => Some("SRTP_AEAD_AES_128_GCM".into()),
+                    _ => None,
+                },
+                selected: *self.selected.lock().unwrap(),
+                srtp_failures: get(&self.srtp_failures),
+                ice_refused: get(&self.ice_refused),
+            });
+            s.remote = s.webrtc.as_ref().and_then(|w| w.selected).or(s.remote);
+        }
     }
 }
 

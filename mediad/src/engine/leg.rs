@@ -21,10 +21,26 @@ pub struct TxStream {
     pub clock_rate: u32,
 }
 
+/// One stream the remote sends us on this leg, and our outgoing stream for it (the
+/// SSRC the room's other legs see).
+#[derive(Debug, Clone)]
+pub struct SourceStream {
+    pub clock_rate: u32,
+    /// Payload types that belong to this stream (empty: any).
+    pub payload_types: Vec<u8>,
+    pub rx: ReceiveStats,
+    pub rewriter: Rewriter,
+}
+
+impl SourceStream {
+    pub fn new(out_ssrc: u32, clock_rate: u32, payload_types: Vec<u8>) -> Self {
+        SourceStream { clock_rate, payload_types, rx: ReceiveStats::default(), rewriter: Rewriter::new(out_ssrc, clock_rate) }
+    }
+}
+
 pub struct Leg {
     pub id: LegId,
     pub media: Media,
-    pub clock_rate: u32,
     pub rtp: UdpSocket,
     pub rtcp: Option<UdpSocket>,
     pub rtp_token: u32,
@@ -40,9 +56,14 @@ pub struct Leg {
     pub rtcp_remote_explicit: bool,
     pub room: Option<u32>,
     pub muted: bool,
-    pub rx: ReceiveStats,
-    /// Our outgoing stream for what this leg sends us.
-    pub rewriter: Rewriter,
+    /// What the remote sends us (one stream for plain legs; a BUNDLE has several).
+    pub streams: Vec<SourceStream>,
+    /// The remote only sends: the room's media is not forwarded to it.
+    pub sendonly: bool,
+    /// Media from this leg is not forwarded to us (our own publisher).
+    pub skip_source: Option<LegId>,
+    /// ICE, DTLS and SRTP of a WebRTC leg.
+    pub webrtc: Option<Box<super::webrtc::WebrtcTransport>>,
     pub tx_streams: Vec<TxStream>,
     pub last_tx_stream: usize,
     pub counters: Arc<LegCounters>,
@@ -56,6 +77,24 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// The stream a packet with `ssrc` and payload type `pt` belongs to: the one
+    /// already carrying that SSRC, else the first free one whose payload types match.
+    #[inline]
+    pub fn stream_for(&self, ssrc: u32, pt: u8) -> Option<usize> {
+        if self.streams.len() == 1 {
+            return Some(0);
+        }
+        if let Some(i) = self.streams.iter().position(|s| s.rx.ssrc == Some(ssrc)) {
+            return Some(i);
+        }
+        self.streams.iter().position(|s| s.payload_types.contains(&pt))
+    }
+
+    /// Whether `ssrc` is one of the SSRCs the remote sends us.
+    pub fn is_remote_ssrc(&self, ssrc: u32) -> bool {
+        self.streams.iter().any(|s| s.rx.ssrc == Some(ssrc))
+    }
+
     pub fn rtcp_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         self.rtcp.as_ref().unwrap_or(&self.rtp).as_raw_fd()

@@ -9,7 +9,7 @@ use super::{Engine, SockSlot};
 use crate::io::{RawAddr, SendItem};
 use crate::rtp::demux::{classify, Kind};
 use crate::rtp::ntp::{mid32, mid32_to_us};
-use crate::rtp::rewrite::leg_for_ssrc;
+use crate::rtp::rewrite::stream_for_ssrc;
 use crate::rtp::rtcp::{self, Item};
 use control::{leg_core, Event, LegId};
 use rtp_types::RtpPacket;
@@ -31,10 +31,13 @@ impl Engine {
             Some(SockSlot::TurnRelay) => return self.turn_peer(token, from, data),
             Some(SockSlot::TurnStream) | None => return,
         };
+        if self.legs[slot as usize].webrtc.is_some() {
+            return self.on_webrtc_packet(slot, from, data, hold);
+        }
         match classify(data) {
             Kind::Rtp if !rtcp => self.on_rtp(slot, from, data, hold),
             Kind::Rtcp => self.on_rtcp(slot, from, data, rtcp),
-            // STUN and DTLS arrive here only once the WebRTC edge owns this leg type.
+            // STUN and DTLS belong to WebRTC legs only.
             _ => self.malformed(slot),
         }
     }
@@ -48,23 +51,25 @@ impl Engine {
         }
     }
 
-    fn malformed(&mut self, slot: u32) {
+    pub(super) fn malformed(&mut self, slot: u32) {
         add(&self.counters.malformed, 1);
         if let Some(l) = self.leg(slot) {
             add(&l.counters.malformed, 1);
         }
     }
 
-    fn on_rtp(&mut self, slot: u32, from: &RawAddr, data: &mut [u8], hold: HoldId) {
+    pub(super) fn on_rtp(&mut self, slot: u32, from: &RawAddr, data: &mut [u8], hold: HoldId) {
         let now = self.now;
         let now_us = self.now_us();
         let len = data.len();
-        let (ssrc, seq, ts) = match RtpPacket::parse(data) {
-            Ok(p) => (p.ssrc(), p.sequence_number(), p.timestamp()),
+        let (ssrc, seq, ts, pt) = match RtpPacket::parse(data) {
+            Ok(p) => (p.ssrc(), p.sequence_number(), p.timestamp(), p.payload_type()),
             Err(_) => return self.malformed(slot),
         };
         let mut events: [Option<Event>; 2] = [None, None];
         let leg = &mut self.legs[slot as usize];
+        // A payload type no stream of this leg declared: not ours to forward.
+        let Some(k) = leg.stream_for(ssrc, pt) else { return self.malformed(slot) };
         let c = &leg.counters;
         add(&c.rx_packets, 1);
         add(&c.rx_bytes, len as u64);
@@ -75,25 +80,29 @@ impl Engine {
                 events[0] = Some(Event::RemoteLearned { leg: leg.id, remote: addr });
             }
         }
-        if leg.rx.ssrc != Some(ssrc) {
-            let old = leg.rx.ssrc;
-            leg.rx.reset(ssrc, seq);
-            set(&leg.counters.ssrc_plus1, ssrc as u64 + 1);
+        let stream = &mut leg.streams[k];
+        if stream.rx.ssrc != Some(ssrc) {
+            let old = stream.rx.ssrc;
+            stream.rx.reset(ssrc, seq);
+            if k == 0 {
+                set(&leg.counters.ssrc_plus1, ssrc as u64 + 1);
+            }
             if old.is_some() {
                 events[1] = Some(Event::SsrcChanged { leg: leg.id, old, new: ssrc });
             }
         }
-        let arrival = now_us * leg.clock_rate as u64 / 1_000_000;
-        leg.rx.on_packet(seq, ts, arrival);
+        let arrival = now_us * stream.clock_rate as u64 / 1_000_000;
+        stream.rx.on_packet(seq, ts, arrival);
         if leg.inactive_reported {
             leg.inactive_reported = false;
             events[0] = Some(Event::Active { leg: leg.id });
         }
         leg.last_rx = Some(now);
         let room = if leg.muted { None } else { leg.room };
-        let (out_seq, out_ts, _) = leg.rewriter.rewrite(ssrc, seq, ts, now);
-        let out_ssrc = leg.rewriter.out_ssrc;
-        let (src_id, clock) = (leg.id, leg.clock_rate);
+        let stream = &mut leg.streams[k];
+        let (out_seq, out_ts, _) = stream.rewriter.rewrite(ssrc, seq, ts, now);
+        let out_ssrc = stream.rewriter.out_ssrc;
+        let (src_id, clock) = (leg.id, stream.clock_rate);
         for e in events.into_iter().flatten() {
             self.emit(e);
         }
@@ -110,7 +119,7 @@ impl Engine {
         for i in 0..nlegs {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
             if dst != slot {
-                self.send_media(dst, data, hold, out_ssrc, out_ts, clock);
+                self.send_media(dst, src_id, data, hold, out_ssrc, out_ts, clock);
             }
         }
         if remote != 0 {
@@ -119,14 +128,22 @@ impl Engine {
         }
     }
 
-    /// Queue `data` for leg `dst` (a slot on this core).
+    /// Queue `data` (from leg `src`) for leg `dst` (a slot on this core).
     #[inline]
-    fn send_media(&mut self, dst: u32, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32) {
+    #[allow(clippy::too_many_arguments)]
+    fn send_media(&mut self, dst: u32, src: LegId, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32) {
         let now = self.now;
         let leg = &mut self.legs[dst as usize];
+        if leg.sendonly || leg.skip_source == Some(src) {
+            return;
+        }
         if leg.remote.is_none() {
             add(&leg.counters.tx_dropped, 1);
             return;
+        }
+        if leg.webrtc.is_some() {
+            leg.note_sent(ssrc, ts, data.len(), now, clock);
+            return self.send_protected(dst, data);
         }
         add(&leg.counters.tx_packets, 1);
         add(&leg.counters.tx_bytes, data.len() as u64);
@@ -169,10 +186,10 @@ impl Engine {
                 let Some(h) = self.mesh.pop(from, self.core) else { break };
                 add(&self.counters.handoff_in, 1);
                 match h {
-                    Handoff::Media { room, clock_rate, buf, .. } => self.media_from_peer(room, clock_rate, buf),
-                    Handoff::Feedback { to_leg, item } => {
+                    Handoff::Media { room, src_leg, clock_rate, buf } => self.media_from_peer(room, src_leg, clock_rate, buf),
+                    Handoff::Feedback { to_leg, stream, item } => {
                         if let Some(slot) = self.leg_slot(to_leg) {
-                            self.send_feedback(slot, &item);
+                            self.send_feedback(slot, stream as usize, &item);
                         }
                     }
                 }
@@ -180,7 +197,7 @@ impl Engine {
         }
     }
 
-    fn media_from_peer(&mut self, room: u32, clock: u32, buf: Box<super::buffers::Buf>) {
+    fn media_from_peer(&mut self, room: u32, src: LegId, clock: u32, buf: Box<super::buffers::Buf>) {
         let Some(rslot) = self.rooms.slot_of(room) else {
             return self.recycle(buf);
         };
@@ -196,12 +213,12 @@ impl Engine {
         let n = self.rooms.get(rslot).map_or(0, |r| r.legs.len());
         for i in 0..n {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
-            self.send_media(dst, data, hold, ssrc, ts, clock);
+            self.send_media(dst, src, data, hold, ssrc, ts, clock);
         }
         self.release(hold, &mut |_| {});
     }
 
-    fn on_rtcp(&mut self, slot: u32, from: &RawAddr, data: &[u8], on_rtcp_socket: bool) {
+    pub(super) fn on_rtcp(&mut self, slot: u32, from: &RawAddr, data: &[u8], on_rtcp_socket: bool) {
         let now = self.now;
         let ntp_now = mid32(self.ntp.ntp(now));
         let mut feedback: Vec<(u32, FeedbackMsg)> = Vec::new();
@@ -217,8 +234,8 @@ impl Engine {
         }
         let ok = rtcp::parse(data, |item| match item {
             Item::SenderReport { ssrc, ntp } => {
-                if leg.rx.ssrc == Some(ssrc) {
-                    leg.rx.last_sr = Some((mid32(ntp), now));
+                if let Some(s) = leg.streams.iter_mut().find(|s| s.rx.ssrc == Some(ssrc)) {
+                    s.rx.last_sr = Some((mid32(ntp), now));
                 }
             }
             Item::Report { about, fraction_lost, lsr, dlsr } => {
@@ -238,7 +255,7 @@ impl Engine {
             Item::Fir { ssrc, .. } => feedback.push((ssrc, FeedbackMsg::Fir)),
             Item::Nack { media_ssrc, seqs } => feedback.push((media_ssrc, FeedbackMsg::Nack(seqs))),
             Item::Bye { ssrc } => {
-                if leg.rx.ssrc == Some(ssrc) {
+                if leg.is_remote_ssrc(ssrc) {
                     bye = Some(Event::Bye { leg: leg.id, ssrc });
                 }
             }
@@ -254,25 +271,25 @@ impl Engine {
         }
     }
 
-    /// Feedback about one of our outgoing SSRCs goes to the leg that sources it.
+    /// Feedback about one of our outgoing SSRCs goes to the leg and stream that source it.
     fn route_feedback(&mut self, from_slot: u32, media_ssrc: u32, msg: FeedbackMsg) {
-        let src: LegId = leg_for_ssrc(media_ssrc) as LegId;
+        let (src, stream) = stream_for_ssrc(media_ssrc);
         let counters = self.leg(from_slot).map(|l| l.counters.clone());
         let core = leg_core(src);
         if core == self.core {
             let Some(s) = self.leg_slot(src) else { return };
-            if self.leg(s).map(|l| l.rewriter.out_ssrc) != Some(media_ssrc) {
+            if self.leg(s).and_then(|l| l.streams.get(stream)).map(|st| st.rewriter.out_ssrc) != Some(media_ssrc) {
                 return;
             }
             if let Some(c) = counters {
                 add(&c.feedback_relayed, 1);
             }
-            self.send_feedback(s, &msg);
+            self.send_feedback(s, stream, &msg);
         } else if core < self.mesh.cores {
             if let Some(c) = counters {
                 add(&c.feedback_relayed, 1);
             }
-            if self.mesh.push(self.core, core, Handoff::Feedback { to_leg: src, item: msg }).is_ok() {
+            if self.mesh.push(self.core, core, Handoff::Feedback { to_leg: src, stream: stream as u8, item: msg }).is_ok() {
                 self.wake_mask |= 1 << core;
             } else {
                 add(&self.counters.handoff_dropped, 1);
@@ -280,14 +297,17 @@ impl Engine {
         }
     }
 
-    /// Ask source leg `slot` for what a receiver wants, in the source's numbering.
-    pub(crate) fn send_feedback(&mut self, slot: u32, msg: &FeedbackMsg) {
+    /// Ask stream `stream` of source leg `slot` for what a receiver wants, in the
+    /// source's numbering.
+    pub(crate) fn send_feedback(&mut self, slot: u32, stream: usize, msg: &FeedbackMsg) {
         let now = self.now;
         let mut buf = self.take_buf();
         let leg = &mut self.legs[slot as usize];
-        let (Some(media), true) = (leg.rx.ssrc, leg.remote_rtcp.is_some()) else {
+        let Some(st) = leg.streams.get(stream) else { return self.recycle(buf) };
+        let (Some(media), true) = (st.rx.ssrc, leg.remote_rtcp.is_some()) else {
             return self.recycle(buf);
         };
+        let rewriter = &st.rewriter;
         let written = match msg {
             FeedbackMsg::Pli | FeedbackMsg::Fir => {
                 if matches!(leg.last_keyframe_request, Some(t) if now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL) {
@@ -302,7 +322,7 @@ impl Engine {
                 }
             }
             FeedbackMsg::Nack(seqs) => {
-                let mapped: Vec<u16> = seqs.iter().map(|&s| leg.rewriter.to_source_seq(s)).collect();
+                let mapped: Vec<u16> = seqs.iter().map(|&s| rewriter.to_source_seq(s)).collect();
                 rtcp::write_nack(&mut buf.data, leg.local_ssrc, media, &mapped)
             }
         };
@@ -316,11 +336,14 @@ impl Engine {
     }
 
     /// Queue an RTCP packet we built toward the leg's RTCP address.
-    pub(crate) fn queue_rtcp(&mut self, slot: u32, buf: Box<super::buffers::Buf>) {
-        let leg = &self.legs[slot as usize];
-        if leg.remote_rtcp.is_none() {
+    pub(crate) fn queue_rtcp(&mut self, slot: u32, mut buf: Box<super::buffers::Buf>) {
+        if self.legs[slot as usize].remote_rtcp.is_none() {
             return self.recycle(buf);
         }
+        if self.legs[slot as usize].webrtc.is_some() && !self.protect_rtcp_for(slot, &mut buf) {
+            return self.recycle(buf);
+        }
+        let leg = &self.legs[slot as usize];
         add(&leg.counters.rtcp_tx, 1);
         let (fd, dest) = (leg.rtcp_fd(), leg.remote_rtcp_raw);
         let (ptr, len) = (buf.data.as_ptr(), buf.len as u32);

@@ -14,12 +14,12 @@ pub mod rooms;
 pub mod streams;
 pub mod tcp_relay;
 pub mod turn_io;
+pub mod webrtc;
 
 use crate::config::Config;
 use crate::io::{socket, RawAddr, SendItem};
 use crate::rtp::ntp::NtpClock;
-use crate::rtp::receive_stats::ReceiveStats;
-use crate::rtp::rewrite::{ssrc_for_leg, Rewriter};
+use crate::rtp::rewrite::{ssrc_for_leg, ssrc_for_stream};
 use buffers::{Buf, HoldId, HoldKind, Holds};
 use control::{ErrorBody, ErrorCode, Event, Family, LegCreate, LegId, LegUpdate, Media, PortPool};
 use counters::{LegCounters, WorkerCounters};
@@ -52,6 +52,8 @@ pub struct Created {
     pub rtcp_port: u16,
     pub local_ip: IpAddr,
     pub tokens: Vec<u32>,
+    pub out_ssrcs: Vec<u32>,
+    pub webrtc: Option<control::WebrtcLocal>,
 }
 
 pub struct Engine {
@@ -244,8 +246,13 @@ impl Engine {
             Media::Audio => self.cfg.dscp_audio,
             Media::Video => self.cfg.dscp_video,
         };
-        let mux = spec.rtcp_mux;
-        let slice = self.ports.get_mut(&(spec.pool, spec.family)).expect("all pools exist");
+        // WebRTC: BUNDLE and rtcp-mux on one port from the WebRTC range.
+        let (mux, pool) = if spec.webrtc.is_some() { (true, PortPool::Webrtc) } else { (spec.rtcp_mux, spec.pool) };
+        let webrtc = match &spec.webrtc {
+            Some(remote) => Some(Box::new(webrtc::WebrtcTransport::new(remote).map_err(|e| ErrorBody::new(ErrorCode::Internal, e))?)),
+            None => None,
+        };
+        let slice = self.ports.get_mut(&(pool, spec.family)).expect("all pools exist");
         let (port, (rtp, rtcp)) = slice
             .allocate(|p| -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
                 let rtp = socket::bind_udp(SocketAddr::new(ip, p), dscp)?;
@@ -255,7 +262,7 @@ impl Engine {
             .ok_or_else(|| {
                 ErrorBody::new(
                     ErrorCode::PortsExhausted,
-                    format!("no free {:?} port pair on core {} for {:?}", spec.pool, self.core, spec.family).to_lowercase(),
+                    format!("no free {:?} port pair on core {} for {:?}", pool, self.core, spec.family).to_lowercase(),
                 )
             })?;
         // Spread first reports of legs created together over the interval.
@@ -268,16 +275,31 @@ impl Engine {
             Media::Audio => 48000,
             Media::Video => 90000,
         });
+        let streams: Vec<leg::SourceStream> = if spec.streams.is_empty() {
+            vec![leg::SourceStream::new(ssrc_for_stream(id, 0), clock_rate, Vec::new())]
+        } else {
+            spec.streams.iter().enumerate().map(|(k, s)| leg::SourceStream::new(ssrc_for_stream(id, k), s.clock_rate, s.payload_types.clone())).collect()
+        };
+        let out_ssrcs = streams.iter().map(|s| s.rewriter.out_ssrc).collect();
+        if webrtc.is_some() {
+            counters::set(&counters.webrtc, 1);
+        }
+        let local_webrtc = webrtc.as_ref().map(|w| {
+            let mut cands = vec![SocketAddr::new(ip, port)];
+            if let Some(adv) = self.cfg.advertised(v6).filter(|a| *a != ip) {
+                cands.push(SocketAddr::new(adv, port));
+            }
+            w.local(cands)
+        });
         let mut leg = Leg {
             id,
             media: spec.media,
-            clock_rate,
             rtp,
             rtcp,
             rtp_token,
             rtcp_token,
             rtp_port: port,
-            pool: spec.pool,
+            pool,
             family: spec.family,
             remote: None,
             remote_raw: RawAddr::empty(),
@@ -286,8 +308,10 @@ impl Engine {
             rtcp_remote_explicit: false,
             room: None,
             muted: false,
-            rx: ReceiveStats::default(),
-            rewriter: Rewriter::new(ssrc_for_leg(id), clock_rate),
+            streams,
+            sendonly: spec.sendonly,
+            skip_source: spec.skip_source,
+            webrtc,
             tx_streams: Vec::new(),
             last_tx_stream: 0,
             counters,
@@ -308,7 +332,7 @@ impl Engine {
         entry.insert(leg);
         self.leg_index.insert(id, slot);
         counters::set(&self.counters.legs, self.leg_index.len() as u64);
-        Ok(Created { rtp_port: port, rtcp_port: if mux { port } else { port + 1 }, local_ip: ip, tokens })
+        Ok(Created { rtp_port: port, rtcp_port: if mux { port } else { port + 1 }, local_ip: ip, tokens, out_ssrcs, webrtc: local_webrtc })
     }
 
     pub fn update_leg(&mut self, upd: &LegUpdate) -> Result<(), ErrorBody> {

@@ -24,11 +24,13 @@ impl Engine {
         for &slot in &slots {
             let jitter = self.random() % 1000;
             let Some(leg) = self.legs.get_mut(slot as usize) else { continue };
-            // Live receive statistics for stats readers.
+            // Live receive statistics for stats readers: loss summed over the leg's
+            // streams, jitter of the first (the only one on plain legs).
             let c = &leg.counters;
-            c.lost.store(leg.rx.lost(), Relaxed);
-            set(&c.expected, leg.rx.expected());
-            set(&c.jitter_us, leg.rx.jitter() as u64 * 1_000_000 / leg.clock_rate as u64);
+            c.lost.store(leg.streams.iter().map(|s| s.rx.lost()).sum(), Relaxed);
+            set(&c.expected, leg.streams.iter().map(|s| s.rx.expected()).sum());
+            let s0 = &leg.streams[0];
+            set(&c.jitter_us, s0.rx.jitter() as u64 * 1_000_000 / s0.clock_rate as u64);
             if let Some(last) = leg.last_rx {
                 let idle = now.saturating_duration_since(last);
                 if idle >= timeout && !leg.inactive_reported {
@@ -37,6 +39,7 @@ impl Engine {
                     self.emit(e);
                 }
             }
+            self.webrtc_tick(slot);
             let Some(leg) = self.legs.get_mut(slot as usize) else { continue };
             if now < leg.next_rtcp {
                 continue;
@@ -55,24 +58,30 @@ impl Engine {
                     SenderInfo { ssrc: s.ssrc, packets: s.packets, octets: s.octets, rtp_ts: s.last_ts.wrapping_add(ticks as u32) }
                 })
                 .collect();
-            let reception = leg.rx.ssrc.filter(|_| leg.rx.received > 0).map(|ssrc| {
-                let (lsr, dlsr) = match leg.rx.last_sr {
-                    Some((lsr, at)) => (lsr, duration_to_mid32(now.saturating_duration_since(at))),
-                    None => (0, 0),
-                };
-                Reception {
-                    ssrc,
-                    fraction_lost: leg.rx.take_fraction_lost(),
-                    cumulative_lost: leg.rx.lost(),
-                    extended_max: leg.rx.extended_max(),
-                    jitter: leg.rx.jitter(),
-                    lsr,
-                    dlsr,
-                }
-            });
+            let reception: Vec<Reception> = leg
+                .streams
+                .iter_mut()
+                .filter(|s| s.rx.received > 0)
+                .filter_map(|s| {
+                    let ssrc = s.rx.ssrc?;
+                    let (lsr, dlsr) = match s.rx.last_sr {
+                        Some((lsr, at)) => (lsr, duration_to_mid32(now.saturating_duration_since(at))),
+                        None => (0, 0),
+                    };
+                    Some(Reception {
+                        ssrc,
+                        fraction_lost: s.rx.take_fraction_lost(),
+                        cumulative_lost: s.rx.lost(),
+                        extended_max: s.rx.extended_max(),
+                        jitter: s.rx.jitter(),
+                        lsr,
+                        dlsr,
+                    })
+                })
+                .collect();
             let local_ssrc = leg.local_ssrc;
             let mut buf = self.take_buf();
-            match rtcp::write_report(&mut buf.data, local_ssrc, ntp, &senders, reception, &self.cfg.cname) {
+            match rtcp::write_report(&mut buf.data, local_ssrc, ntp, &senders, &reception, &self.cfg.cname) {
                 Ok(n) => {
                     buf.len = n as u16;
                     self.queue_rtcp(slot, buf);

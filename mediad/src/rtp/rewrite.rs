@@ -121,6 +121,23 @@ pub fn leg_for_ssrc(ssrc: u32) -> u32 {
     x.wrapping_mul(0x9E37_79B1u32.wrapping_inv())
 }
 
+/// Streams per leg that get an SSRC of their own (BUNDLE: audio, video, screen...).
+pub const MAX_STREAMS: usize = 8;
+/// Leg ids stay below this so the stream index fits above them in 32 bits.
+pub const LEG_ID_LIMIT: u64 = 1 << 29;
+
+/// The outgoing SSRC of stream `stream` of leg `leg` (stream 0 is `ssrc_for_leg`).
+pub fn ssrc_for_stream(leg: u64, stream: usize) -> u32 {
+    debug_assert!(leg < LEG_ID_LIMIT && stream < MAX_STREAMS);
+    ssrc_for_leg(leg | (stream as u64) << 29)
+}
+
+/// Inverse of `ssrc_for_stream`: (leg, stream).
+pub fn stream_for_ssrc(ssrc: u32) -> (u64, usize) {
+    let x = leg_for_ssrc(ssrc);
+    ((x & (LEG_ID_LIMIT as u32 - 1)) as u64, (x >> 29) as usize)
+}
+
 trait WrappingInv {
     fn wrapping_inv(self) -> Self;
 }
@@ -175,5 +192,9 @@ mod tests {
             assert_eq!(leg_for_ssrc(ssrc_for_leg(leg)), leg as u32);
         }
         assert_ne!(ssrc_for_leg(256), ssrc_for_leg(257));
+        for (leg, k) in [(257u64, 0usize), (257, 1), (LEG_ID_LIMIT - 1, MAX_STREAMS - 1)] {
+            assert_eq!(stream_for_ssrc(ssrc_for_stream(leg, k)), (leg, k));
+        }
+        assert_eq!(ssrc_for_stream(257, 0), ssrc_for_leg(257));
     }
 }

@@ -42,13 +42,13 @@ fn block(r: &Reception) -> rtcp_types::ReportBlockBuilder {
 }
 
 /// Write a compound report into `buf`: one SR per stream we send on this leg (the
-/// first carries the reception block), or an RR when we send nothing; then SDES CNAME.
+/// first carries the reception blocks), or an RR when we send nothing; then SDES CNAME.
 pub fn write_report(
     buf: &mut [u8],
     local_ssrc: u32,
     ntp: u64,
     senders: &[SenderInfo],
-    reception: Option<Reception>,
+    reception: &[Reception],
     cname: &str,
 ) -> Result<usize, rtcp_types::RtcpWriteError> {
     let mut compound = Compound::builder();
@@ -56,7 +56,7 @@ pub fn write_report(
     if senders.is_empty() {
         first_ssrc = local_ssrc;
         let mut rr = ReceiverReport::builder(local_ssrc);
-        if let Some(r) = &reception {
+        for r in reception {
             rr = rr.add_report_block(block(r));
         }
         compound = compound.add_packet(rr);
@@ -69,7 +69,7 @@ pub fn write_report(
                 .packet_count(s.packets)
                 .octet_count(s.octets);
             if i == 0 {
-                if let Some(r) = &reception {
+                for r in reception {
                     sr = sr.add_report_block(block(r));
                 }
             }
@@ -187,11 +187,11 @@ mod tests {
     fn report_roundtrip() {
         let mut buf = [0u8; 1500];
         let rec = Reception { ssrc: 9, fraction_lost: 3, cumulative_lost: -2, extended_max: 70000, jitter: 5, lsr: 0x1234, dlsr: 0x10 };
-        let n = write_report(&mut buf, 1, 0xAAAA_BBBB_CCCC_DDDD, &[SenderInfo { ssrc: 77, packets: 10, octets: 1000, rtp_ts: 5 }], Some(rec), "mediad").unwrap();
+        let n = write_report(&mut buf, 1, 0xAAAA_BBBB_CCCC_DDDD, &[SenderInfo { ssrc: 77, packets: 10, octets: 1000, rtp_ts: 5 }], &[rec], "mediad").unwrap();
         let got = items(&buf[..n]);
         assert_eq!(got[0], Item::SenderReport { ssrc: 77, ntp: 0xAAAA_BBBB_CCCC_DDDD });
         assert_eq!(got[1], Item::Report { about: 9, fraction_lost: 3, lsr: 0x1234, dlsr: 0x10 });
-        let n = write_report(&mut buf, 1, 0, &[], None, "mediad").unwrap();
+        let n = write_report(&mut buf, 1, 0, &[], &[], "mediad").unwrap();
         assert!(items(&buf[..n]).is_empty());
     }
 

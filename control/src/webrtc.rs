@@ -1,0 +1,78 @@
+//! Control-protocol types of WebRTC legs and of legs that carry several streams
+//! (BUNDLE: audio and video on one 5-tuple).
+
+use crate::messages::Media;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// One stream the remote sends on a leg. A plain SIP leg has one; a WebRTC publisher
+/// has one per m-line it sends. Packets are matched to a stream by SSRC once known,
+/// else by payload type.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub media: Media,
+    pub clock_rate: u32,
+    /// Payload types of this stream (from its m-line); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payload_types: Vec<u8>,
+}
+
+/// What the browser's SDP says about its end of the transport.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebrtcRemote {
+    /// `a=ice-ufrag` of the remote (checks carry `ours:theirs`).
+    pub ice_ufrag: String,
+    /// `a=ice-pwd` of the remote (kept for consent checks we may send later).
+    #[serde(default)]
+    pub ice_pwd: String,
+    /// `a=fingerprint` value: `sha-256 AB:CD:...`; the DTLS peer certificate must match.
+    pub fingerprint: String,
+}
+
+/// What our SDP must say: mediad is ICE-lite, DTLS passive (`a=setup:passive`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebrtcLocal {
+    pub ice_ufrag: String,
+    pub ice_pwd: String,
+    /// `sha-256 AB:CD:...` of the node's DTLS certificate.
+    pub fingerprint: String,
+    /// Host candidates: the leg's port on the bind and advertised addresses.
+    pub candidates: Vec<SocketAddr>,
+}
+
+/// Transport state of a WebRTC leg, for stats.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct WebrtcStats {
+    /// `new`, `checking`, `connected`, `disconnected`.
+    pub ice: String,
+    /// `new`, `connecting`, `connected`, `failed`.
+    pub dtls: String,
+    /// Negotiated SRTP profile once connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srtp_profile: Option<String>,
+    /// The remote address of the nominated pair (where media goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<SocketAddr>,
+    /// Packets that failed SRTP/SRTCP authentication or replay checks.
+    pub srtp_failures: u64,
+    /// STUN that was not a valid ICE check (foreign or bad credentials).
+    pub ice_refused: u64,
+}
+
+pub fn ice_state_name(code: u64) -> &'static str {
+    match code {
+        1 => "checking",
+        2 => "connected",
+        3 => "disconnected",
+        _ => "new",
+    }
+}
+
+pub fn dtls_state_name(code: u64) -> &'static str {
+    match code {
+        1 => "connecting",
+        2 => "connected",
+        3 => "failed",
+        _ => "new",
+    }
+}
