@@ -181,6 +181,10 @@ pub struct LegUpdate {
     /// Stop forwarding this leg's media into its room (it still receives).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted: Option<bool>,
+    /// The remote's ICE/DTLS parameters, when mediad offered first (the browser's
+    /// answer arrives after `leg.create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<crate::WebrtcRemote>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }

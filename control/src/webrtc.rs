@@ -17,15 +17,19 @@ pub struct StreamSpec {
     pub payload_types: Vec<u8>,
 }
 
-/// What the browser's SDP says about its end of the transport.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// What the browser's SDP says about its end of the transport. When mediad offers
+/// first, `leg.create` carries an empty one and `leg.update` the browser's answer;
+/// media flows only once the DTLS certificate matched a fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct WebrtcRemote {
     /// `a=ice-ufrag` of the remote (checks carry `ours:theirs`).
+    #[serde(default)]
     pub ice_ufrag: String,
     /// `a=ice-pwd` of the remote (kept for consent checks we may send later).
     #[serde(default)]
     pub ice_pwd: String,
     /// `a=fingerprint` value: `sha-256 AB:CD:...`; the DTLS peer certificate must match.
+    #[serde(default)]
     pub fingerprint: String,
 }
 

@@ -98,6 +98,9 @@ impl Daemon {
             Op::LegCreate(spec) => self.leg_create(&mut st, spec),
             Op::LegUpdate(upd) => {
                 let rec = st.legs.get(&upd.leg).ok_or_else(|| crate::engine::no_leg(upd.leg))?;
+                if let Some(w) = &upd.webrtc {
+                    check_webrtc_remote(w)?;
+                }
                 let core = rec.info.core;
                 self.ask(core, |reply| Command::UpdateLeg { update: upd.clone(), reply })?;
                 let rec = st.legs.get_mut(&upd.leg).expect("checked");
@@ -207,9 +210,7 @@ impl Daemon {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "stream clock_rate must be 1..=1000000"));
         }
         if let Some(w) = &spec.webrtc {
-            if w.ice_ufrag.is_empty() || !w.fingerprint.to_ascii_lowercase().starts_with("sha-256 ") {
-                return Err(ErrorBody::new(ErrorCode::BadRequest, "webrtc needs ice_ufrag and a `sha-256 AB:CD:..` fingerprint"));
-            }
+            check_webrtc_remote(w)?;
         }
         let core = match spec.core {
             Some(c) if c >= self.workers.len() => {
@@ -385,4 +386,14 @@ impl Daemon {
 
 fn no_room(room: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::NoSuchRoom, format!("room `{room}` does not exist"))
+}
+
+/// Remote WebRTC parameters are either both absent (mediad offers; `leg.update`
+/// brings them) or a ufrag with a `sha-256` fingerprint.
+fn check_webrtc_remote(w: &control::WebrtcRemote) -> Result<(), ErrorBody> {
+    let empty = w.ice_ufrag.is_empty() && w.fingerprint.is_empty();
+    if empty || (!w.ice_ufrag.is_empty() && w.fingerprint.to_ascii_lowercase().starts_with("sha-256 ")) {
+        return Ok(());
+    }
+    Err(ErrorBody::new(ErrorCode::BadRequest, "webrtc needs ice_ufrag and a `sha-256 AB:CD:..` fingerprint"))
 }

@@ -347,6 +347,9 @@ impl Engine {
         if let Some(m) = upd.muted {
             leg.muted = m;
         }
+        if let Some(w) = &upd.webrtc {
+            self.webrtc_set_remote(slot, w)?;
+        }
         Ok(())
     }
 

@@ -36,6 +36,8 @@ pub struct WebrtcTransport {
     pub remote_fingerprint: String,
     /// Keys, once DTLS completed and the peer's certificate matched the SDP.
     pub srtp: Option<Srtp>,
+    /// DTLS completed before the SDP answer brought the fingerprint: the keys wait.
+    pending: Option<dtls::Keys>,
     /// DTLS failed or the fingerprint did not match: nothing more is accepted.
     pub failed: bool,
     /// `leg.connected` was emitted.
@@ -58,13 +60,16 @@ impl WebrtcTransport {
         let dtls = Dtls::with_context(Role::Server, &id.context).map_err(|e| format!("{e:?}"))?;
         let (ufrag, pwd) = (ice_token(8), ice_token(24));
         let mut ice = IceLite::new(ufrag, pwd.clone());
-        ice.set_remote_ufrag(remote.ice_ufrag.clone());
+        if !remote.ice_ufrag.is_empty() {
+            ice.set_remote_ufrag(remote.ice_ufrag.clone());
+        }
         Ok(WebrtcTransport {
             ice,
             local_pwd: pwd,
             dtls,
             remote_fingerprint: remote.fingerprint.clone(),
             srtp: None,
+            pending: None,
             failed: false,
             announced: false,
             events: Vec::new(),
@@ -79,6 +84,18 @@ impl WebrtcTransport {
             candidates,
         }
     }
+}
+
+/// Keys from a finished handshake count only if the peer's certificate is the one
+/// its SDP named. Returns why not, if not.
+fn accept_keys(w: &mut WebrtcTransport, keys: dtls::Keys, c: &super::counters::LegCounters) -> Option<String> {
+    if !dtls::fingerprint_matches(&w.remote_fingerprint, &keys.peer_fingerprint) {
+        return Some("DTLS certificate does not match the SDP fingerprint".into());
+    }
+    set(&c.srtp_profile, if keys.profile == "SRTP_AEAD_AES_128_GCM" { 2 } else { 1 });
+    set(&c.dtls_state, 2);
+    w.srtp = Some(Srtp { outbound: keys.outbound, inbound: keys.inbound });
+    None
 }
 
 fn ice_code(s: IceState) -> u64 {
@@ -174,15 +191,8 @@ impl Engine {
         let result = w.dtls.handle_datagram(data);
         let mut failure = None;
         match result {
-            Ok(Some(keys)) => {
-                if dtls::fingerprint_matches(&w.remote_fingerprint, &keys.peer_fingerprint) {
-                    set(&leg.counters.srtp_profile, if keys.profile == "SRTP_AEAD_AES_128_GCM" { 2 } else { 1 });
-                    set(&leg.counters.dtls_state, 2);
-                    w.srtp = Some(Srtp { outbound: keys.outbound, inbound: keys.inbound });
-                } else {
-                    failure = Some("DTLS certificate does not match the SDP fingerprint".to_string());
-                }
-            }
+            Ok(Some(keys)) if w.remote_fingerprint.is_empty() => w.pending = Some(keys),
+            Ok(Some(keys)) => failure = accept_keys(w, keys, &leg.counters),
             Ok(None) => {}
             Err(e) => failure = Some(format!("DTLS: {e:?}")),
         }
@@ -191,11 +201,7 @@ impl Engine {
             out.push(d);
         }
         if let Some(reason) = failure {
-            w.failed = true;
-            w.srtp = None;
-            set(&leg.counters.dtls_state, 3);
-            let e = Event::Disconnected { leg: leg.id, reason };
-            self.emit(e);
+            self.webrtc_fail(slot, reason);
         }
         for d in out {
             let mut buf = self.take_buf();
@@ -205,6 +211,38 @@ impl Engine {
             self.queue_to(slot, from, buf);
         }
         self.webrtc_maybe_connected(slot);
+    }
+
+    fn webrtc_fail(&mut self, slot: u32, reason: String) {
+        let leg = &mut self.legs[slot as usize];
+        let Some(w) = leg.webrtc.as_mut() else { return };
+        w.failed = true;
+        w.srtp = None;
+        set(&leg.counters.dtls_state, 3);
+        let e = Event::Disconnected { leg: leg.id, reason };
+        self.emit(e);
+    }
+
+    /// The browser's answer to our offer: its ufrag and fingerprint (keys that waited
+    /// for it are checked now).
+    pub(super) fn webrtc_set_remote(&mut self, slot: u32, remote: &WebrtcRemote) -> Result<(), control::ErrorBody> {
+        let leg = &mut self.legs[slot as usize];
+        let Some(w) = leg.webrtc.as_mut() else {
+            return Err(control::ErrorBody::new(control::ErrorCode::BadRequest, "not a WebRTC leg"));
+        };
+        if !remote.ice_ufrag.is_empty() {
+            w.ice.set_remote_ufrag(remote.ice_ufrag.clone());
+        }
+        if !remote.fingerprint.is_empty() {
+            w.remote_fingerprint = remote.fingerprint.clone();
+            if let Some(keys) = w.pending.take() {
+                if let Some(reason) = accept_keys(w, keys, &leg.counters) {
+                    self.webrtc_fail(slot, reason);
+                }
+            }
+        }
+        self.webrtc_maybe_connected(slot);
+        Ok(())
     }
 
     /// Emit `leg.connected` once both ICE has a nominated pair and SRTP has keys.
