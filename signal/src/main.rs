@@ -3,6 +3,7 @@
 //! with their issues. `--dev` starts a mediad of its own on loopback (all-in-one).
 
 mod http;
+mod webrtc;
 mod mediad_link;
 
 use clap::Parser;

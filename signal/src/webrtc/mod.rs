@@ -1,0 +1,4 @@
+//! The WebRTC edge of signal: SDP (sans-IO), conferences (who publishes what, who
+//! subscribes to whom, turned into mediad control ops), and the WebSocket protocol.
+
+pub mod sdp;
