@@ -2,3 +2,4 @@
 //! subscribes to whom, turned into mediad control ops), and the WebSocket protocol.
 
 pub mod sdp;
+pub mod conference;

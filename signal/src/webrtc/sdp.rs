@@ -246,4 +246,4 @@ pub fn write(session_id: u64, version: u64, local: &Local<'_>, sections: &[Secti
 
 #[cfg(test)]
 #[path = "sdp_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,356 @@
+//! Conferences of browsers: who is in which room, what each publishes, what each
+//! receives, turned into mediad legs and SDP. Fed client messages, it answers with
+//! messages for connections; mediad is reached only through `MediaOps`, so the logic
+//! runs in tests against a fake.
+//!
+//! Each browser has two peer connections, as LiveKit does: a *publisher* it offers
+//! (mediad answers, one recvonly leg with one stream per track) and a *subscriber*
+//! we offer (one sendonly leg in the same room that skips the browser's own
+//! publisher). Roles never swap, so offers never collide: a change while a
+//! subscriber offer is unanswered is sent once the answer arrives.
+
+use super::sdp::{self, Codec, Kind};
+use control::{LegCreate, LegId, LegInfo, LegUpdate, Media, StreamSpec, WebrtcRemote};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+pub type ConnId = u64;
+
+/// What the conference needs from mediad.
+pub trait MediaOps {
+    fn ensure_room(&mut self, room: &str) -> Result<(), String>;
+    fn delete_room(&mut self, room: &str);
+    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String>;
+    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String>;
+    fn delete_leg(&mut self, leg: LegId);
+}
+
+/// A message for one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Out {
+    pub to: ConnId,
+    pub msg: Value,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    kind: Kind,
+    codec: Codec,
+    /// The SSRC mediad forwards this track under.
+    ssrc: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    mid: String,
+    from: ConnId,
+    track: usize,
+    kind: Kind,
+    codec: Codec,
+    ssrc: u32,
+    active: bool,
+}
+
+#[derive(Debug, Default)]
+struct Subscriber {
+    leg: Option<LegInfo>,
+    slots: Vec<Slot>,
+    /// `o=` session id, fixed for the subscriber's life; `version` counts offers.
+    session: u64,
+    version: u64,
+    awaiting_answer: bool,
+    dirty: bool,
+}
+
+#[derive(Debug)]
+struct Participant {
+    name: String,
+    publisher: Option<(LegId, Vec<Track>)>,
+    wants_media: bool,
+    sub: Subscriber,
+}
+
+#[derive(Debug, Default)]
+struct Conference {
+    participants: BTreeMap<ConnId, Participant>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    confs: HashMap<String, Conference>,
+    room_of: HashMap<ConnId, String>,
+    /// Conference id → PIN, for conferences that have one.
+    pins: HashMap<String, String>,
+    session_id: u64,
+}
+
+fn error(to: ConnId, message: impl Into<String>) -> Vec<Out> {
+    vec![Out { to, msg: json!({"type": "error", "message": message.into()}) }]
+}
+
+/// Conference ids are what people type and what mediad names rooms: keep them plain.
+pub fn valid_conference_id(cid: &str) -> bool {
+    !cid.is_empty() && cid.len() <= 64 && cid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Hub {
+    pub fn new(pins: HashMap<String, String>) -> Self {
+        let mut seed = [0u8; 8];
+        let _ = openssl::rand::rand_bytes(&mut seed);
+        Hub { pins, session_id: u64::from_le_bytes(seed) >> 2, ..Default::default() }
+    }
+
+    /// One message from connection `conn`.
+    pub fn handle(&mut self, conn: ConnId, msg: &Value, media: &mut dyn MediaOps) -> Vec<Out> {
+        let kind = msg.get("type").and_then(Value::as_str).unwrap_or("");
+        let text = |k: &str| msg.get(k).and_then(Value::as_str);
+        match kind {
+            "join" => self.join(conn, text("room").unwrap_or(""), text("name").unwrap_or(""), text("pin"), msg.get("publish").and_then(Value::as_bool).unwrap_or(true), media),
+            "publish" => match text("sdp") {
+                Some(s) => self.publish(conn, s, media),
+                None => error(conn, "publish needs sdp"),
+            },
+            "answer" => match text("sdp") {
+                Some(s) => self.subscriber_answer(conn, s, media),
+                None => error(conn, "answer needs sdp"),
+            },
+            // ICE-lite: we learn the browser's address from its checks, not candidates.
+            "candidate" => vec![],
+            "leave" => self.leave(conn, media),
+            _ => error(conn, format!("unknown message type `{kind}`")),
+        }
+    }
+
+    fn join(&mut self, conn: ConnId, room: &str, name: &str, pin: Option<&str>, publish: bool, media: &mut dyn MediaOps) -> Vec<Out> {
+        if self.room_of.contains_key(&conn) {
+            return error(conn, "already joined");
+        }
+        if !valid_conference_id(room) {
+            return error(conn, "conference id: 1-64 letters, digits, '-' or '_'");
+        }
+        if let Some(want) = self.pins.get(room) {
+            if pin != Some(want.as_str()) {
+                return error(conn, "wrong PIN");
+            }
+        }
+        let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+        let name = if name.is_empty() { format!("guest-{conn}") } else { name };
+        if let Err(e) = media.ensure_room(room) {
+            return error(conn, format!("media: {e}"));
+        }
+        let conf = self.confs.entry(room.to_string()).or_default();
+        let others: Vec<Value> = conf.participants.iter().map(|(id, p)| json!({"id": id, "name": p.name})).collect();
+        let mut out: Vec<Out> = conf
+            .participants
+            .keys()
+            .map(|&to| Out { to, msg: json!({"type": "participant_joined", "id": conn, "name": name}) })
+            .collect();
+        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, sub: Subscriber::default() });
+        self.room_of.insert(conn, room.to_string());
+        out.insert(0, Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others}) });
+        if !publish {
+            out.extend(self.sync(room, media));
+        }
+        out
+    }
+
+    fn publish(&mut self, conn: ConnId, offer: &str, media: &mut dyn MediaOps) -> Vec<Out> {
+        let Some(room) = self.room_of.get(&conn).cloned() else { return error(conn, "join first") };
+        let desc = match sdp::parse(offer) {
+            Ok(d) => d,
+            Err(e) => return error(conn, e.to_string()),
+        };
+        let conf = self.confs.get_mut(&room).expect("joined");
+        let p = conf.participants.get_mut(&conn).expect("joined");
+        if p.publisher.is_some() {
+            return error(conn, "already publishing");
+        }
+        // One stream per m-line the browser sends with a codec we forward.
+        let accepted: Vec<Option<&Codec>> = desc
+            .media
+            .iter()
+            .map(|m| sdp::choose_codec(m).filter(|_| m.port != 0 && (m.direction == "sendonly" || m.direction == "sendrecv")))
+            .collect();
+        let streams: Vec<StreamSpec> = desc
+            .media
+            .iter()
+            .zip(&accepted)
+            .filter_map(|(m, c)| {
+                c.map(|c| StreamSpec { media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video }, clock_rate: c.clock, payload_types: vec![c.pt] })
+            })
+            .collect();
+        if streams.is_empty() {
+            return error(conn, "the offer sends no audio or video we can forward (Opus, VP8, H.264 mode 1, AV1, VP9)");
+        }
+        let spec = LegCreate {
+            webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag.clone(), ice_pwd: desc.ice_pwd.clone(), fingerprint: desc.fingerprint.clone() }),
+            streams,
+            sendonly: true,
+            room: Some(room.clone()),
+            label: Some(format!("{}/pub", p.name)),
+            ..Default::default()
+        };
+        let info = match media.create_leg(spec) {
+            Ok(i) => i,
+            Err(e) => return error(conn, format!("media: {e}")),
+        };
+        let local = info.webrtc.as_ref().expect("a WebRTC leg");
+        let mut tracks = Vec::new();
+        let sections: Vec<sdp::Section> = desc
+            .media
+            .iter()
+            .zip(&accepted)
+            .map(|(m, c)| {
+                if let Some(c) = c {
+                    tracks.push(Track { kind: m.kind, codec: (*c).clone(), ssrc: info.out_ssrcs[tracks.len()] });
+                }
+                sdp::Section { kind: m.kind, mid: &m.mid, codec: *c, direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)) }
+            })
+            .collect();
+        let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "passive" };
+        self.session_id += 1;
+        let answer = sdp::write(self.session_id, 1, &l, &sections);
+        let kinds: Vec<&str> = tracks.iter().map(|t| t.kind.as_str()).collect();
+        let mut out = vec![Out { to: conn, msg: json!({"type": "answer", "sdp": answer}) }];
+        p.publisher = Some((info.leg, tracks));
+        p.wants_media = true;
+        out.extend(conf.participants.keys().filter(|&&k| k != conn).map(|&to| Out { to, msg: json!({"type": "track_published", "id": conn, "kinds": kinds}) }));
+        out.extend(self.sync(&room, media));
+        out
+    }
+
+    /// Bring every subscriber of `room` in line with the room's publishers.
+    fn sync(&mut self, room: &str, media: &mut dyn MediaOps) -> Vec<Out> {
+        let Some(conf) = self.confs.get_mut(room) else { return vec![] };
+        let published: Vec<(ConnId, Vec<Track>)> =
+            conf.participants.iter().filter_map(|(&id, p)| p.publisher.as_ref().map(|(_, t)| (id, t.clone()))).collect();
+        let mut out = Vec::new();
+        let ids: Vec<ConnId> = conf.participants.keys().copied().collect();
+        for id in ids {
+            let p = conf.participants.get_mut(&id).expect("listed");
+            if !p.wants_media {
+                continue;
+            }
+            let mut changed = false;
+            for slot in p.sub.slots.iter_mut().filter(|s| s.active) {
+                if !published.iter().any(|(from, _)| *from == slot.from) {
+                    slot.active = false;
+                    changed = true;
+                }
+            }
+            for (from, tracks) in published.iter().filter(|(from, _)| *from != id) {
+                for (i, t) in tracks.iter().enumerate() {
+                    if !p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
+                        let mid = p.sub.slots.len().to_string();
+                        p.sub.slots.push(Slot { mid, from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true });
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                out.extend(offer(id, p, room, &mut self.session_id, media));
+            }
+        }
+        out
+    }
+
+    fn subscriber_answer(&mut self, conn: ConnId, answer: &str, media: &mut dyn MediaOps) -> Vec<Out> {
+        let Some(room) = self.room_of.get(&conn).cloned() else { return error(conn, "join first") };
+        let p = self.confs.get_mut(&room).and_then(|c| c.participants.get_mut(&conn)).expect("joined");
+        let (Some(leg), true) = (p.sub.leg.as_ref().map(|l| l.leg), p.sub.awaiting_answer) else {
+            return error(conn, "no subscriber offer is waiting for an answer");
+        };
+        let desc = match sdp::parse(answer) {
+            Ok(d) => d,
+            Err(e) => return error(conn, e.to_string()),
+        };
+        let upd = LegUpdate {
+            leg,
+            webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag, ice_pwd: desc.ice_pwd, fingerprint: desc.fingerprint }),
+            ..Default::default()
+        };
+        if let Err(e) = media.update_leg(upd) {
+            return error(conn, format!("media: {e}"));
+        }
+        p.sub.awaiting_answer = false;
+        if std::mem::take(&mut p.sub.dirty) {
+            return offer(conn, p, &room, &mut self.session_id, media);
+        }
+        vec![]
+    }
+
+    /// The connection went away or said `leave`.
+    pub fn leave(&mut self, conn: ConnId, media: &mut dyn MediaOps) -> Vec<Out> {
+        let Some(room) = self.room_of.remove(&conn) else { return vec![] };
+        let Some(conf) = self.confs.get_mut(&room) else { return vec![] };
+        let Some(p) = conf.participants.remove(&conn) else { return vec![] };
+        if let Some((leg, _)) = p.publisher {
+            media.delete_leg(leg);
+        }
+        if let Some(l) = p.sub.leg {
+            media.delete_leg(l.leg);
+        }
+        let mut out: Vec<Out> = conf.participants.keys().map(|&to| Out { to, msg: json!({"type": "participant_left", "id": conn}) }).collect();
+        if conf.participants.is_empty() {
+            self.confs.remove(&room);
+            media.delete_room(&room);
+        } else {
+            out.extend(self.sync(&room, media));
+        }
+        out
+    }
+}
+
+/// Send participant `id` a subscriber offer for its current slots (or note that one
+/// is due when an offer is still unanswered).
+fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, media: &mut dyn MediaOps) -> Vec<Out> {
+    if p.sub.awaiting_answer {
+        p.sub.dirty = true;
+        return vec![];
+    }
+    if p.sub.leg.is_none() {
+        let spec = LegCreate {
+            webrtc: Some(WebrtcRemote::default()),
+            room: Some(room.to_string()),
+            skip_source: p.publisher.as_ref().map(|(l, _)| *l),
+            label: Some(format!("{}/sub", p.name)),
+            ..Default::default()
+        };
+        match media.create_leg(spec) {
+            Ok(info) => p.sub.leg = Some(info),
+            Err(e) => return error(id, format!("media: {e}")),
+        }
+    }
+    let leg = p.sub.leg.as_ref().expect("created");
+    let local = leg.webrtc.as_ref().expect("a WebRTC leg");
+    let names: Vec<(String, String)> = p.sub.slots.iter().map(|s| (s.from.to_string(), format!("{}-{}", s.from, s.mid))).collect();
+    let pts: Vec<String> = p.sub.slots.iter().map(|s| s.codec.pt.to_string()).collect();
+    let sections: Vec<sdp::Section> = p
+        .sub
+        .slots
+        .iter()
+        .zip(&names)
+        .zip(&pts)
+        .map(|((s, (stream, track)), pt)| sdp::Section {
+            kind: s.kind,
+            mid: &s.mid,
+            codec: s.active.then_some(&s.codec),
+            direction: "sendonly",
+            send: Some((s.ssrc, stream, track)),
+            rejected_as: Some(("UDP/TLS/RTP/SAVPF", pt)),
+        })
+        .collect();
+    let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "actpass" };
+    p.sub.version += 1;
+    if p.sub.version == 1 {
+        *session_id += 1;
+        p.sub.session = *session_id;
+    }
+    let sdp = sdp::write(p.sub.session, p.sub.version, &l, &sections);
+    p.sub.awaiting_answer = true;
+    vec![Out { to: id, msg: json!({"type": "offer", "sdp": sdp}) }]
+}
+
+#[cfg(test)]
+#[path = "conference_tests.rs"]
+mod tests;

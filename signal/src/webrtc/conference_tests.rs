@@ -1,0 +1,123 @@
+use super::*;
+use crate::webrtc::sdp::tests::CHROME_OFFER;
+
+/// mediad stand-in: records ops, hands out legs whose out SSRCs encode the leg id.
+#[derive(Default)]
+struct FakeMedia {
+    next: LegId,
+    created: Vec<LegCreate>,
+    updated: Vec<LegUpdate>,
+    deleted: Vec<LegId>,
+    rooms_deleted: Vec<String>,
+}
+
+impl MediaOps for FakeMedia {
+    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_room(&mut self, room: &str) {
+        self.rooms_deleted.push(room.into());
+    }
+    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
+        self.next += 1;
+        let leg = self.next;
+        let n = spec.streams.len().max(1) as u32;
+        let info: LegInfo = serde_json::from_value(json!({
+            "leg": leg, "core": 0, "media": "audio", "pool": "webrtc", "rtcp_mux": true,
+            "local_ip": "127.0.0.1", "rtp_port": 53000 + leg, "rtcp_port": 53000 + leg, "advertised_ip": "127.0.0.1",
+            "out_ssrcs": (0..n).map(|k| leg as u32 * 100 + k).collect::<Vec<_>>(),
+            "webrtc": {"ice_ufrag": format!("u{leg}"), "ice_pwd": "p".repeat(24), "fingerprint": "sha-256 AA:BB", "candidates": [format!("127.0.0.1:{}", 53000 + leg)]}
+        }))
+        .unwrap();
+        self.created.push(spec);
+        Ok(info)
+    }
+    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
+        self.updated.push(upd);
+        Ok(())
+    }
+    fn delete_leg(&mut self, leg: LegId) {
+        self.deleted.push(leg);
+    }
+}
+
+
+fn of_type<'a>(out: &'a [Out], to: ConnId, t: &str) -> Option<&'a Value> {
+    out.iter().find(|o| o.to == to && o.msg["type"] == t).map(|o| &o.msg)
+}
+
+/// A browser's answer to a subscriber offer: the offer with its own ICE/DTLS.
+fn answer_to(offer: &str) -> String {
+    offer.replace("a=ice-lite\r\n", "").replace("a=setup:actpass", "a=setup:active").replace("sendonly", "recvonly")
+}
+
+#[test]
+fn two_publishers_each_get_the_others_tracks() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new()), FakeMedia::default());
+    let out = hub.handle(1, &json!({"type": "join", "room": "4242", "name": "ann"}), &mut m);
+    assert_eq!(of_type(&out, 1, "joined").unwrap()["participants"], json!([]));
+    let out = hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let answer = of_type(&out, 1, "answer").unwrap()["sdp"].as_str().unwrap().to_string();
+    assert!(answer.contains("a=recvonly") && answer.contains("a=setup:passive"), "{answer}");
+    let pub1 = &m.created[0];
+    assert!(pub1.sendonly && pub1.webrtc.as_ref().unwrap().ice_ufrag == "Wq3x");
+    assert_eq!(pub1.streams.iter().map(|s| s.payload_types[0]).collect::<Vec<_>>(), vec![111, 96]);
+    assert!(of_type(&out, 1, "offer").is_none(), "nobody to receive yet");
+
+    let out = hub.handle(2, &json!({"type": "join", "room": "4242", "name": "bob"}), &mut m);
+    assert_eq!(of_type(&out, 1, "participant_joined").unwrap()["name"], "bob");
+    let out = hub.handle(2, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    assert_eq!(of_type(&out, 1, "track_published").unwrap()["kinds"], json!(["audio", "video"]));
+    // Both now get a subscriber offer carrying the other's SSRCs (legs 1 and 2 publish,
+    // 3 and 4 are the subscriber legs).
+    let to1 = of_type(&out, 1, "offer").unwrap()["sdp"].as_str().unwrap().to_string();
+    let to2 = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap().to_string();
+    assert!(to1.contains("a=ssrc:200 ") && to1.contains("a=ssrc:201 ") && !to1.contains("a=ssrc:100 "), "{to1}");
+    assert!(to2.contains("a=ssrc:100 ") && to2.contains("a=ssrc:101 "), "{to2}");
+    assert!(to1.contains("a=setup:actpass") && to1.contains("a=sendonly"));
+    let sub1 = m.created.iter().find(|c| c.label.as_deref() == Some("ann/sub")).unwrap();
+    assert_eq!(sub1.skip_source, Some(1), "ann's own publisher is skipped");
+
+    // bob leaves before ann answers: the change waits for her answer.
+    let out = hub.handle(2, &json!({"type": "leave"}), &mut m);
+    assert!(of_type(&out, 1, "participant_left").is_some());
+    assert!(of_type(&out, 1, "offer").is_none(), "an offer is still unanswered");
+    assert!(m.deleted.contains(&2));
+    let out = hub.handle(1, &json!({"type": "answer", "sdp": answer_to(&to1)}), &mut m);
+    assert_eq!(m.updated.last().unwrap().webrtc.as_ref().unwrap().ice_ufrag, "u3");
+    let re = of_type(&out, 1, "offer").unwrap()["sdp"].as_str().unwrap();
+    assert!(re.contains("m=audio 0 ") && re.contains("m=video 0 ") && !re.contains("a=group:BUNDLE 0"), "{re}");
+    assert!(re.contains(" 2 IN IP4") && to1.contains(" 1 IN IP4"), "version bumps");
+
+    hub.handle(1, &json!({"type": "answer", "sdp": answer_to(re)}), &mut m);
+    hub.leave(1, &mut m);
+    assert_eq!(m.rooms_deleted, vec!["4242"]);
+}
+
+#[test]
+fn receive_only_joiner_is_offered_existing_tracks() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new()), FakeMedia::default());
+    hub.handle(1, &json!({"type": "join", "room": "r1"}), &mut m);
+    hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let out = hub.handle(2, &json!({"type": "join", "room": "r1", "publish": false}), &mut m);
+    let offer = of_type(&out, 2, "offer").expect("offered right away")["sdp"].as_str().unwrap();
+    assert!(offer.contains("a=ssrc:100 ") && offer.contains("a=rtpmap:96 VP8/90000"), "{offer}");
+    assert_eq!(m.created.last().unwrap().skip_source, None);
+}
+
+#[test]
+fn bad_requests_get_errors_and_change_nothing() {
+    let pins = HashMap::from([("secret".to_string(), "1234".to_string())]);
+    let (mut hub, mut m) = (Hub::new(pins), FakeMedia::default());
+    let err = |out: Vec<Out>| out[0].msg["message"].as_str().unwrap().to_string();
+    assert!(err(hub.handle(1, &json!({"type": "join", "room": "secret", "pin": "0000"}), &mut m)).contains("PIN"));
+    assert!(err(hub.handle(1, &json!({"type": "join", "room": "../etc"}), &mut m)).contains("conference id"));
+    assert!(err(hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m)).contains("join first"));
+    assert!(err(hub.handle(1, &json!({"type": "nonsense"}), &mut m)).contains("unknown"));
+    assert!(of_type(&hub.handle(1, &json!({"type": "join", "room": "secret", "pin": "1234"}), &mut m), 1, "joined").is_some());
+    assert!(err(hub.handle(1, &json!({"type": "publish", "sdp": "v=0"}), &mut m)).contains("SDP"));
+    let no_codecs = CHROME_OFFER.replace("opus", "foo").replace("VP8", "bar").replace("H264", "baz");
+    assert!(err(hub.handle(1, &json!({"type": "publish", "sdp": no_codecs}), &mut m)).contains("forward"));
+    assert!(err(hub.handle(1, &json!({"type": "answer", "sdp": CHROME_OFFER}), &mut m)).contains("no subscriber offer"));
+    assert!(m.created.is_empty());
+}
