@@ -1,33 +1,184 @@
-//! HTTP: a status page at `/` and a small JSON API. The WebRTC page and WebSocket
-//! signalling land here with the WebRTC edge.
+//! signal's HTTP(S) front: the conference page (`/`, `/c/<conference-id>`), the status
+//! page (`/status`) and API (`/api/v1/status`, `/healthz`), and the WebSocket endpoint
+//! (`/ws`) of WebRTC signalling.
+//!
+//! A thread per connection: signalling is a few messages per participant, and a
+//! blocking WebSocket with a short read timeout lets one thread both read its client
+//! and push what the conference sends it. Parsing is httparse's and framing
+//! tungstenite's; no async runtime is needed for this.
 
 use crate::mediad_link::MediadLink;
+use crate::webrtc::ws;
+use openssl::ssl::{SslAcceptor, SslStream};
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
+use std::time::Duration;
 
-const PAGE: &str = include_str!("status.html");
+const STATUS_PAGE: &str = include_str!("status.html");
+const CONFERENCE_PAGE: &str = include_str!("webrtc/page.html");
+const CONFERENCE_JS: &str = include_str!("webrtc/app.js");
+/// A request head larger than this is refused (431).
+const MAX_HEAD: usize = 16 * 1024;
 
-pub fn serve(server: tiny_http::Server, link: Arc<MediadLink>) {
-    for req in server.incoming_requests() {
-        let path = req.url().split('?').next().unwrap_or("/").to_string();
-        let json = |v: serde_json::Value, code: u16| {
-            tiny_http::Response::from_string(v.to_string())
-                .with_status_code(code)
-                .with_header("Content-Type: application/json".parse::<tiny_http::Header>().expect("static"))
-        };
-        let resp = match (req.method(), path.as_str()) {
-            (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(PAGE)
-                .with_header("Content-Type: text/html; charset=utf-8".parse::<tiny_http::Header>().expect("static")),
-            (tiny_http::Method::Get, "/api/v1/status") => {
-                let s = link.snapshot();
-                let code = if s.connected { 200 } else { 503 };
-                json(serde_json::to_value(s).expect("serializable"), code)
+/// A client connection, plain or TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<SslStream<TcpStream>>),
+}
+
+impl Stream {
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+pub struct Context {
+    pub link: Arc<MediadLink>,
+    pub ws: Arc<ws::Signalling>,
+}
+
+/// Accept connections forever, each on its own thread.
+pub fn serve(listener: TcpListener, tls: Option<Arc<SslAcceptor>>, ctx: Arc<Context>) {
+    for conn in listener.incoming() {
+        let Ok(tcp) = conn else { continue };
+        let (tls, ctx) = (tls.clone(), ctx.clone());
+        std::thread::spawn(move || {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = tcp.set_nodelay(true);
+            let stream = match tls {
+                Some(acc) => match acc.accept(tcp) {
+                    Ok(s) => Stream::Tls(Box::new(s)),
+                    Err(_) => return,
+                },
+                None => Stream::Plain(tcp),
+            };
+            handle(stream, &ctx);
+        });
+    }
+}
+
+struct Head {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Read and parse the request head; Err carries the status to answer with.
+fn read_head(stream: &mut Stream) -> Result<Head, u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = stream.read(&mut chunk).map_err(|_| 408u16)?;
+        if n == 0 {
+            return Err(400);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Ok(Head {
+                    method: req.method.unwrap_or("").to_string(),
+                    path: req.path.unwrap_or("/").to_string(),
+                    headers: req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect(),
+                })
             }
-            (tiny_http::Method::Get, "/healthz") => {
-                let s = link.snapshot();
-                json(serde_json::json!({"mediad": s.connected}), if s.connected { 200 } else { 503 })
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) => return Err(431),
+            Err(_) => return Err(400),
+        }
+    }
+}
+
+fn respond(stream: &mut Stream, code: u16, content_type: &str, body: &str) {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes())).and_then(|_| stream.flush());
+}
+
+fn json(stream: &mut Stream, code: u16, v: serde_json::Value) {
+    respond(stream, code, "application/json", &v.to_string());
+}
+
+fn handle(mut stream: Stream, ctx: &Context) {
+    let head = match read_head(&mut stream) {
+        Ok(h) => h,
+        Err(code) => return json(&mut stream, code, serde_json::json!({"error": "bad request head"})),
+    };
+    let path = head.path.split('?').next().unwrap_or("/").to_string();
+    if head.method != "GET" {
+        return json(&mut stream, 405, serde_json::json!({"error": "GET only"}));
+    }
+    match path.as_str() {
+        "/ws" => match head.header("sec-websocket-key") {
+            Some(key) if head.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) => {
+                let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let reply = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+                if stream.write_all(reply.as_bytes()).is_ok() {
+                    ctx.ws.session(stream);
+                }
             }
-            _ => json(serde_json::json!({"error": "not found"}), 404),
-        };
-        let _ = req.respond(resp);
+            _ => json(&mut stream, 400, serde_json::json!({"error": "WebSocket upgrade expected"})),
+        },
+        "/" => respond(&mut stream, 200, "text/html; charset=utf-8", CONFERENCE_PAGE),
+        p if p.starts_with("/c/") => respond(&mut stream, 200, "text/html; charset=utf-8", CONFERENCE_PAGE),
+        "/app.js" => respond(&mut stream, 200, "text/javascript; charset=utf-8", CONFERENCE_JS),
+        "/status" => respond(&mut stream, 200, "text/html; charset=utf-8", STATUS_PAGE),
+        "/api/v1/status" => {
+            let s = ctx.link.snapshot();
+            let code = if s.connected { 200 } else { 503 };
+            json(&mut stream, code, serde_json::to_value(s).expect("serializable"))
+        }
+        "/healthz" => {
+            let s = ctx.link.snapshot();
+            json(&mut stream, if s.connected { 200 } else { 503 }, serde_json::json!({"mediad": s.connected}))
+        }
+        _ => json(&mut stream, 404, serde_json::json!({"error": "not found"})),
     }
 }

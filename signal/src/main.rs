@@ -1,6 +1,7 @@
-//! signal: the signalling service. Today it links to mediad over the control socket
-//! and serves the status page and API; SIP, WebRTC signalling and RTSP control arrive
-//! with their issues. `--dev` starts a mediad of its own on loopback (all-in-one).
+//! signal: the signalling service. It links to mediad over the control socket and
+//! serves the conference page with WebRTC signalling (WebSocket), the status page and
+//! API; SIP and RTSP control arrive with their issues. `--spawn-mediad` starts a
+//! mediad of its own on loopback (all-in-one).
 
 mod http;
 mod webrtc;
@@ -19,9 +20,20 @@ struct Args {
     /// mediad's control socket.
     #[arg(long, default_value = control::DEFAULT_SOCKET)]
     mediad_socket: PathBuf,
-    /// HTTP listen address (status page and API).
+    /// HTTP listen address (conference page, WebSocket signalling, status and API).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
+    /// Also serve HTTPS here (browsers need a secure context off localhost).
+    #[arg(long)]
+    https: Option<String>,
+    /// PEM certificate chain for HTTPS; without it a self-signed one is generated (dev).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A conference that needs a PIN: `<conference-id>=<4-10 digits>` (repeatable).
+    #[arg(long = "pin", value_parser = parse_pin)]
+    pins: Vec<(String, String)>,
     /// All-in-one: start this mediad binary on loopback with a private socket.
     #[arg(long)]
     spawn_mediad: Option<PathBuf>,
@@ -55,19 +67,36 @@ fn main() {
         stop(child.as_mut());
         fatal(&format!("mediad does not answer on {}", args.mediad_socket.display()));
     }
-    let server = tiny_http::Server::http(&args.http).unwrap_or_else(|e| {
+    let listener = std::net::TcpListener::bind(&args.http).unwrap_or_else(|e| {
         stop(child.as_mut());
         fatal(&format!("HTTP on {}: {e}", args.http))
     });
-    let l = link.clone();
-    std::thread::spawn(move || http::serve(server, l));
+    let signalling = Arc::new(webrtc::ws::Signalling::new(link.clone(), args.pins.iter().cloned().collect()));
+    let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling });
+    let c = ctx.clone();
+    std::thread::spawn(move || http::serve(listener, None, c));
+    if let Some(addr) = &args.https {
+        let acceptor = tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref()).unwrap_or_else(|e| {
+            stop(child.as_mut());
+            fatal(&format!("HTTPS: {e}"))
+        });
+        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
+            stop(child.as_mut());
+            fatal(&format!("HTTPS on {addr}: {e}"))
+        });
+        let c = ctx.clone();
+        std::thread::spawn(move || http::serve(l, Some(acceptor), c));
+    }
     let s = link.snapshot();
     let st = s.stats.expect("ready");
     println!("\nAppliance ready ({} media cores, {} I/O).", st.workers.len(), st.io);
-    println!("  Browser (status page):   http://{}/", args.http);
-    println!("  Status API:              http://{}/api/v1/status", args.http);
+    println!("  Browser (conference):    http://{}/c/<conference-id>", args.http);
+    if let Some(a) = &args.https {
+        println!("  Browser over HTTPS:      https://{a}/c/<conference-id>");
+    }
+    println!("  Status page and API:     http://{}/status  http://{}/api/v1/status", args.http, args.http);
     println!("  mediad control socket:   {}  (mediactl --socket {} stats.daemon)", args.mediad_socket.display(), args.mediad_socket.display());
-    println!("  Not yet served: WebRTC page, SIP (5060), RTSP (8554): they land with their issues.");
+    println!("  Not yet served: SIP (5060), RTSP (8554): they land with their issues.");
     println!("Ctrl-C stops everything.\n");
     signals.wait();
     stop(child.as_mut());
@@ -76,6 +105,56 @@ fn main() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+fn parse_pin(s: &str) -> Result<(String, String), String> {
+    let (cid, pin) = s.split_once('=').ok_or("expected <conference-id>=<pin>")?;
+    if !webrtc::conference::valid_conference_id(cid) {
+        return Err(format!("bad conference id `{cid}`"));
+    }
+    if !(4..=10).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a PIN is 4-10 digits".into());
+    }
+    Ok((cid.to_string(), pin.to_string()))
+}
+
+/// HTTPS from PEM files, or a self-signed certificate for localhost (dev mode).
+fn tls_acceptor(cert: Option<&std::path::Path>, key: Option<&std::path::Path>) -> Result<Arc<openssl::ssl::SslAcceptor>, String> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(|e| e.to_string())?;
+    match (cert, key) {
+        (Some(c), Some(k)) => {
+            b.set_certificate_chain_file(c).map_err(|e| format!("{}: {e}", c.display()))?;
+            b.set_private_key_file(k, SslFiletype::PEM).map_err(|e| format!("{}: {e}", k.display()))?;
+        }
+        _ => {
+            let (c, k) = dev_certificate().map_err(|e| e.to_string())?;
+            tracing::warn!("HTTPS with a generated self-signed certificate (dev mode): browsers will warn");
+            b.set_certificate(&c).map_err(|e| e.to_string())?;
+            b.set_private_key(&k).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Arc::new(b.build()))
+}
+
+fn dev_certificate() -> Result<(openssl::x509::X509, openssl::pkey::PKey<openssl::pkey::Private>), openssl::error::ErrorStack> {
+    use openssl::{asn1::Asn1Time, ec, hash::MessageDigest, nid::Nid, pkey::PKey, x509};
+    let group = ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let key = PKey::from_ec_key(ec::EcKey::generate(&group)?)?;
+    let mut name = x509::X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, "localhost")?;
+    let name = name.build();
+    let mut b = x509::X509::builder()?;
+    b.set_version(2)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    b.set_not_before(&*Asn1Time::days_from_now(0)?)?;
+    b.set_not_after(&*Asn1Time::days_from_now(365)?)?;
+    let san = x509::extension::SubjectAlternativeName::new().dns("localhost").ip("127.0.0.1").build(&b.x509v3_context(None, None))?;
+    b.append_extension(san)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    Ok((b.build(), key))
 }
 
 fn fatal(msg: &str) -> ! {

@@ -3,3 +3,4 @@
 
 pub mod sdp;
 pub mod conference;
+pub mod ws;

@@ -1,0 +1,160 @@
+// The conference page: preview, join by conference id (and PIN), publish camera and
+// microphone on one peer connection, receive everyone else on a second one that the
+// server offers (and re-offers as people come and go). No external code.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const app = { id: null, joined: false, names: {}, errors: [], pub: null, sub: null, ws: null, local: null, speaking: null };
+window.app = app;
+
+function setStatus(s) { $('status').textContent = s; }
+
+function send(msg) { if (app.ws && app.ws.readyState === 1) app.ws.send(JSON.stringify(msg)); }
+
+function tile(pid) {
+  let t = $('tile-' + pid);
+  if (!t) {
+    t = document.createElement('div');
+    t.className = 'tile';
+    t.id = 'tile-' + pid;
+    const v = document.createElement('video');
+    v.autoplay = true; v.playsInline = true;
+    const n = document.createElement('span');
+    n.className = 'name';
+    t.append(v, n);
+    $('grid').append(t);
+  }
+  t.querySelector('.name').textContent = app.names[pid] || ('participant ' + pid);
+  return t;
+}
+
+async function preview() {
+  if (app.local) return app.local;
+  app.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+  $('preview').srcObject = app.local;
+  return app.local;
+}
+
+// `?codec=VP8|H264|AV1|VP9` puts that codec first (the server takes the first it forwards).
+function preferCodec(transceiver, kind) {
+  const want = (params.get('codec') || '').toLowerCase();
+  if (kind !== 'video' || !want || !RTCRtpSender.getCapabilities) return;
+  const caps = RTCRtpSender.getCapabilities('video').codecs;
+  const first = caps.filter((c) => c.mimeType.toLowerCase() === 'video/' + want &&
+    (want !== 'h264' || (c.sdpFmtpLine || '').includes('packetization-mode=1')));
+  const rest = caps.filter((c) => !first.includes(c));
+  if (first.length) transceiver.setCodecPreferences(first.concat(rest));
+}
+
+async function publish() {
+  const stream = await preview();
+  app.pub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+  for (const track of stream.getTracks()) {
+    const tr = app.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    preferCodec(tr, track.kind);
+  }
+  app.pub.onconnectionstatechange = () => setStatus('publishing: ' + app.pub.connectionState);
+  const offer = await app.pub.createOffer();
+  await app.pub.setLocalDescription(offer);
+  send({ type: 'publish', sdp: app.pub.localDescription.sdp });
+}
+
+async function onOffer(sdp) {
+  if (!app.sub) {
+    app.sub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    app.sub.ontrack = (e) => {
+      const pid = e.streams[0] ? e.streams[0].id : 'unknown';
+      const v = tile(pid).querySelector('video');
+      if (!v.srcObject) v.srcObject = new MediaStream();
+      v.srcObject.addTrack(e.track);
+      e.track.onended = () => v.srcObject && v.srcObject.removeTrack(e.track);
+    };
+  }
+  await app.sub.setRemoteDescription({ type: 'offer', sdp });
+  const answer = await app.sub.createAnswer();
+  await app.sub.setLocalDescription(answer);
+  send({ type: 'answer', sdp: app.sub.localDescription.sdp });
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'joined':
+      app.id = m.id; app.joined = true;
+      for (const p of m.participants) { app.names[p.id] = p.name; }
+      setStatus('joined ' + m.room + ' as #' + m.id);
+      ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = false; });
+      if (params.get('publish') !== '0') publish().catch((e) => fail(e));
+      break;
+    case 'answer': app.pub.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch(fail); break;
+    case 'offer': onOffer(m.sdp).catch(fail); break;
+    case 'participant_joined': app.names[m.id] = m.name; break;
+    case 'track_published': tile(m.id); break;
+    case 'participant_left': { const t = $('tile-' + m.id); if (t) t.remove(); break; }
+    case 'active_speaker':
+      document.querySelectorAll('.tile.speaking').forEach((t) => t.classList.remove('speaking'));
+      app.speaking = m.id;
+      if ($('tile-' + m.id)) $('tile-' + m.id).classList.add('speaking');
+      break;
+    case 'error': fail(new Error(m.message)); break;
+  }
+}
+
+function fail(e) { app.errors.push(String(e && e.message || e)); setStatus('error: ' + (e && e.message || e)); console.error(e); }
+
+function join() {
+  const room = $('room').value.trim();
+  if (!room) { setStatus('enter a conference ID'); return; }
+  history.replaceState(null, '', '/c/' + encodeURIComponent(room) + location.search);
+  app.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+  app.ws.onopen = () => send({ type: 'join', room, name: $('name').value.trim(), pin: $('pin').value.trim() || undefined,
+    publish: params.get('publish') !== '0' });
+  app.ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+  app.ws.onclose = () => { setStatus('disconnected'); app.joined = false; };
+  $('join').disabled = true;
+}
+
+function leave() {
+  send({ type: 'leave' });
+  for (const pc of [app.pub, app.sub]) if (pc) pc.close();
+  app.pub = app.sub = null;
+  if (app.ws) app.ws.close();
+  document.querySelectorAll('.tile:not(#tile-self)').forEach((t) => t.remove());
+  ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = true; });
+  $('join').disabled = false;
+}
+
+function toggle(kind, button, on, off) {
+  if (!app.local) return;
+  for (const t of app.local.getTracks().filter((t) => t.kind === kind)) t.enabled = !t.enabled;
+  const enabled = app.local.getTracks().some((t) => t.kind === kind && t.enabled);
+  button.textContent = enabled ? on : off;
+  button.classList.toggle('off', !enabled);
+}
+
+// What the tests read: per received video track, frames decoded and packets lost.
+app.stats = async () => {
+  const out = [];
+  if (!app.sub) return out;
+  const report = await app.sub.getStats();
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      const codec = s.codecId && report.get(s.codecId);
+      out.push({ ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0,
+        packetsReceived: s.packetsReceived || 0, nackCount: s.nackCount || 0, frameWidth: s.frameWidth || 0,
+        codec: codec ? codec.mimeType : null });
+    }
+  });
+  return out;
+};
+
+$('join').onclick = join;
+$('leave').onclick = leave;
+$('mic').onclick = () => toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
+$('cam').onclick = () => toggle('video', $('cam'), 'Stop camera', 'Start camera');
+const fromPath = location.pathname.startsWith('/c/') ? decodeURIComponent(location.pathname.slice(3)) : '';
+$('room').value = fromPath || params.get('room') || '';
+$('name').value = params.get('name') || '';
+$('pin').value = params.get('pin') || '';
+preview().catch(() => setStatus('no camera/microphone: you can still join'));
+if (params.get('autojoin') === '1' && $('room').value) join();
