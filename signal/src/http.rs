@@ -127,6 +127,7 @@ fn read_head(stream: &mut Stream) -> Result<Head, u16> {
 fn respond(stream: &mut Stream, code: u16, content_type: &str, body: &str) {
     let reason = match code {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -169,6 +170,7 @@ fn handle(mut stream: Stream, ctx: &Context) {
         "/" => respond(&mut stream, 200, "text/html; charset=utf-8", CONFERENCE_PAGE),
         p if p.starts_with("/c/") => respond(&mut stream, 200, "text/html; charset=utf-8", CONFERENCE_PAGE),
         "/app.js" => respond(&mut stream, 200, "text/javascript; charset=utf-8", CONFERENCE_JS),
+        "/favicon.ico" => respond(&mut stream, 204, "image/x-icon", ""),
         "/status" => respond(&mut stream, 200, "text/html; charset=utf-8", STATUS_PAGE),
         "/api/v1/status" => {
             let s = ctx.link.snapshot();

@@ -120,6 +120,9 @@ pub fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+pub mod netns;
+pub use netns::Netns;
+
 pub struct Mediad {
     pub proc: Proc,
     pub socket: PathBuf,
@@ -129,6 +132,12 @@ pub struct Mediad {
 
 impl Mediad {
     pub fn start(workers: usize, io: &str, extra: &[&str]) -> Mediad {
+        Self::start_in(None, workers, io, extra)
+    }
+
+    /// Start it inside network namespace `netns` (its control socket stays reachable:
+    /// Unix sockets live in the file system, not in the namespace).
+    pub fn start_in(netns: Option<&Netns>, workers: usize, io: &str, extra: &[&str]) -> Mediad {
         let dir = TempDir::new("mediad");
         let socket = dir.path("control.sock");
         let ports = port_block();
@@ -142,10 +151,13 @@ impl Mediad {
                 args.extend([flag.to_string(), value.to_string()]);
             }
         }
+        let mut cmd = match netns {
+            Some(ns) => ns.command(bin("mediad")),
+            None => Command::new(bin("mediad")),
+        };
         let proc = Proc::spawn(
             "mediad",
-            Command::new(bin("mediad"))
-                .args(&args)
+            cmd.args(&args)
                 .arg("--control-socket")
                 .arg(&socket)
                 .args(extra)

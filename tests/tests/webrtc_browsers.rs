@@ -1,0 +1,105 @@
+//! Headless Chromium (driven by Playwright) in signal's conference page, media through
+//! mediad's SFU: three participants each decode the other two with VP8, H.264 and
+//! AV1 in turn, with next to no loss; mediad reports every leg connected over SRTP.
+//! Chromium's WebRTC needs a loopback-only network namespace (../shared/peers.md), so
+//! mediad, signal and the browsers all run inside one made for the test.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use system_tests::{bin, Mediad, Netns, Proc};
+
+fn web_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed in {}: run scripts/setup.sh --test",
+        dir.display()
+    );
+    dir
+}
+
+/// signal serving the page on 127.0.0.1:8080 inside `ns` (the namespace is the
+/// test's own, so the fixed port cannot clash), driving `m`.
+fn signal_in(ns: &Netns, m: &Mediad) -> Proc {
+    let log = std::fs::File::create(m.dir.path("signal.log")).unwrap();
+    let p = Proc::spawn(
+        "signal",
+        ns.command(bin("signal")).arg("--mediad-socket").arg(&m.socket).args(["--http", "127.0.0.1:8080"]).stdout(Stdio::null()).stderr(log),
+    );
+    // Ready once it answers inside the namespace.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let probe = ns.command("bash").args(["-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]).stderr(Stdio::null()).status().unwrap();
+        if probe.success() {
+            return p;
+        }
+        assert!(Instant::now() < end, "signal did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Run `n` browsers in `room` for `seconds`; the script's JSON result.
+fn browsers(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32) -> serde_json::Value {
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "120", "ip", "netns", "exec", &ns.name, "node", "conference.mjs", "http://127.0.0.1:8080", room, codec])
+        .args([n.to_string(), seconds.to_string()])
+        .current_dir(web_dir())
+        .output()
+        .expect("node (apt-get install nodejs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|_| panic!("no result from the browsers:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
+    let ns = Netns::new("sfu");
+    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
+    let _signal = signal_in(&ns, &m);
+    for codec in ["VP8", "H264", "AV1"] {
+        let room = format!("room-{codec}");
+        // While they run, mediad's view of the room: three publishers and three
+        // subscribers, all through ICE and DTLS, no SRTP failure.
+        let (r, room_stats) = std::thread::scope(|s| {
+            let run = s.spawn(|| browsers(&ns, &room, codec, 3, 10));
+            std::thread::sleep(Duration::from_secs(8));
+            let st: Result<control::RoomStats, _> = m.client().call(control::Op::StatsRoom { room: room.clone() });
+            (run.join().unwrap(), st)
+        });
+        let room_stats = room_stats.expect("the room exists while its browsers are in it");
+        assert_eq!(room_stats.legs.len(), 6, "{room_stats:?}");
+        for l in &room_stats.legs {
+            let w = l.webrtc.as_ref().expect("WebRTC legs");
+            assert_eq!((w.ice.as_str(), w.dtls.as_str(), w.srtp_failures), ("connected", "connected", 0), "{l:?}");
+            assert_eq!(w.srtp_profile.as_deref(), Some("SRTP_AEAD_AES_128_GCM"), "{l:?}");
+            assert!(w.selected.is_some() && l.rtcp_rx > 0, "{l:?}");
+        }
+        let ps = r["participants"].as_array().expect("participants");
+        assert_eq!(ps.len(), 3, "{r}");
+        for p in ps {
+            assert_eq!(p["errors"], serde_json::json!([]), "{codec}: {r}");
+            let video = p["video"].as_array().unwrap();
+            assert_eq!(video.len(), 2, "{codec}: each participant receives the other two: {r}");
+            for v in video {
+                assert_eq!(v["codec"], format!("video/{codec}"), "{r}");
+                // The fake camera runs at ~20 fps: 10 s should decode far more than 60.
+                assert!(v["framesDecoded"].as_u64().unwrap() >= 60, "{codec}: frames decoded: {r}");
+                let (lost, got) = (v["packetsLost"].as_i64().unwrap(), v["packetsReceived"].as_i64().unwrap());
+                assert!(lost * 100 <= got, "{codec}: loss above 1 %: {r}");
+            }
+        }
+    }
+    // Closing a browser closes its WebSocket; signal then deletes its legs.
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let legs: Vec<control::LegInfo> = m.client().call(control::Op::LegList).unwrap();
+        if legs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < end, "every leg is deleted when its browser leaves: {legs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let d = m.client().daemon_stats().unwrap();
+    assert_eq!(d.workers.iter().map(|w| w.malformed).sum::<u64>(), 0, "{d:?}");
+}

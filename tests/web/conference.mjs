@@ -1,0 +1,31 @@
+// Headless Chromium participants in one conference through signal's page.
+// Usage: node conference.mjs <base-url> <room> <codec> <participants> <seconds>
+// Prints one JSON line: per participant, its received video tracks' stats and errors.
+import { chromium } from 'playwright-core';
+
+const [base, room, codec, count, seconds] = process.argv.slice(2);
+const n = Number(count || 3);
+const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'];
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: flags, headless: true });
+const logs = [];
+try {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    const page = await ctx.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') logs.push(`p${i}: ${m.text()}`); });
+    await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1`);
+    pages.push(page);
+  }
+  await new Promise((r) => setTimeout(r, Number(seconds || 10) * 1000));
+  const result = [];
+  for (const page of pages) {
+    result.push(await page.evaluate(async () => ({ id: window.app.id, errors: window.app.errors, video: await window.app.stats() })));
+  }
+  console.log(JSON.stringify({ participants: result, console: logs.slice(0, 20) }));
+} finally {
+  await browser.close();
+}
+process.exit(0);
