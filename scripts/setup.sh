@@ -6,8 +6,9 @@ set -euo pipefail
 runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
-# taskset (util-linux) to pin, procps for process checks.
-testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 python3 python3-venv)
+# taskset (util-linux) to pin, procps for process checks, Chromium and Node.js
+# (Playwright drives headless Chromium through the conference page).
+testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 python3 python3-venv chromium nodejs)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")
@@ -38,6 +39,21 @@ if [[ "${1:-}" == "--test" ]]; then
     echo "setup: installing aiortc into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check aiortc
+  fi
+fi
+
+# playwright-core (drives the Chromium above; no browser download) from npm, pinned
+# by tests/web/package-lock.json.
+if [[ "${1:-}" == "--test" ]]; then
+  web="$(dirname "$0")/../tests/web"
+  if [[ ! -d "$web/node_modules/playwright-core" ]]; then
+    if ! command -v npm >/dev/null; then
+      # Debian's nodejs comes without npm (nodesource's includes it).
+      SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
+    echo "setup: installing playwright-core into $web/node_modules"
+    (cd "$web" && npm ci --no-audit --no-fund --silent)
   fi
 fi
 
