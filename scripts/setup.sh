@@ -35,10 +35,10 @@ fi
 # system-wide pip installs).
 if [[ "${1:-}" == "--test" ]]; then
   venv="$(dirname "$0")/../target/peers-venv"
-  if [[ ! -x "$venv/bin/python3" ]] || ! "$venv/bin/python3" -c "import aiortc" 2>/dev/null; then
+  if [[ ! -x "$venv/bin/python3" ]] || ! "$venv/bin/python3" -c "import aiortc, websockets" 2>/dev/null; then
     echo "setup: installing aiortc into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check aiortc
+    "$venv/bin/pip" install -q --disable-pip-version-check aiortc websockets
   fi
 fi
 

@@ -2,7 +2,8 @@
 //! mediad's SFU: three participants each decode the other two with VP8, H.264 and
 //! AV1 in turn, with next to no loss; mediad reports every leg connected over SRTP.
 //! Chromium's WebRTC needs a loopback-only network namespace (../shared/peers.md), so
-//! mediad, signal and the browsers all run inside one made for the test.
+//! mediad, signal and the browsers all run inside one made for the test. aiortc joins
+//! a room with browsers through the same WebSocket protocol.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -52,8 +53,12 @@ fn browsers(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32) -> serd
     serde_json::from_str(line).unwrap_or_else(|_| panic!("no result from the browsers:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// Browsers are heavy on two cores: the tests of this file take turns.
+static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
+    let _turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let ns = Netns::new("sfu");
     let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
     let _signal = signal_in(&ns, &m);
@@ -102,4 +107,40 @@ fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
     }
     let d = m.client().daemon_stats().unwrap();
     assert_eq!(d.workers.iter().map(|w| w.malformed).sum::<u64>(), 0, "{d:?}");
+}
+
+#[test]
+fn aiortc_and_browsers_see_each_other() {
+    let _turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = Netns::new("aio");
+    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
+    let _signal = signal_in(&ns, &m);
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers-venv/bin/python3");
+    assert!(python.exists(), "aiortc venv missing: run scripts/setup.sh --test");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/conference_aiortc.py");
+    // aiortc stays longer than the browsers take their stats, so its track is live then.
+    let mut aiortc = ns.command(&python);
+    aiortc.arg(&script).args(["ws://127.0.0.1:8080/ws", "mixed", "16"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = Proc::spawn("aiortc", &mut aiortc);
+    std::thread::sleep(Duration::from_secs(1));
+    let r = browsers(&ns, "mixed", "VP8", 2, 12);
+    let mut child = child;
+    assert!(child.wait_timeout(Duration::from_secs(30)).is_some(), "aiortc did not finish");
+    let (mut text, mut err) = (String::new(), String::new());
+    use std::io::Read;
+    child.child.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    child.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or_else(|_| panic!("aiortc printed no result:\n{text}\n{err}"));
+    assert_eq!(a["errors"], serde_json::json!([]), "{a}");
+    let frames = a["frames"].as_object().expect("frames");
+    assert_eq!(frames.len(), 2, "aiortc receives both browsers: {a}");
+    assert!(frames.values().all(|f| f.as_u64().unwrap() >= 60), "{a}");
+    for p in r["participants"].as_array().unwrap() {
+        assert_eq!(p["errors"], serde_json::json!([]), "{r}");
+        let video = p["video"].as_array().unwrap();
+        assert_eq!(video.len(), 2, "the other browser and aiortc: {r}");
+        // aiortc's pattern is 320 pixels wide, the fake camera 640.
+        assert!(video.iter().any(|v| v["frameWidth"] == 320 && v["framesDecoded"].as_u64().unwrap() >= 60), "aiortc decoded: {r}");
+    }
 }

@@ -240,11 +240,17 @@ impl Hub {
             }
             for (from, tracks) in published.iter().filter(|(from, _)| *from != id) {
                 for (i, t) in tracks.iter().enumerate() {
-                    if !p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
-                        let mid = p.sub.slots.len().to_string();
-                        p.sub.slots.push(Slot { mid, from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true });
-                        changed = true;
+                    if p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
+                        continue;
                     }
+                    let slot = Slot { mid: String::new(), from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true };
+                    // An m-line never goes away: a departed track's is reused for a new
+                    // one of its kind, so the SDP does not grow with every join.
+                    match p.sub.slots.iter_mut().find(|s| !s.active && s.kind == t.kind) {
+                        Some(free) => *free = Slot { mid: std::mem::take(&mut free.mid), ..slot },
+                        None => p.sub.slots.push(Slot { mid: p.sub.slots.len().to_string(), ..slot }),
+                    }
+                    changed = true;
                 }
             }
             if changed {
@@ -324,20 +330,20 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
     let leg = p.sub.leg.as_ref().expect("created");
     let local = leg.webrtc.as_ref().expect("a WebRTC leg");
     let names: Vec<(String, String)> = p.sub.slots.iter().map(|s| (s.from.to_string(), format!("{}-{}", s.from, s.mid))).collect();
-    let pts: Vec<String> = p.sub.slots.iter().map(|s| s.codec.pt.to_string()).collect();
+    // A departed track's m-line stays in the BUNDLE as `inactive` (rejecting it would
+    // empty the group once everyone left, which max-bundle browsers refuse).
     let sections: Vec<sdp::Section> = p
         .sub
         .slots
         .iter()
         .zip(&names)
-        .zip(&pts)
-        .map(|((s, (stream, track)), pt)| sdp::Section {
+        .map(|(s, (stream, track))| sdp::Section {
             kind: s.kind,
             mid: &s.mid,
-            codec: s.active.then_some(&s.codec),
-            direction: "sendonly",
-            send: Some((s.ssrc, stream, track)),
-            rejected_as: Some(("UDP/TLS/RTP/SAVPF", pt)),
+            codec: Some(&s.codec),
+            direction: if s.active { "sendonly" } else { "inactive" },
+            send: s.active.then_some((s.ssrc, stream.as_str(), track.as_str())),
+            rejected_as: None,
         })
         .collect();
     let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "actpass" };

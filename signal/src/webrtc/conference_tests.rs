@@ -86,10 +86,17 @@ fn two_publishers_each_get_the_others_tracks() {
     let out = hub.handle(1, &json!({"type": "answer", "sdp": answer_to(&to1)}), &mut m);
     assert_eq!(m.updated.last().unwrap().webrtc.as_ref().unwrap().ice_ufrag, "u3");
     let re = of_type(&out, 1, "offer").unwrap()["sdp"].as_str().unwrap();
-    assert!(re.contains("m=audio 0 ") && re.contains("m=video 0 ") && !re.contains("a=group:BUNDLE 0"), "{re}");
+    assert!(re.contains("a=group:BUNDLE 0 1\r\n") && re.matches("a=inactive").count() == 2 && !re.contains("a=ssrc:"), "{re}");
     assert!(re.contains(" 2 IN IP4") && to1.contains(" 1 IN IP4"), "version bumps");
 
     hub.handle(1, &json!({"type": "answer", "sdp": answer_to(re)}), &mut m);
+    // Someone new publishes: ann's two idle m-lines are reused, none added.
+    hub.handle(3, &json!({"type": "join", "room": "4242", "name": "cy"}), &mut m);
+    let out = hub.handle(3, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let again = of_type(&out, 1, "offer").unwrap()["sdp"].as_str().unwrap();
+    assert_eq!(again.matches("m=").count(), 2, "{again}");
+    assert!(again.contains("a=ssrc:500 ") && !again.contains("a=inactive"), "{again}");
+    hub.leave(3, &mut m);
     hub.leave(1, &mut m);
     assert_eq!(m.rooms_deleted, vec!["4242"]);
 }
