@@ -6,9 +6,10 @@ set -euo pipefail
 runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
-# taskset (util-linux) to pin, procps for process checks, Chromium and Node.js
+# taskset (util-linux) to pin, procps for process checks, iptables (packet loss in
+# the NACK test), Chromium and Node.js
 # (Playwright drives headless Chromium through the conference page).
-testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 python3 python3-venv chromium nodejs)
+testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")

@@ -347,6 +347,9 @@ pub struct LegStats {
     pub ssrc: Option<u32>,
     /// Feedback (PLI/FIR/NACK) from this leg relayed to sources.
     pub feedback_relayed: u64,
+    /// Packets resent to this leg from mediad's own cache on its NACKs.
+    #[serde(default)]
+    pub retransmitted: u64,
     /// Seconds since the last media packet arrived (null before the first one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_s: Option<f64>,

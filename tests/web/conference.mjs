@@ -1,9 +1,11 @@
 // Headless Chromium participants in one conference through signal's page.
-// Usage: node conference.mjs <base-url> <room> <codec> <participants> <seconds>
-// Prints one JSON line: per participant, its received video tracks' stats and errors.
+// Usage: node conference.mjs <base-url> <room> <codec> <participants> <seconds> [window]
+// Prints one JSON line: per participant, its received video tracks' stats and errors;
+// with a window, also what changed over the last <window> seconds (frames decoded per
+// received track, frames its own camera encoded), sampled in all pages at once.
 import { chromium } from 'playwright-core';
 
-const [base, room, codec, count, seconds] = process.argv.slice(2);
+const [base, room, codec, count, seconds, window] = process.argv.slice(2);
 const n = Number(count || 3);
 const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
@@ -19,10 +21,20 @@ try {
     await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1`);
     pages.push(page);
   }
-  await new Promise((r) => setTimeout(r, Number(seconds || 10) * 1000));
-  const result = [];
-  for (const page of pages) {
-    result.push(await page.evaluate(async () => ({ id: window.app.id, errors: window.app.errors, video: await window.app.stats() })));
+  const sample = () => Promise.all(pages.map((p) => p.evaluate(async () =>
+    ({ id: window.app.id, errors: window.app.errors, video: await window.app.stats(), sent: await window.app.sentFrames() }))));
+  const total = Number(seconds || 10) * 1000, win = Number(window || 0) * 1000;
+  await new Promise((r) => setTimeout(r, total - win));
+  const before = win ? await sample() : null;
+  if (win) await new Promise((r) => setTimeout(r, win));
+  const result = await sample();
+  if (before) {
+    result.forEach((p, i) => {
+      p.window = { sent: p.sent - before[i].sent, decoded: p.video.map((v) => {
+        const b = before[i].video.find((x) => x.ssrc === v.ssrc);
+        return v.framesDecoded - (b ? b.framesDecoded : 0);
+      }) };
+    });
   }
   console.log(JSON.stringify({ participants: result, console: logs.slice(0, 20) }));
 } finally {

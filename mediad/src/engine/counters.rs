@@ -38,6 +38,8 @@ pub struct LegCounters {
     /// 0 before the first packet, else SSRC + 1.
     pub ssrc_plus1: AtomicU64,
     pub feedback_relayed: AtomicU64,
+    /// Packets resent to this leg from the core's cache on its NACKs.
+    pub retransmitted: AtomicU64,
     /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
     pub last_rx_us: AtomicU64,
     /// WebRTC legs only (`webrtc` is 1): state codes as `control::ice_state_name`,
@@ -86,6 +88,7 @@ impl LegCounters {
             v => Some((v - 1) as u32),
         };
         s.feedback_relayed = get(&self.feedback_relayed);
+        s.retransmitted = get(&self.retransmitted);
         s.idle_s = match get(&self.last_rx_us) {
             0 => None,
             t => Some(now_us.saturating_sub(t) as f64 / 1e6),

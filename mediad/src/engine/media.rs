@@ -19,6 +19,8 @@ use std::time::Duration;
 /// Keyframe requests to one source are relayed at most this often: every receiver of
 /// a room asks at once after a loss, one request is enough.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
+/// Streams at this clock rate are video: their packets are cached for NACKs.
+const VIDEO_CLOCK: u32 = 90_000;
 
 impl Engine {
     /// One received datagram. `hold` keeps `data` alive; the caller drops its own
@@ -112,6 +114,9 @@ impl Engine {
         data[4..8].copy_from_slice(&out_ts.to_be_bytes());
         data[8..12].copy_from_slice(&out_ssrc.to_be_bytes());
         let data: &[u8] = data;
+        if clock == VIDEO_CLOCK {
+            self.sent_cache.insert(out_ssrc, out_seq, data);
+        }
         let (nlegs, remote) = match self.rooms.get(rslot) {
             Some(r) => (r.legs.len(), r.remote_cores),
             None => return,
@@ -210,6 +215,10 @@ impl Engine {
         // SAFETY: the bytes live in the boxed buffer now owned by `hold`, which is
         // released only after every send that references it has completed.
         let data = unsafe { std::slice::from_raw_parts(ptr, len) };
+        if clock == VIDEO_CLOCK {
+            let seq = u16::from_be_bytes([data[2], data[3]]);
+            self.sent_cache.insert(ssrc, seq, data);
+        }
         let n = self.rooms.get(rslot).map_or(0, |r| r.legs.len());
         for i in 0..n {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
@@ -267,8 +276,52 @@ impl Engine {
             self.emit(e);
         }
         for (media_ssrc, msg) in feedback {
+            let msg = match msg {
+                FeedbackMsg::Nack(seqs) => match self.answer_nack(slot, media_ssrc, seqs) {
+                    Some(missing) => FeedbackMsg::Nack(missing),
+                    None => continue,
+                },
+                other => other,
+            };
             self.route_feedback(slot, media_ssrc, msg);
         }
+    }
+
+    /// Resend what this core still holds of a NACK; the rest (if any) is returned to
+    /// be asked of the source.
+    fn answer_nack(&mut self, slot: u32, media_ssrc: u32, seqs: Vec<u16>) -> Option<Vec<u16>> {
+        let cache = std::mem::take(&mut self.sent_cache);
+        let mut missing = Vec::new();
+        for seq in seqs {
+            match cache.get(media_ssrc, seq) {
+                Some(packet) => {
+                    add(&self.legs[slot as usize].counters.retransmitted, 1);
+                    self.resend(slot, packet);
+                }
+                None => missing.push(seq),
+            }
+        }
+        self.sent_cache = cache;
+        (!missing.is_empty()).then_some(missing)
+    }
+
+    /// Send a copy of `data` to leg `slot` (a retransmission).
+    fn resend(&mut self, slot: u32, data: &[u8]) {
+        if self.legs[slot as usize].webrtc.is_some() {
+            return self.send_protected(slot, data);
+        }
+        let mut buf = self.take_buf();
+        let leg = &self.legs[slot as usize];
+        if leg.remote.is_none() || data.len() > buf.data.len() {
+            return self.recycle(buf);
+        }
+        buf.data[..data.len()].copy_from_slice(data);
+        buf.len = data.len() as u16;
+        add(&leg.counters.tx_packets, 1);
+        add(&leg.counters.tx_bytes, data.len() as u64);
+        let (fd, dest, ptr, len) = (leg.rtp.as_raw_fd(), leg.remote_raw, buf.data.as_ptr(), data.len() as u32);
+        let hold = self.holds.hold(HoldKind::Pooled(buf));
+        self.outbox.push(SendItem { fd, dest, data: ptr, len, hold });
     }
 
     /// Feedback about one of our outgoing SSRCs goes to the leg and stream that source it.

@@ -100,6 +100,8 @@ pub struct Engine {
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Buf>>,
     pub outbox: Vec<SendItem>,
+    /// Video this core forwarded lately, to answer NACKs itself.
+    pub sent_cache: crate::rtp::packet_cache::PacketCache,
     /// Cores we queued hand-offs for during this turn.
     wake_mask: u64,
     rng: u64,
@@ -151,6 +153,7 @@ impl Engine {
             transient,
             pool: Vec::new(),
             outbox: Vec::with_capacity(4096),
+            sent_cache: Default::default(),
             wake_mask: 0,
             rng: 0x9E37_79B9_7F4A_7C15 ^ (core as u64 + 1),
         }

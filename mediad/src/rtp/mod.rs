@@ -3,6 +3,7 @@
 
 pub mod demux;
 pub mod ntp;
+pub mod packet_cache;
 pub mod receive_stats;
 pub mod rewrite;
 pub mod rtcp;

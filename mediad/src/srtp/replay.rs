@@ -68,14 +68,21 @@ pub struct SendState {
 impl SendState {
     /// The packet index of the next packet we protect with `seq`.
     pub fn index(&mut self, seq: u16) -> u64 {
-        // A step back by more than half the space is a wrap.
-        if self.started && seq < self.last_seq && self.last_seq - seq > 0x8000 {
-            self.roc = self.roc.wrapping_add(1);
+        if !self.started {
+            self.started = true;
+            self.last_seq = seq;
+            return ((self.roc as u64) << 16) | seq as u64;
         }
-        if !self.started || seq.wrapping_sub(self.last_seq) < 0x8000 {
+        // A step back by more than half the space is a wrap.
+        if seq < self.last_seq && self.last_seq - seq > 0x8000 {
+            self.roc = self.roc.wrapping_add(1);
+            self.last_seq = seq;
+        } else if seq > self.last_seq && seq - self.last_seq > 0x8000 {
+            // A retransmission of a packet from before the last wrap: its own ROC.
+            return ((self.roc.wrapping_sub(1) as u64) << 16) | seq as u64;
+        } else if seq.wrapping_sub(self.last_seq) < 0x8000 {
             self.last_seq = seq;
         }
-        self.started = true;
         ((self.roc as u64) << 16) | seq as u64
     }
 }
@@ -94,6 +101,16 @@ mod tests {
         assert!(!r.fresh(101) && !r.fresh(100) && r.fresh(99));
         r.accept(300);
         assert!(!r.fresh(300 - WINDOW) && r.fresh(300 - WINDOW + 1) && r.fresh(301));
+    }
+
+    #[test]
+    fn send_index_wraps_and_keeps_retransmissions_in_their_roll() {
+        let mut s = SendState::default();
+        assert_eq!(s.index(65_534), 65_534);
+        assert_eq!(s.index(2), (1 << 16) | 2, "wrapped");
+        assert_eq!(s.index(65_535), 65_535, "resent from before the wrap");
+        assert_eq!(s.index(1), (1 << 16) | 1, "resent after the wrap");
+        assert_eq!(s.index(3), (1 << 16) | 3);
     }
 
     #[test]

@@ -148,6 +148,14 @@ app.stats = async () => {
   return out;
 };
 
+// Frames our camera track has encoded so far (what receivers can at best decode).
+app.sentFrames = async () => {
+  let n = 0;
+  if (!app.pub) return n;
+  (await app.pub.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') n += s.framesEncoded || 0; });
+  return n;
+};
+
 $('join').onclick = join;
 $('leave').onclick = leave;
 $('mic').onclick = () => toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
