@@ -3,9 +3,7 @@
 //! API; SIP and RTSP control arrive with their issues. `--spawn-mediad` starts a
 //! mediad of its own on loopback (all-in-one).
 
-mod http;
-mod webrtc;
-mod mediad_link;
+use signal::{http, mediad_link, webrtc};
 
 use clap::Parser;
 use mediad_link::MediadLink;
