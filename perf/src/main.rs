@@ -6,9 +6,11 @@ mod relay;
 mod report;
 mod sut;
 mod sys;
+mod sfu;
 mod turn;
 mod turn_client;
 mod turn_hold;
+mod webrtc_client;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -66,6 +68,24 @@ enum Scenario {
         #[arg(long, value_delimiter = ',', default_value = "raw,mediad,mediad-mux,mediad-uring,coturn")]
         systems: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "200,1200")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 900_000.0)]
+        max_rate: f64,
+    },
+    /// WebRTC fan-out with ICE, DTLS and SRTP on every leg: raw ceiling, mediad's
+    /// plain-RTP rooms, mediad SRTP; plus memory per connected subscriber.
+    Sfu {
+        /// Subscribers in all (P publishers × fan-out N).
+        #[arg(long, default_value_t = 200)]
+        flows: usize,
+        #[arg(long, default_value_t = 10)]
+        fanout: usize,
+        /// Packets a publisher sends back to back (a video frame's packets).
+        #[arg(long, default_value_t = 4)]
+        burst: usize,
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad-plain,mediad-srtp")]
+        systems: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "1200")]
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 900_000.0)]
         max_rate: f64,
@@ -138,6 +158,22 @@ fn main() {
             let rows = turn::run(&o, allocations, &pb);
             pb.finish_and_clear();
             (rows, "turn")
+        }
+        Scenario::Sfu { flows, fanout, burst, systems, sizes, max_rate } => {
+            let mut o = opts(&cli, duration, flows, systems, sizes, max_rate);
+            o.fanout = fanout;
+            o.burst = burst;
+            let pb = indicatif::ProgressBar::new((o.sizes.len() * o.systems.len() * 8) as u64);
+            pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} phases, {elapsed} {msg}").unwrap());
+            let (mut rows, per_sub) = sfu::run(&o, &pb);
+            pb.finish_and_clear();
+            for r in rows.iter_mut().filter(|r| r.system == "mediad-srtp") {
+                r.rss_kb_per_allocation = per_sub;
+            }
+            if let Some(kb) = per_sub {
+                println!("mediad: {kb:.1} KiB resident per connected WebRTC subscriber (ICE, DTLS, SRTP, socket)");
+            }
+            (rows, "sfu")
         }
         Scenario::TurnHold { allocations, systems } => {
             let o = opts(&cli, duration, allocations, systems, vec![], 0.0);

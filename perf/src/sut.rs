@@ -24,6 +24,8 @@ pub struct Setup {
     pub flows: Option<Vec<crate::load::Flow>>,
     /// The sockets those flows send from.
     pub senders: Vec<std::net::UdpSocket>,
+    /// SRTP per flow when the flows feed WebRTC legs.
+    pub protect: Option<std::cell::RefCell<Vec<crate::load::SrtpFlow>>>,
 }
 
 impl Sut {
@@ -96,7 +98,7 @@ pub fn raw(cpu: usize, rx: SocketAddr, fanout: usize) -> Setup {
         }
     });
     let tid = tid_rx.recv().unwrap();
-    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr], flows: None, senders: vec![] }
+    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr], flows: None, senders: vec![], protect: None }
 }
 
 pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -131,7 +133,7 @@ pub fn mediad(bin: &std::path::Path, extra: &[String], io: &str, cpu: usize, rx:
             c.leg_create(LegCreate { room: Some(room.clone()), rtcp_mux: true, remote: Some(rx), ..Default::default() }).unwrap();
         }
     }
-    Setup { sut: Sut::Process { child, dir }, dests, flows: None, senders: vec![] }
+    Setup { sut: Sut::Process { child, dir }, dests, flows: None, senders: vec![], protect: None }
 }
 
 /// rtpengine userspace relay: one offer/answer call per flow, A (the generator's send
@@ -164,7 +166,7 @@ pub fn rtpengine(cpu: usize, tx: SocketAddr, rx: SocketAddr, flows: usize) -> Re
         let answer = ng.answer(&call, "a", "b", &sdp(rx))?;
         dests.push(SocketAddr::new([127, 0, 0, 1].into(), sdp_port(&answer).ok_or("no port in answer")?));
     }
-    Ok(Setup { sut, dests, flows: None, senders: vec![] })
+    Ok(Setup { sut, dests, flows: None, senders: vec![], protect: None })
 }
 
 fn sdp_port(sdp: &str) -> Option<u16> {

@@ -52,8 +52,10 @@ fn status_survives_a_mediad_restart() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["connected"], true);
     assert_eq!(v["rooms"][0]["room"], "before");
-    let page = wait_status(port, "/", 200);
+    let page = wait_status(port, "/status", 200);
     assert!(page.contains("Media plane status"));
+    let page = wait_status(port, "/c/4242", 200);
+    assert!(page.contains("Conference ID") && page.contains("/app.js"), "{page}");
 
     // mediad goes away: signal reports it, and stays up.
     let socket = m.socket.clone();
