@@ -53,33 +53,58 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> Vec<Row> {
         let case = format!("1→{fanout} {size}B");
         // Same number of legs for every case: N-way fan-out uses flows/N sources.
         let flows = (o.flows / fanout).max(1);
-        let mut raw_capacity = None;
-        for system in &o.systems {
-            progress.set_message(format!("{case} {system}"));
-            let setup = || -> Result<Setup, String> {
-                match system.as_str() {
-                    "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
-                    "mediad-epoll" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, flows, fanout)),
-                    "mediad-uring" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "uring", o.sut_cpu, rx_addr, flows, fanout)),
-                    "rtpengine" if fanout == 1 => sut::rtpengine(o.sut_cpu, tx.local_addr().unwrap(), rx_addr, flows),
-                    "rtpengine" => Err("rtpengine relays 1:1 calls; no fan-out in its offer/answer model".into()),
-                    other => Err(format!("unknown system {other}")),
-                }
-            };
-            match measure(o, "relay", &setup, &tx, &rx, system, &case, fanout, size, flows, raw_capacity, progress) {
-                Ok(r) => {
-                    if system == "raw" {
-                        raw_capacity = Some(r.pps);
-                    }
-                    rows.push(r)
-                }
-                Err(e) => {
-                    progress.suspend(|| eprintln!("skip {system} for {case}: {e}"));
-                }
+        let setup_for = |system: &str| -> Result<Setup, String> {
+            match system {
+                "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
+                "mediad-epoll" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, flows, fanout)),
+                "mediad-uring" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "uring", o.sut_cpu, rx_addr, flows, fanout)),
+                "rtpengine" if fanout == 1 => sut::rtpengine(o.sut_cpu, tx.local_addr().unwrap(), rx_addr, flows),
+                "rtpengine" => Err("rtpengine relays 1:1 calls; no fan-out in its offer/answer model".into()),
+                other => Err(format!("unknown system {other}")),
             }
-        }
+        };
+        let case = Case { scenario: "relay", name: &case, fanout, size, flows };
+        rows.extend(measure_systems(o, &case, &tx, &rx, &setup_for, progress));
     }
     ratios(&mut rows, "rtpengine");
+    rows
+}
+
+/// One case of a scenario: what every system is measured on.
+pub struct Case<'a> {
+    pub scenario: &'a str,
+    pub name: &'a str,
+    pub fanout: usize,
+    pub size: usize,
+    pub flows: usize,
+}
+
+/// Measure each system of `o` on `case` (raw first in the list, so the others'
+/// latency load can follow the ceiling measured in this run); systems that cannot run
+/// the case are reported and skipped.
+pub fn measure_systems(
+    o: &Opts,
+    case: &Case,
+    tx: &std::net::UdpSocket,
+    rx: &std::net::UdpSocket,
+    setup_for: &dyn Fn(&str) -> Result<Setup, String>,
+    progress: &indicatif::ProgressBar,
+) -> Vec<Row> {
+    let mut rows = vec![];
+    let mut raw_capacity = None;
+    for system in &o.systems {
+        progress.set_message(format!("{} {system}", case.name));
+        let setup = || setup_for(system);
+        match measure(o, case.scenario, &setup, tx, rx, system, case.name, case.fanout, case.size, case.flows, raw_capacity, progress) {
+            Ok(r) => {
+                if system == "raw" {
+                    raw_capacity = Some(r.pps);
+                }
+                rows.push(r)
+            }
+            Err(e) => progress.suspend(|| eprintln!("skip {system} for {}: {e}", case.name)),
+        }
+    }
     rows
 }
 

@@ -31,27 +31,16 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> (Vec<Row>, Option<f64
     let mut rows = vec![];
     for &size in &o.sizes {
         let case = format!("{publishers}×1→{fanout} {size}B");
-        let mut raw_capacity = None;
-        for system in &o.systems {
-            progress.set_message(format!("{case} {system}"));
-            let setup = || -> Result<Setup, String> {
-                match system.as_str() {
-                    "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
-                    "mediad-plain" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, publishers, fanout)),
-                    "mediad-srtp" => mediad_sfu(o, &tx, &rx, publishers, fanout, &id).map(|(s, _)| s),
-                    other => Err(format!("unknown system {other}")),
-                }
-            };
-            match relay::measure(o, "sfu", &setup, &tx, &rx, system, &case, fanout, size, publishers, raw_capacity, progress) {
-                Ok(r) => {
-                    if system == "raw" {
-                        raw_capacity = Some(r.pps);
-                    }
-                    rows.push(r);
-                }
-                Err(e) => progress.suspend(|| eprintln!("skip {system} for {case}: {e}")),
+        let setup_for = |system: &str| -> Result<Setup, String> {
+            match system {
+                "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
+                "mediad-plain" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, publishers, fanout)),
+                "mediad-srtp" => mediad_sfu(o, &tx, &rx, publishers, fanout, &id).map(|(s, _)| s),
+                other => Err(format!("unknown system {other}")),
             }
-        }
+        };
+        let case = relay::Case { scenario: "sfu", name: &case, fanout, size, flows: publishers };
+        rows.extend(relay::measure_systems(o, &case, &tx, &rx, &setup_for, progress));
     }
     relay::ratios(&mut rows, "mediad-plain");
     let per_sub = if o.systems.iter().any(|s| s == "mediad-srtp") { memory_per_subscriber(o, &tx, &rx, &id).ok() } else { None };

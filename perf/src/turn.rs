@@ -109,35 +109,25 @@ pub fn run(o: &relay::Opts, allocations: usize, progress: &indicatif::ProgressBa
     let mut rows = vec![];
     for &size in &o.sizes {
         let case = if o.burst > 1 { format!("{allocations} allocations {size}B, bursts of {}", o.burst) } else { format!("{allocations} allocations {size}B") };
-        let mut raw_capacity = None;
-        for system in &o.systems {
-            progress.set_message(format!("{case} {system}"));
-            let port = 34000 + (std::process::id() % 500) as u16 * 2;
-            let alloc_stats = std::cell::RefCell::new(None);
-            let make = || -> Result<Setup, String> {
-                if system == "raw" {
-                    return Ok(sut::raw(o.sut_cpu, peer, 1));
-                }
-                let (s, a) = setup(o, system, allocations, size, peer, port)?;
-                alloc_stats.borrow_mut().get_or_insert(a);
-                Ok(s)
-            };
-            match relay::measure(o, "turn", &make, &tx, &rx, system, &case, 1, size, allocations, raw_capacity, progress) {
-                Ok(mut r) => {
-                    if system == "raw" {
-                        raw_capacity = Some(r.pps);
-                    }
-                    if let Some(a) = alloc_stats.borrow().as_ref() {
-                        r.allocations_per_s = Some(a.per_s);
-                        r.rss_kb_per_allocation = Some(a.rss_kb_per_alloc);
-                    }
-                    r.headline_unit = "relayed packets/s per core".into();
-                    rows.push(r)
-                }
-                Err(e) => {
-                    progress.suspend(|| eprintln!("skip {system} for {case}: {e}"));
-                }
+        let port = 34000 + (std::process::id() % 500) as u16 * 2;
+        // Allocation rate and memory, from each system's first setup.
+        let alloc_stats = std::cell::RefCell::new(std::collections::HashMap::new());
+        let setup_for = |system: &str| -> Result<Setup, String> {
+            if system == "raw" {
+                return Ok(sut::raw(o.sut_cpu, peer, 1));
             }
+            let (s, a) = setup(o, system, allocations, size, peer, port)?;
+            alloc_stats.borrow_mut().entry(system.to_string()).or_insert((a.per_s, a.rss_kb_per_alloc));
+            Ok(s)
+        };
+        let c = relay::Case { scenario: "turn", name: &case, fanout: 1, size, flows: allocations };
+        for mut r in relay::measure_systems(o, &c, &tx, &rx, &setup_for, progress) {
+            if let Some(&(per_s, rss)) = alloc_stats.borrow().get(&r.system) {
+                r.allocations_per_s = Some(per_s);
+                r.rss_kb_per_allocation = Some(rss);
+            }
+            r.headline_unit = "relayed packets/s per core".into();
+            rows.push(r);
         }
     }
     relay::ratios(&mut rows, "coturn");

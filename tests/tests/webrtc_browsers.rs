@@ -59,12 +59,19 @@ fn browsers(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32, window:
 /// Browsers are heavy on two cores: the tests of this file take turns.
 static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A test's own namespace with mediad (two cores) and signal in it; the guard keeps the
+/// other browser tests waiting.
+fn conference_site(tag: &str) -> (std::sync::MutexGuard<'static, ()>, Netns, Mediad, Proc) {
+    let turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = Netns::new(tag);
+    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
+    let signal = signal_in(&ns, &m);
+    (turn, ns, m, signal)
+}
+
 #[test]
 fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
-    let _turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = Netns::new("sfu");
-    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
-    let _signal = signal_in(&ns, &m);
+    let (_turn, ns, m, _signal) = conference_site("sfu");
     for codec in ["VP8", "H264", "AV1"] {
         let room = format!("room-{codec}");
         // While they run, mediad's view of the room: three publishers and three
@@ -114,10 +121,7 @@ fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
 
 #[test]
 fn aiortc_and_browsers_see_each_other() {
-    let _turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = Netns::new("aio");
-    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
-    let _signal = signal_in(&ns, &m);
+    let (_turn, ns, _m, _signal) = conference_site("aio");
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers-venv/bin/python3");
     assert!(python.exists(), "aiortc venv missing: run scripts/setup.sh --test");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/conference_aiortc.py");
@@ -165,10 +169,7 @@ fn decoded_share(r: &serde_json::Value) -> Vec<f64> {
 
 #[test]
 fn nack_keeps_decoded_frames_within_two_percent_at_five_percent_loss() {
-    let _turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
-    let ns = Netns::new("loss");
-    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
-    let _signal = signal_in(&ns, &m);
+    let (_turn, ns, m, _signal) = conference_site("loss");
     let clean = browsers(&ns, "clean", "VP8", 2, 16, 10);
     // Drop 5 % of RTP/RTCP (first byte 0b10xxxxxx: STUN and DTLS pass) in each
     // direction between the browsers and mediad's WebRTC ports.
