@@ -171,7 +171,7 @@ fn main() {
                 r.rss_kb_per_allocation = per_sub;
             }
             if let Some(kb) = per_sub {
-                println!("mediad: {kb:.1} KiB resident per connected WebRTC subscriber (ICE, DTLS, SRTP, socket)");
+                eprintln!("mediad: {kb:.1} KiB resident per connected WebRTC subscriber (ICE, DTLS, SRTP, socket)");
             }
             (rows, "sfu")
         }

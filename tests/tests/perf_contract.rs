@@ -27,3 +27,24 @@ fn relay_scenario_reports_the_contract_fields() {
     }
     assert!(rows.iter().any(|r| r["system"] == "mediad-uring" && r["vs_raw"].is_number()));
 }
+
+#[test]
+fn sfu_scenario_connects_every_leg_and_reports_srtp_fan_out() {
+    let out = std::process::Command::new(bin("perf"))
+        .args(["sfu", "--json", "--results", "", "--duration", "0.4", "--flows", "20", "--fanout", "4"])
+        .args(["--sizes", "400", "--max-rate", "10000"])
+        .output()
+        .expect("run perf");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "perf failed:\n{stdout}\n{stderr}");
+    let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let systems: Vec<&str> = rows.iter().map(|r| r["system"].as_str().unwrap()).collect();
+    assert_eq!(systems, ["raw", "mediad-plain", "mediad-srtp"], "{stdout}\n{stderr}");
+    let srtp = &rows[2];
+    assert_eq!(srtp["scenario"], "sfu");
+    // Every leg did ICE and DTLS, and the subscribers' copies authenticated (the setup
+    // checks that before measuring), then the offered rate went through.
+    assert!(srtp["pps"].as_f64().unwrap() > 5000.0 && srtp["loss"].as_f64().unwrap() < 0.01, "{srtp}");
+    assert!(srtp["vs_raw"].is_number() && srtp["rss_kb_per_allocation"].as_f64().unwrap() > 0.0, "{srtp}");
+}
