@@ -60,8 +60,17 @@ pub fn connect(sock: &UdpSocket, to: SocketAddr, local: &control::WebrtcLocal, u
     b.add(attr::USE_CANDIDATE_ICE, &[]).and_then(|b| b.add(attr::ICE_CONTROLLING, &[7; 8])).map_err(|e| format!("{e:?}"))?;
     b.add_integrity(local.ice_pwd.as_bytes()).and_then(|b| b.add_fingerprint()).map_err(|e| format!("{e:?}"))?;
     let n = b.len();
-    sock.send_to(&out[..n], to).map_err(|e| e.to_string())?;
-    let got = recv_from(sock, to, &mut buf, until)?;
+    // What an earlier phase left queued (a full buffer would drop our answers).
+    while sock.recv_from(&mut buf).is_ok() {}
+    // Checks are retransmitted until answered, as an ICE agent does.
+    let got = loop {
+        sock.send_to(&out[..n], to).map_err(|e| e.to_string())?;
+        match recv_from(sock, to, &mut buf, Instant::now() + Duration::from_millis(100)) {
+            Ok(got) if Message::parse(&buf[..got]).is_ok() => break got,
+            _ if Instant::now() > until => return Err(format!("no ICE answer from {to}")),
+            _ => continue,
+        }
+    };
     let m = Message::parse(&buf[..got]).map_err(|e| format!("ICE answer: {e:?}"))?;
     if m.class != Class::Success || !m.check_integrity(local.ice_pwd.as_bytes()) {
         return Err(format!("ICE check refused: {:?}", m.class));
