@@ -495,6 +495,10 @@ pub enum Event {
     LegCreated { leg: LegId, core: usize },
     #[serde(rename = "leg.deleted")]
     LegDeleted { leg: LegId },
+    /// The loudest leg of a room changed (RFC 6464 audio levels, smoothed, with
+    /// hysteresis); `leg` is the publishing leg.
+    #[serde(rename = "room.active_speaker")]
+    ActiveSpeaker { room: String, leg: LegId },
     /// A WebRTC leg finished ICE and DTLS: SRTP flows from now on.
     #[serde(rename = "leg.connected")]
     Connected { leg: LegId, remote: SocketAddr, srtp_profile: String },
@@ -517,6 +521,7 @@ impl Event {
             Event::LegCreated { .. } => "leg.created",
             Event::LegDeleted { .. } => "leg.deleted",
             Event::Connected { .. } => "leg.connected",
+            Event::ActiveSpeaker { .. } => "room.active_speaker",
             Event::Disconnected { .. } => "leg.disconnected",
         }
     }

@@ -15,6 +15,10 @@ pub struct StreamSpec {
     /// Payload types of this stream (from its m-line); empty: any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payload_types: Vec<u8>,
+    /// Id of the RFC 6464 audio-level header extension the remote sends (one-byte
+    /// form): its levels feed `room.active_speaker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_level_ext: Option<u8>,
 }
 
 /// What the browser's SDP says about its end of the transport. When mediad offers

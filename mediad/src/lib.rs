@@ -130,6 +130,8 @@ pub fn start(cfg: Config) -> Result<Running, String> {
     let daemon = Arc::new(Daemon::new(cfg.clone(), io_name, handles, mesh, epoch));
     let d = daemon.clone();
     std::thread::Builder::new().name("events".into()).spawn(move || d.pump_events(ev_rx)).map_err(|e| e.to_string())?;
+    let d = daemon.clone();
+    std::thread::Builder::new().name("speakers".into()).spawn(move || d.watch_speakers()).map_err(|e| e.to_string())?;
     let listener = control::server::bind(&cfg.control_socket).map_err(|e| format!("control socket {}: {e}", cfg.control_socket.display()))?;
     let d = daemon.clone();
     std::thread::Builder::new().name("control".into()).spawn(move || control::server::serve(listener, d)).map_err(|e| e.to_string())?;

@@ -4,5 +4,6 @@
 pub mod events;
 pub mod registry;
 pub mod server;
+pub mod speakers;
 
 pub use registry::Daemon;

@@ -377,6 +377,32 @@ impl Daemon {
         }
     }
 
+    /// Choose each room's active speaker once per `speakers::INTERVAL`, forever.
+    pub fn watch_speakers(self: Arc<Self>) {
+        let mut tracker = super::speakers::SpeakerTracker::default();
+        loop {
+            std::thread::sleep(super::speakers::INTERVAL);
+            let mut changes = Vec::new();
+            {
+                let st = self.state.lock().unwrap();
+                for (name, room) in &st.rooms {
+                    let levels: Vec<(LegId, u64)> = room
+                        .legs
+                        .iter()
+                        .filter_map(|l| st.legs.get(l).map(|r| (*l, r.counters.loudness.load(std::sync::atomic::Ordering::Relaxed))))
+                        .collect();
+                    if let Some(leg) = tracker.update(name, &levels) {
+                        changes.push(Event::ActiveSpeaker { room: name.clone(), leg });
+                    }
+                }
+                tracker.retain(|r| st.rooms.contains_key(r));
+            }
+            for e in changes {
+                self.hub.publish(&e);
+            }
+        }
+    }
+
     pub fn shutdown(&self) {
         for c in 0..self.workers.len() {
             self.tell(c, Command::Shutdown);

@@ -40,6 +40,9 @@ pub struct LegCounters {
     pub feedback_relayed: AtomicU64,
     /// Packets resent to this leg from the core's cache on its NACKs.
     pub retransmitted: AtomicU64,
+    /// Smoothed loudness of what the leg sends (127 − RFC 6464 level in -dBov; 0 is
+    /// silence or no level extension), for the active-speaker choice.
+    pub loudness: AtomicU64,
     /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
     pub last_rx_us: AtomicU64,
     /// WebRTC legs only (`webrtc` is 1): state codes as `control::ice_state_name`,

@@ -30,11 +30,37 @@ pub struct SourceStream {
     pub payload_types: Vec<u8>,
     pub rx: ReceiveStats,
     pub rewriter: Rewriter,
+    /// RFC 6464 extension id, and the loudness seen since the last tick.
+    pub audio_level_id: Option<u8>,
+    pub loudness_sum: u32,
+    pub loudness_n: u32,
+    /// Smoothed over ticks.
+    pub loudness: f32,
 }
 
 impl SourceStream {
-    pub fn new(out_ssrc: u32, clock_rate: u32, payload_types: Vec<u8>) -> Self {
-        SourceStream { clock_rate, payload_types, rx: ReceiveStats::default(), rewriter: Rewriter::new(out_ssrc, clock_rate) }
+    pub fn new(out_ssrc: u32, clock_rate: u32, payload_types: Vec<u8>, audio_level_id: Option<u8>) -> Self {
+        SourceStream {
+            clock_rate,
+            payload_types,
+            rx: ReceiveStats::default(),
+            rewriter: Rewriter::new(out_ssrc, clock_rate),
+            audio_level_id,
+            loudness_sum: 0,
+            loudness_n: 0,
+            loudness: 0.0,
+        }
+    }
+
+    /// Fold the tick's levels into the smoothed loudness (about a 300 ms memory at
+    /// the 100 ms tick: speech onsets show within a tick or two, pauses between words
+    /// do not drop a speaker).
+    pub fn tick_loudness(&mut self) -> f32 {
+        let now = if self.loudness_n > 0 { self.loudness_sum as f32 / self.loudness_n as f32 } else { 0.0 };
+        self.loudness = 0.6 * self.loudness + 0.4 * now;
+        self.loudness_sum = 0;
+        self.loudness_n = 0;
+        self.loudness
     }
 }
 

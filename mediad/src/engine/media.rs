@@ -95,6 +95,12 @@ impl Engine {
         }
         let arrival = now_us * stream.clock_rate as u64 / 1_000_000;
         stream.rx.on_packet(seq, ts, arrival);
+        if let Some(id) = stream.audio_level_id {
+            if let Some(&[level]) = crate::rtp::extensions::one_byte(data, id) {
+                stream.loudness_sum += 127 - (level & 0x7f) as u32;
+                stream.loudness_n += 1;
+            }
+        }
         if leg.inactive_reported {
             leg.inactive_reported = false;
             events[0] = Some(Event::Active { leg: leg.id });

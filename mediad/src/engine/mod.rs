@@ -279,9 +279,13 @@ impl Engine {
             Media::Video => 90000,
         });
         let streams: Vec<leg::SourceStream> = if spec.streams.is_empty() {
-            vec![leg::SourceStream::new(ssrc_for_stream(id, 0), clock_rate, Vec::new())]
+            vec![leg::SourceStream::new(ssrc_for_stream(id, 0), clock_rate, Vec::new(), None)]
         } else {
-            spec.streams.iter().enumerate().map(|(k, s)| leg::SourceStream::new(ssrc_for_stream(id, k), s.clock_rate, s.payload_types.clone())).collect()
+            spec.streams
+                .iter()
+                .enumerate()
+                .map(|(k, s)| leg::SourceStream::new(ssrc_for_stream(id, k), s.clock_rate, s.payload_types.clone(), s.audio_level_ext))
+                .collect()
         };
         let out_ssrcs = streams.iter().map(|s| s.rewriter.out_ssrc).collect();
         if webrtc.is_some() {

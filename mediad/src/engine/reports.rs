@@ -31,6 +31,8 @@ impl Engine {
             set(&c.expected, leg.streams.iter().map(|s| s.rx.expected()).sum());
             let s0 = &leg.streams[0];
             set(&c.jitter_us, s0.rx.jitter() as u64 * 1_000_000 / s0.clock_rate as u64);
+            let loud = leg.streams.iter_mut().filter(|s| s.audio_level_id.is_some()).map(|s| s.tick_loudness()).fold(0.0f32, f32::max);
+            set(&leg.counters.loudness, loud as u64);
             if let Some(last) = leg.last_rx {
                 let idle = now.saturating_duration_since(last);
                 if idle >= timeout && !leg.inactive_reported {

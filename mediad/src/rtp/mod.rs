@@ -2,6 +2,7 @@
 //! `Instant`s and get decisions and bytes back, so every piece is testable offline.
 
 pub mod demux;
+pub mod extensions;
 pub mod ntp;
 pub mod packet_cache;
 pub mod receive_stats;
