@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let sections: Vec<Section> = offer
         .media
         .iter()
-        .map(|m| Section { kind: m.kind, mid: &m.mid, codec: sdp::choose_codec(m), direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)) })
+        .map(|m| Section { kind: m.kind, mid: &m.mid, codec: sdp::choose_codec(m), direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)), extmaps: vec![] })
         .collect();
     let answer = sdp::write(1, 1, &local, &sections);
     // Values copied from the offer (mid, fmtp, proto) may hold what SDP cannot carry;

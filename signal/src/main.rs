@@ -70,6 +70,8 @@ fn main() {
         fatal(&format!("HTTP on {}: {e}", args.http))
     });
     let signalling = Arc::new(webrtc::ws::Signalling::new(link.clone(), args.pins.iter().cloned().collect()));
+    let (s, socket) = (signalling.clone(), args.mediad_socket.clone());
+    std::thread::spawn(move || s.follow_speakers(socket));
     let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling });
     let c = ctx.clone();
     std::thread::spawn(move || http::serve(listener, None, c));

@@ -43,9 +43,11 @@ fn signal_in(ns: &Netns, m: &Mediad) -> Proc {
 }
 
 /// Run `n` browsers in `room` for `seconds` (sampling the last `window` seconds when
-/// not 0); the script's JSON result.
+/// not 0), all but the first with the microphone off; the script's JSON result.
 fn browsers(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32, window: u32) -> serde_json::Value {
+    let muted: Vec<String> = (1..n).map(|i| i.to_string()).collect();
     let out = Command::new("timeout")
+        .env("MUTED", muted.join(","))
         .args(["-s", "KILL", "120", "ip", "netns", "exec", &ns.name, "node", "conference.mjs", "http://127.0.0.1:8080", room, codec])
         .args([n.to_string(), seconds.to_string(), window.to_string()])
         .current_dir(web_dir())
@@ -92,6 +94,11 @@ fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
         }
         let ps = r["participants"].as_array().expect("participants");
         assert_eq!(ps.len(), 3, "{r}");
+        // Only the first participant's microphone is on: mediad's audio-level choice
+        // names it, and every page shows it as the speaker.
+        for p in ps {
+            assert_eq!(p["speaking"], ps[0]["id"], "{codec}: active speaker: {r}");
+        }
         for p in ps {
             assert_eq!(p["errors"], serde_json::json!([]), "{codec}: {r}");
             let video = p["video"].as_array().unwrap();

@@ -7,6 +7,8 @@ import { chromium } from 'playwright-core';
 
 const [base, room, codec, count, seconds, window] = process.argv.slice(2);
 const n = Number(count || 3);
+// MUTED=1,2 joins those participants (by index) with the microphone off.
+const muted = (process.env.MUTED || '').split(',').filter((x) => x !== '').map(Number);
 const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
   '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'];
@@ -18,11 +20,12 @@ try {
     const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
     const page = await ctx.newPage();
     page.on('console', (m) => { if (m.type() === 'error') logs.push(`p${i}: ${m.text()}`); });
-    await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1`);
+    await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1&mic=${muted.includes(i) ? 0 : 1}`);
     pages.push(page);
   }
   const sample = () => Promise.all(pages.map((p) => p.evaluate(async () =>
-    ({ id: window.app.id, errors: window.app.errors, video: await window.app.stats(), sent: await window.app.sentFrames() }))));
+    ({ id: window.app.id, errors: window.app.errors, video: await window.app.stats(), sent: await window.app.sentFrames(),
+      speaking: window.app.speaking }))));
   const total = Number(seconds || 10) * 1000, win = Number(window || 0) * 1000;
   await new Promise((r) => setTimeout(r, total - win));
   const before = win ? await sample() : null;

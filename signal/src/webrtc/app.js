@@ -29,11 +29,16 @@ function tile(pid) {
   return t;
 }
 
-async function preview() {
-  if (app.local) return app.local;
-  app.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-  $('preview').srcObject = app.local;
-  return app.local;
+// One capture for the page: the preview at load and the publisher share it (two
+// concurrent getUserMedia calls would leave the buttons driving the wrong tracks).
+let capture = null;
+function preview() {
+  capture = capture || navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } }).then((s) => {
+    app.local = s;
+    $('preview').srcObject = s;
+    return s;
+  });
+  return capture;
 }
 
 // `?codec=VP8|H264|AV1|VP9` puts that codec first (the server takes the first it forwards).
@@ -49,6 +54,8 @@ function preferCodec(transceiver, kind) {
 
 async function publish() {
   const stream = await preview();
+  // `?mic=0`: join muted (the track sends silence, so audio levels say so).
+  if (params.get('mic') === '0') toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
   app.pub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
   for (const track of stream.getTracks()) {
     const tr = app.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
@@ -82,6 +89,7 @@ function onMessage(m) {
     case 'joined':
       app.id = m.id; app.joined = true;
       for (const p of m.participants) { app.names[p.id] = p.name; }
+      if (m.speaker !== null && m.speaker !== undefined) app.speaking = m.speaker;
       setStatus('joined ' + m.room + ' as #' + m.id);
       ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = false; });
       if (params.get('publish') !== '0') publish().catch((e) => fail(e));
@@ -164,5 +172,5 @@ const fromPath = location.pathname.startsWith('/c/') ? decodeURIComponent(locati
 $('room').value = fromPath || params.get('room') || '';
 $('name').value = params.get('name') || '';
 $('pin').value = params.get('pin') || '';
-preview().catch(() => setStatus('no camera/microphone: you can still join'));
+preview().catch(() => { capture = null; setStatus('no camera/microphone: you can still join'); });
 if (params.get('autojoin') === '1' && $('room').value) join();

@@ -73,6 +73,8 @@ struct Participant {
 #[derive(Debug, Default)]
 struct Conference {
     participants: BTreeMap<ConnId, Participant>,
+    /// The active speaker, told to those who join later too.
+    speaker: Option<ConnId>,
 }
 
 #[derive(Default)]
@@ -147,7 +149,7 @@ impl Hub {
             .collect();
         conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, sub: Subscriber::default() });
         self.room_of.insert(conn, room.to_string());
-        out.insert(0, Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others}) });
+        out.insert(0, Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others, "speaker": conf.speaker}) });
         if !publish {
             out.extend(self.sync(room, media));
         }
@@ -176,7 +178,12 @@ impl Hub {
             .iter()
             .zip(&accepted)
             .filter_map(|(m, c)| {
-                c.map(|c| StreamSpec { media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video }, clock_rate: c.clock, payload_types: vec![c.pt] })
+                c.map(|c| StreamSpec {
+                    media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
+                    clock_rate: c.clock,
+                    payload_types: vec![c.pt],
+                    audio_level_ext: audio_level(m),
+                })
             })
             .collect();
         if streams.is_empty() {
@@ -204,7 +211,8 @@ impl Hub {
                 if let Some(c) = c {
                     tracks.push(Track { kind: m.kind, codec: (*c).clone(), ssrc: info.out_ssrcs[tracks.len()] });
                 }
-                sdp::Section { kind: m.kind, mid: &m.mid, codec: *c, direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)) }
+                let extmaps = audio_level(m).filter(|_| c.is_some()).map(|id| vec![(id, sdp::AUDIO_LEVEL_URI)]).unwrap_or_default();
+                sdp::Section { kind: m.kind, mid: &m.mid, codec: *c, direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)), extmaps }
             })
             .collect();
         let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "passive" };
@@ -285,11 +293,23 @@ impl Hub {
         vec![]
     }
 
+    /// mediad chose a new active speaker in `room` (by its publishing leg): everyone in
+    /// the conference hears who it is.
+    pub fn active_speaker(&mut self, room: &str, leg: LegId) -> Vec<Out> {
+        let Some(conf) = self.confs.get_mut(room) else { return vec![] };
+        let Some((&id, _)) = conf.participants.iter().find(|(_, p)| p.publisher.as_ref().is_some_and(|(l, _)| *l == leg)) else { return vec![] };
+        conf.speaker = Some(id);
+        conf.participants.keys().map(|&to| Out { to, msg: json!({"type": "active_speaker", "id": id}) }).collect()
+    }
+
     /// The connection went away or said `leave`.
     pub fn leave(&mut self, conn: ConnId, media: &mut dyn MediaOps) -> Vec<Out> {
         let Some(room) = self.room_of.remove(&conn) else { return vec![] };
         let Some(conf) = self.confs.get_mut(&room) else { return vec![] };
         let Some(p) = conf.participants.remove(&conn) else { return vec![] };
+        if conf.speaker == Some(conn) {
+            conf.speaker = None;
+        }
         if let Some((leg, _)) = p.publisher {
             media.delete_leg(leg);
         }
@@ -305,6 +325,11 @@ impl Hub {
         }
         out
     }
+}
+
+/// Audio levels (RFC 6464) on an audio m-line, when the browser offers them.
+fn audio_level(m: &sdp::MLine) -> Option<u8> {
+    (m.kind == Kind::Audio).then(|| m.extmap_id(sdp::AUDIO_LEVEL_URI)).flatten()
 }
 
 /// Send participant `id` a subscriber offer for its current slots (or note that one
@@ -344,6 +369,7 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
             direction: if s.active { "sendonly" } else { "inactive" },
             send: s.active.then_some((s.ssrc, stream.as_str(), track.as_str())),
             rejected_as: None,
+            extmaps: vec![],
         })
         .collect();
     let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "actpass" };

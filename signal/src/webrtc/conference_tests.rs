@@ -59,9 +59,12 @@ fn two_publishers_each_get_the_others_tracks() {
     let out = hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
     let answer = of_type(&out, 1, "answer").unwrap()["sdp"].as_str().unwrap().to_string();
     assert!(answer.contains("a=recvonly") && answer.contains("a=setup:passive"), "{answer}");
+    assert_eq!(answer.matches("a=extmap:").count(), 1, "audio levels only: {answer}");
+    assert!(answer.contains("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
     let pub1 = &m.created[0];
     assert!(pub1.sendonly && pub1.webrtc.as_ref().unwrap().ice_ufrag == "Wq3x");
     assert_eq!(pub1.streams.iter().map(|s| s.payload_types[0]).collect::<Vec<_>>(), vec![111, 96]);
+    assert_eq!(pub1.streams.iter().map(|s| s.audio_level_ext).collect::<Vec<_>>(), vec![Some(1), None]);
     assert!(of_type(&out, 1, "offer").is_none(), "nobody to receive yet");
 
     let out = hub.handle(2, &json!({"type": "join", "room": "4242", "name": "bob"}), &mut m);
@@ -77,6 +80,16 @@ fn two_publishers_each_get_the_others_tracks() {
     assert!(to1.contains("a=setup:actpass") && to1.contains("a=sendonly"));
     let sub1 = m.created.iter().find(|c| c.label.as_deref() == Some("ann/sub")).unwrap();
     assert_eq!(sub1.skip_source, Some(1), "ann's own publisher is skipped");
+
+    // mediad names bob's publisher (leg 2) the active speaker: both hear it; a leg
+    // that publishes nothing here is ignored.
+    let out = hub.active_speaker("4242", 2);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|o| o.msg == json!({"type": "active_speaker", "id": 2})));
+    assert!(hub.active_speaker("4242", 3).is_empty() && hub.active_speaker("nope", 2).is_empty());
+    let out = hub.handle(9, &json!({"type": "join", "room": "4242", "name": "late"}), &mut m);
+    assert_eq!(of_type(&out, 9, "joined").unwrap()["speaker"], 2, "a late joiner learns who speaks");
+    hub.leave(9, &mut m);
 
     // bob leaves before ann answers: the change waits for her answer.
     let out = hub.handle(2, &json!({"type": "leave"}), &mut m);

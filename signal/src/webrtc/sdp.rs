@@ -77,6 +77,18 @@ pub struct MLine {
     pub direction: String,
     pub codecs: Vec<Codec>,
     pub ssrcs: Vec<u32>,
+    /// `a=extmap` ids with their URIs.
+    pub extmaps: Vec<(u8, String)>,
+}
+
+/// RFC 6464 audio levels: what the active-speaker choice reads.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+impl MLine {
+    /// The id the remote gave header extension `uri`, if it offered it (one-byte ids).
+    pub fn extmap_id(&self, uri: &str) -> Option<u8> {
+        self.extmaps.iter().find(|(id, u)| u == uri && (1..=14).contains(id)).map(|(id, _)| *id)
+    }
 }
 
 /// What a browser's SDP says.
@@ -143,6 +155,16 @@ pub fn parse(sdp: &str) -> Result<Description, SdpError> {
                 }
             }
         }
+        let extmaps = m
+            .attributes
+            .iter()
+            .filter(|a| a.attribute == "extmap")
+            .filter_map(|a| {
+                let mut parts = a.value.as_deref()?.split_whitespace();
+                let id = parts.next()?.split('/').next()?.parse().ok()?;
+                Some((id, parts.next()?.to_string()))
+            })
+            .collect();
         media.push(MLine {
             kind,
             mid: attr(&m.attributes, "mid").map(str::to_string).unwrap_or_else(|| i.to_string()),
@@ -152,6 +174,7 @@ pub fn parse(sdp: &str) -> Result<Description, SdpError> {
             direction,
             codecs,
             ssrcs,
+            extmaps,
         });
     }
     Ok(Description { ice_ufrag, ice_pwd, fingerprint, setup, media })
@@ -189,6 +212,8 @@ pub struct Section<'a> {
     pub send: Option<(u32, &'a str, &'a str)>,
     /// The rejected m-line's own proto and fmt (echoed as the RFC requires).
     pub rejected_as: Option<(&'a str, &'a str)>,
+    /// Header extensions we accept on this m-line (id, URI).
+    pub extmaps: Vec<(u8, &'a str)>,
 }
 
 /// Feedback we honour (NACK relayed to the publisher, PLI/FIR rate-limited).
@@ -212,6 +237,9 @@ pub fn write(session_id: u64, version: u64, local: &Local<'_>, sections: &[Secti
         let _ = write!(o, "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=ice-options:trickle\r\n", local.ice_ufrag, local.ice_pwd);
         let _ = write!(o, "a=fingerprint:{}\r\na=setup:{}\r\na=mid:{}\r\n", local.fingerprint, local.setup, s.mid);
         let _ = write!(o, "a={}\r\na=rtcp-mux\r\n", s.direction);
+        for (id, uri) in &s.extmaps {
+            let _ = write!(o, "a=extmap:{id} {uri}\r\n");
+        }
         if s.kind == Kind::Video {
             o.push_str("a=rtcp-rsize\r\n");
         }

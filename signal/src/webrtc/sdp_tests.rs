@@ -6,7 +6,8 @@ a=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS stream1\r\n\
 m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
 a=ice-ufrag:Wq3x\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
 a=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9\r\n\
-a=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=msid:stream1 track-a\r\na=rtcp-mux\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendonly\r\na=msid:stream1 track-a\r\n\
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:2/sendonly http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\na=rtcp-mux\r\n\
 a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
 a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\na=ssrc:1001 cname:x\r\n\
 m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
@@ -31,6 +32,9 @@ fn chrome_offer_parses_into_transport_and_tracks() {
     assert_eq!(choose_codec(v).map(|c| c.name.as_str()), Some("VP8"));
     assert_eq!(v.ssrcs, vec![2001, 2002]);
     assert_eq!(v.codecs[0].rtcp_fb, vec!["goog-remb", "ccm fir", "nack", "nack pli"]);
+    assert_eq!(a.extmap_id(AUDIO_LEVEL_URI), Some(1));
+    assert_eq!(a.extmaps[1], (2, "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time".to_string()), "direction suffix dropped");
+    assert_eq!(v.extmap_id(AUDIO_LEVEL_URI), None);
     assert_eq!(d.media[2].kind, Kind::Other);
     assert_eq!(choose_codec(&d.media[2]), None);
 }
@@ -58,6 +62,7 @@ fn answer_is_lite_passive_bundled_and_reparses() {
             direction: "recvonly",
             send: None,
             rejected_as: Some((&m.proto, &m.fmt)),
+            extmaps: vec![],
         })
         .collect();
     let answer = write(7, 1, &local, &sections);

@@ -74,6 +74,29 @@ impl Signalling {
         self.deliver(outs);
     }
 
+    /// Follow mediad's active-speaker choices and tell the conferences, forever (a
+    /// connection of its own, re-opened when mediad restarts).
+    pub fn follow_speakers(self: Arc<Self>, socket: std::path::PathBuf) {
+        loop {
+            if let Ok((mut c, _)) = control::Client::connect(&socket, "signal-events") {
+                let sub: Result<serde_json::Value, _> = c.call(Op::EventsSubscribe { events: vec!["room.active_speaker".into()] });
+                if sub.is_ok() {
+                    loop {
+                        match c.next_event(Duration::from_secs(1)) {
+                            Ok(Some(control::Event::ActiveSpeaker { room, leg })) => {
+                                let outs = self.hub.lock().unwrap().active_speaker(&room, leg);
+                                self.deliver(outs);
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
     /// Serve one upgraded connection until it closes; its participant then leaves.
     pub fn session(&self, stream: Stream) {
         let conn = self.next.fetch_add(1, Ordering::Relaxed);
