@@ -1,6 +1,7 @@
 //! A blocking control-socket client: what mediactl, tests and perf use. signal keeps
 //! one of these per mediad and re-connects when the daemon restarts.
 
+use crate::events::Event;
 use crate::messages::*;
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Write};

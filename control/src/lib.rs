@@ -7,11 +7,13 @@
 //! docs/control-protocol.md shows every op with an example.
 
 pub mod client;
+pub mod events;
 pub mod messages;
 pub mod signals;
 pub mod webrtc;
 
 pub use client::{Client, ClientError};
+pub use events::*;
 pub use messages::*;
 pub use webrtc::*;
 
