@@ -4,8 +4,13 @@
 
 use system_tests::bin;
 
+/// Both scenarios pin their generator and system under test to the same two CPUs:
+/// run side by side they would measure each other.
+static PINNED_CPUS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn relay_scenario_reports_the_contract_fields() {
+    let _cpus = PINNED_CPUS.lock().unwrap_or_else(|e| e.into_inner());
     let out = std::process::Command::new(bin("perf"))
         .args(["relay", "--json", "--results", "", "--duration", "0.4", "--flows", "40", "--fanout", "2"])
         .args(["--sizes", "200", "--systems", "raw,mediad-epoll,mediad-uring", "--max-rate", "10000"])
@@ -30,6 +35,7 @@ fn relay_scenario_reports_the_contract_fields() {
 
 #[test]
 fn sfu_scenario_connects_every_leg_and_reports_srtp_fan_out() {
+    let _cpus = PINNED_CPUS.lock().unwrap_or_else(|e| e.into_inner());
     let out = std::process::Command::new(bin("perf"))
         .args(["sfu", "--json", "--results", "", "--duration", "0.4", "--flows", "20", "--fanout", "4"])
         .args(["--sizes", "400", "--max-rate", "10000"])

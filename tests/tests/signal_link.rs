@@ -106,3 +106,43 @@ fn all_in_one_mode_starts_and_stops_its_own_mediad() {
     let pid = signal.pid();
     assert!(!std::path::Path::new(&format!("/tmp/mediad-dev-{pid}")).exists());
 }
+
+#[test]
+fn https_and_hostile_http_requests() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let (port, tls_port) = (free_tcp_port(), free_tcp_port());
+    let _signal = Proc::spawn(
+        "signal",
+        Command::new(bin("signal"))
+            .arg("--mediad-socket")
+            .arg(&m.socket)
+            .args(["--http", &format!("127.0.0.1:{port}"), "--https", &format!("127.0.0.1:{tls_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_status(port, "/healthz", 200);
+    // HTTPS with the generated certificate (curl checks nothing here: -k), and the
+    // certificate is for localhost.
+    let out = Command::new("curl").args(["-sk", "-v", &format!("https://127.0.0.1:{tls_port}/c/7")]).output().expect("curl");
+    let (body, log) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && body.contains("Conference ID"), "{log}");
+    assert!(log.contains("CN=localhost"), "{log}");
+    // Hostile requests get an error status and leave the server serving.
+    for bad in ["POST /ws HTTP/1.1\r\n\r\n", "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", "\x00\x01garbage\r\n\r\n", "GET /nope HTTP/1.1\r\n\r\n"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(bad.as_bytes()).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let status: u16 = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&status), "{bad:?} → {text}");
+    }
+    // A request head that never ends is cut at 16 KiB.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(40_000)).as_bytes());
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    wait_status(port, "/healthz", 200);
+}
