@@ -29,6 +29,17 @@ struct Args {
     tls_cert: Option<PathBuf>,
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// STUN/TURN URL handed to browsers, e.g. `turn:turn.example.com:3478?transport=udp`
+    /// (repeatable; mediad's own TURN server or coturn).
+    #[arg(long = "ice-server")]
+    ice_servers: Vec<String>,
+    /// The TURN server's REST shared secret (coturn `static-auth-secret`): each browser
+    /// gets credentials of its own.
+    #[arg(long)]
+    ice_secret: Option<String>,
+    /// Seconds those credentials stay valid.
+    #[arg(long, default_value_t = 86_400)]
+    ice_ttl: u64,
     /// A conference that needs a PIN: `<conference-id>=<4-10 digits>` (repeatable).
     #[arg(long = "pin", value_parser = parse_pin)]
     pins: Vec<(String, String)>,
@@ -69,7 +80,8 @@ fn main() {
         stop(child.as_mut());
         fatal(&format!("HTTP on {}: {e}", args.http))
     });
-    let signalling = Arc::new(webrtc::ws::Signalling::new(link.clone(), args.pins.iter().cloned().collect()));
+    let ice = webrtc::ice_servers::IceServers { urls: args.ice_servers.clone(), secret: args.ice_secret.clone(), ttl_s: args.ice_ttl };
+    let signalling = Arc::new(webrtc::ws::Signalling::new(link.clone(), args.pins.iter().cloned().collect(), ice));
     let (s, socket) = (signalling.clone(), args.mediad_socket.clone());
     std::thread::spawn(move || s.follow_speakers(socket));
     let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling });

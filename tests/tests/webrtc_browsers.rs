@@ -24,11 +24,11 @@ fn web_dir() -> PathBuf {
 
 /// signal serving the page on 127.0.0.1:8080 inside `ns` (the namespace is the
 /// test's own, so the fixed port cannot clash), driving `m`.
-fn signal_in(ns: &Netns, m: &Mediad) -> Proc {
+fn signal_in(ns: &Netns, m: &Mediad, extra: &[&str]) -> Proc {
     let log = std::fs::File::create(m.dir.path("signal.log")).unwrap();
     let p = Proc::spawn(
         "signal",
-        ns.command(bin("signal")).arg("--mediad-socket").arg(&m.socket).args(["--http", "127.0.0.1:8080"]).stdout(Stdio::null()).stderr(log),
+        ns.command(bin("signal")).arg("--mediad-socket").arg(&m.socket).args(["--http", "127.0.0.1:8080"]).args(extra).stdout(Stdio::null()).stderr(log),
     );
     // Ready once it answers inside the namespace.
     let end = Instant::now() + Duration::from_secs(10);
@@ -45,9 +45,15 @@ fn signal_in(ns: &Netns, m: &Mediad) -> Proc {
 /// Run `n` browsers in `room` for `seconds` (sampling the last `window` seconds when
 /// not 0), all but the first with the microphone off; the script's JSON result.
 fn browsers(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32, window: u32) -> serde_json::Value {
+    browsers_with(ns, room, codec, n, seconds, window, "")
+}
+
+/// The same, with `query` added to every page's URL (`&relay=1`).
+fn browsers_with(ns: &Netns, room: &str, codec: &str, n: usize, seconds: u32, window: u32, query: &str) -> serde_json::Value {
     let muted: Vec<String> = (1..n).map(|i| i.to_string()).collect();
     let out = Command::new("timeout")
         .env("MUTED", muted.join(","))
+        .env("QUERY", query)
         .args(["-s", "KILL", "120", "ip", "netns", "exec", &ns.name, "node", "conference.mjs", "http://127.0.0.1:8080", room, codec])
         .args([n.to_string(), seconds.to_string(), window.to_string()])
         .current_dir(web_dir())
@@ -64,10 +70,14 @@ static BROWSERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A test's own namespace with mediad (two cores) and signal in it; the guard keeps the
 /// other browser tests waiting.
 fn conference_site(tag: &str) -> (std::sync::MutexGuard<'static, ()>, Netns, Mediad, Proc) {
+    conference_site_with(tag, &[], &[])
+}
+
+fn conference_site_with(tag: &str, mediad_args: &[&str], signal_args: &[&str]) -> (std::sync::MutexGuard<'static, ()>, Netns, Mediad, Proc) {
     let turn = BROWSERS.lock().unwrap_or_else(|e| e.into_inner());
     let ns = Netns::new(tag);
-    let m = Mediad::start_in(Some(&ns), 2, "epoll", &[]);
-    let signal = signal_in(&ns, &m);
+    let m = Mediad::start_in(Some(&ns), 2, "epoll", mediad_args);
+    let signal = signal_in(&ns, &m, signal_args);
     (turn, ns, m, signal)
 }
 
@@ -202,4 +212,28 @@ fn nack_keeps_decoded_frames_within_two_percent_at_five_percent_loss() {
     assert!(resent > 0, "mediad answered NACKs from its cache: {room_stats:?}");
     let (worst_clean, worst_lossy) = (c.iter().cloned().fold(f64::MAX, f64::min), l.iter().cloned().fold(f64::MAX, f64::min));
     assert!(worst_lossy >= worst_clean - 0.02, "decoded share {worst_lossy:.3} with loss vs {worst_clean:.3} without");
+}
+
+#[test]
+fn browsers_reach_the_sfu_through_mediads_own_turn_relay() {
+    let turn = ["--turn-port", "3478", "--turn-realm", "test.local", "--turn-secret", "s3cr3t", "--turn-allow-loopback-peers", "--turn-relay-ports", "40000-41999"];
+    let ice = ["--ice-server", "turn:127.0.0.1:3478?transport=udp", "--ice-secret", "s3cr3t"];
+    let (_turn, ns, m, _signal) = conference_site_with("relay", &turn, &ice);
+    // Both browsers may only use relay candidates: every packet between them and the
+    // SFU crosses an allocation, authenticated with the credentials signal handed out.
+    let (r, allocations) = std::thread::scope(|s| {
+        let run = s.spawn(|| browsers_with(&ns, "relayed", "VP8", 2, 12, 0, "&relay=1"));
+        std::thread::sleep(Duration::from_secs(9));
+        let a: Vec<control::AllocationInfo> = m.client().call(control::Op::TurnAllocations).unwrap();
+        (run.join().unwrap(), a)
+    });
+    for p in r["participants"].as_array().unwrap() {
+        assert_eq!(p["errors"], serde_json::json!([]), "{r}");
+        let v = &p["video"][0];
+        assert!(v["framesDecoded"].as_u64().unwrap_or(0) >= 60, "decoded through TURN: {r}");
+    }
+    // A publisher and a subscriber connection per browser, each with its allocation.
+    assert!(allocations.len() >= 4, "{allocations:?}");
+    assert!(allocations.iter().all(|a| a.user.ends_with(":p0") || a.user.ends_with(":p1")), "{allocations:?}");
+    assert!(allocations.iter().filter(|a| a.to_peer_bytes > 100_000 && a.from_peer_bytes > 0).count() >= 2, "media crossed the relay: {allocations:?}");
 }

@@ -20,7 +20,7 @@ try {
     const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
     const page = await ctx.newPage();
     page.on('console', (m) => { if (m.type() === 'error') logs.push(`p${i}: ${m.text()}`); });
-    await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1&mic=${muted.includes(i) ? 0 : 1}`);
+    await page.goto(`${base}/c/${room}?codec=${codec}&name=p${i}&autojoin=1&mic=${muted.includes(i) ? 0 : 1}${process.env.QUERY || ''}`);
     pages.push(page);
   }
   const sample = () => Promise.all(pages.map((p) => p.evaluate(async () =>

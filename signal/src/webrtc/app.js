@@ -8,6 +8,12 @@ const params = new URLSearchParams(location.search);
 const app = { id: null, joined: false, names: {}, errors: [], pub: null, sub: null, ws: null, local: null, speaking: null };
 window.app = app;
 
+// `?relay=1` forces the TURN path (for tests and for checking a TURN deployment).
+function pcConfig() {
+  return { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require', iceServers: app.iceServers || [],
+    iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' };
+}
+
 function setStatus(s) { $('status').textContent = s; }
 
 function send(msg) { if (app.ws && app.ws.readyState === 1) app.ws.send(JSON.stringify(msg)); }
@@ -56,7 +62,7 @@ async function publish() {
   const stream = await preview();
   // `?mic=0`: join muted (the track sends silence, so audio levels say so).
   if (params.get('mic') === '0') toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
-  app.pub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+  app.pub = new RTCPeerConnection(pcConfig());
   for (const track of stream.getTracks()) {
     const tr = app.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     preferCodec(tr, track.kind);
@@ -69,7 +75,7 @@ async function publish() {
 
 async function onOffer(sdp) {
   if (!app.sub) {
-    app.sub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    app.sub = new RTCPeerConnection(pcConfig());
     app.sub.ontrack = (e) => {
       const pid = e.streams[0] ? e.streams[0].id : 'unknown';
       const v = tile(pid).querySelector('video');
@@ -90,6 +96,7 @@ function onMessage(m) {
       app.id = m.id; app.joined = true;
       for (const p of m.participants) { app.names[p.id] = p.name; }
       if (m.speaker !== null && m.speaker !== undefined) app.speaking = m.speaker;
+      app.iceServers = m.ice_servers || [];
       setStatus('joined ' + m.room + ' as #' + m.id);
       ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = false; });
       if (params.get('publish') !== '0') publish().catch((e) => fail(e));

@@ -83,6 +83,8 @@ pub struct Hub {
     room_of: HashMap<ConnId, String>,
     /// Conference id → PIN, for conferences that have one.
     pins: HashMap<String, String>,
+    /// STUN/TURN servers handed to each participant (with its own credentials).
+    ice: super::ice_servers::IceServers,
     session_id: u64,
 }
 
@@ -96,10 +98,10 @@ pub fn valid_conference_id(cid: &str) -> bool {
 }
 
 impl Hub {
-    pub fn new(pins: HashMap<String, String>) -> Self {
+    pub fn new(pins: HashMap<String, String>, ice: super::ice_servers::IceServers) -> Self {
         let mut seed = [0u8; 8];
         let _ = openssl::rand::rand_bytes(&mut seed);
-        Hub { pins, session_id: u64::from_le_bytes(seed) >> 2, ..Default::default() }
+        Hub { pins, ice, session_id: u64::from_le_bytes(seed) >> 2, ..Default::default() }
     }
 
     /// One message from connection `conn`.
@@ -137,6 +139,8 @@ impl Hub {
         }
         let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
         let name = if name.is_empty() { format!("guest-{conn}") } else { name };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let ice_servers = self.ice.for_participant(&name, now);
         if let Err(e) = media.ensure_room(room) {
             return error(conn, format!("media: {e}"));
         }
@@ -149,7 +153,11 @@ impl Hub {
             .collect();
         conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, sub: Subscriber::default() });
         self.room_of.insert(conn, room.to_string());
-        out.insert(0, Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others, "speaker": conf.speaker}) });
+        let conf = self.confs.get_mut(room).expect("inserted above");
+        out.insert(
+            0,
+            Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others, "speaker": conf.speaker, "ice_servers": ice_servers}) },
+        );
         if !publish {
             out.extend(self.sync(room, media));
         }

@@ -53,9 +53,10 @@ fn answer_to(offer: &str) -> String {
 
 #[test]
 fn two_publishers_each_get_the_others_tracks() {
-    let (mut hub, mut m) = (Hub::new(HashMap::new()), FakeMedia::default());
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
     let out = hub.handle(1, &json!({"type": "join", "room": "4242", "name": "ann"}), &mut m);
     assert_eq!(of_type(&out, 1, "joined").unwrap()["participants"], json!([]));
+    assert_eq!(of_type(&out, 1, "joined").unwrap()["ice_servers"], json!([]), "no TURN configured");
     let out = hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
     let answer = of_type(&out, 1, "answer").unwrap()["sdp"].as_str().unwrap().to_string();
     assert!(answer.contains("a=recvonly") && answer.contains("a=setup:passive"), "{answer}");
@@ -116,7 +117,7 @@ fn two_publishers_each_get_the_others_tracks() {
 
 #[test]
 fn receive_only_joiner_is_offered_existing_tracks() {
-    let (mut hub, mut m) = (Hub::new(HashMap::new()), FakeMedia::default());
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
     hub.handle(1, &json!({"type": "join", "room": "r1"}), &mut m);
     hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
     let out = hub.handle(2, &json!({"type": "join", "room": "r1", "publish": false}), &mut m);
@@ -128,7 +129,7 @@ fn receive_only_joiner_is_offered_existing_tracks() {
 #[test]
 fn bad_requests_get_errors_and_change_nothing() {
     let pins = HashMap::from([("secret".to_string(), "1234".to_string())]);
-    let (mut hub, mut m) = (Hub::new(pins), FakeMedia::default());
+    let (mut hub, mut m) = (Hub::new(pins, Default::default()), FakeMedia::default());
     let err = |out: Vec<Out>| out[0].msg["message"].as_str().unwrap().to_string();
     assert!(err(hub.handle(1, &json!({"type": "join", "room": "secret", "pin": "0000"}), &mut m)).contains("PIN"));
     assert!(err(hub.handle(1, &json!({"type": "join", "room": "../etc"}), &mut m)).contains("conference id"));

@@ -53,8 +53,8 @@ impl MediaOps for Mediad<'_> {
 }
 
 impl Signalling {
-    pub fn new(link: Arc<MediadLink>, pins: HashMap<String, String>) -> Self {
-        Signalling { hub: Mutex::new(Hub::new(pins)), link, outboxes: Mutex::new(HashMap::new()), next: AtomicU64::new(1) }
+    pub fn new(link: Arc<MediadLink>, pins: HashMap<String, String>, ice: super::ice_servers::IceServers) -> Self {
+        Signalling { hub: Mutex::new(Hub::new(pins, ice)), link, outboxes: Mutex::new(HashMap::new()), next: AtomicU64::new(1) }
     }
 
     fn deliver(&self, outs: Vec<Out>) {
