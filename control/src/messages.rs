@@ -356,6 +356,14 @@ pub struct LegStats {
     /// ICE/DTLS/SRTP state of a WebRTC leg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<crate::WebrtcStats>,
+    /// Bits per second received from and sent to the leg, over the last second.
+    #[serde(default)]
+    pub rx_bps: u64,
+    #[serde(default)]
+    pub tx_bps: u64,
+    /// Codecs of the streams the leg sends us (when the controller named them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

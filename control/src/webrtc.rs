@@ -19,6 +19,9 @@ pub struct StreamSpec {
     /// form): its levels feed `room.active_speaker`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_level_ext: Option<u8>,
+    /// Codec name for stats (`opus`, `VP8`, `H264`, ...), as negotiated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
 }
 
 /// What the browser's SDP says about its end of the transport. When mediad offers

@@ -101,6 +101,14 @@ fn three_browsers_decode_each_other_with_vp8_h264_and_av1() {
             assert_eq!((w.ice.as_str(), w.dtls.as_str(), w.srtp_failures), ("connected", "connected", 0), "{l:?}");
             assert_eq!(w.srtp_profile.as_deref(), Some("SRTP_AEAD_AES_128_GCM"), "{l:?}");
             assert!(w.selected.is_some() && l.rtcp_rx > 0, "{l:?}");
+            // The per-call panel: publishers name their codecs and receive video
+            // bit rates; subscribers get the other two publishers' media.
+            if l.codecs.is_empty() {
+                assert!(l.tx_bps > 100_000, "subscriber bit rate: {l:?}");
+            } else {
+                assert_eq!(l.codecs, ["opus", codec], "{l:?}");
+                assert!(l.rx_bps > 100_000, "publisher bit rate: {l:?}");
+            }
         }
         let ps = r["participants"].as_array().expect("participants");
         assert_eq!(ps.len(), 3, "{r}");

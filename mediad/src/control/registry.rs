@@ -24,6 +24,8 @@ pub struct WorkerHandle {
 pub struct LegRecord {
     pub info: LegInfo,
     pub counters: Arc<LegCounters>,
+    /// Codec names of the leg's streams, for stats.
+    pub codecs: Vec<String>,
 }
 
 struct RoomRecord {
@@ -249,7 +251,8 @@ impl Daemon {
             out_ssrcs: created.out_ssrcs,
             webrtc: created.webrtc,
         };
-        st.legs.insert(id, LegRecord { info, counters });
+        let codecs = spec.streams.iter().filter_map(|s| s.codec.clone()).collect();
+        st.legs.insert(id, LegRecord { info, counters, codecs });
         self.hub.publish(&Event::LegCreated { leg: id, core });
         if let Some(room) = &spec.room {
             st.legs.get_mut(&id).expect("inserted").info.room = None;
@@ -326,6 +329,7 @@ impl Daemon {
             room: rec.info.room.clone(),
             label: rec.info.label.clone(),
             remote: rec.info.remote,
+            codecs: rec.codecs.clone(),
             ..Default::default()
         };
         rec.counters.fill(&mut s, now_us);

@@ -43,6 +43,9 @@ pub struct LegCounters {
     /// Smoothed loudness of what the leg sends (127 − RFC 6464 level in -dBov; 0 is
     /// silence or no level extension), for the active-speaker choice.
     pub loudness: AtomicU64,
+    /// Bit rates over the last second, refreshed by the owning core's tick.
+    pub rx_bps: AtomicU64,
+    pub tx_bps: AtomicU64,
     /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
     pub last_rx_us: AtomicU64,
     /// WebRTC legs only (`webrtc` is 1): state codes as `control::ice_state_name`,
@@ -92,6 +95,8 @@ impl LegCounters {
         };
         s.feedback_relayed = get(&self.feedback_relayed);
         s.retransmitted = get(&self.retransmitted);
+        s.rx_bps = get(&self.rx_bps);
+        s.tx_bps = get(&self.tx_bps);
         s.idle_s = match get(&self.last_rx_us) {
             0 => None,
             t => Some(now_us.saturating_sub(t) as f64 / 1e6),

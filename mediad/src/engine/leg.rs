@@ -97,6 +97,8 @@ pub struct Leg {
     pub local_ssrc: u32,
     pub next_rtcp: Instant,
     pub last_rx: Option<Instant>,
+    /// Byte counters at the start of the current bit-rate window.
+    pub rate_window: (Instant, u64, u64),
     pub inactive_reported: bool,
     pub last_keyframe_request: Option<Instant>,
     pub fir_seq: u8,

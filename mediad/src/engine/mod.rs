@@ -325,6 +325,7 @@ impl Engine {
             local_ssrc: ssrc_for_leg(id) ^ 0x5A5A_5A5A,
             next_rtcp: self.now + self.cfg.rtcp_interval().mul_f64(0.5 + jitter as f64 / 1000.0),
             last_rx: None,
+            rate_window: (self.now, 0, 0),
             inactive_reported: false,
             last_keyframe_request: None,
             fir_seq: 0,

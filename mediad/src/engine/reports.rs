@@ -31,6 +31,14 @@ impl Engine {
             set(&c.expected, leg.streams.iter().map(|s| s.rx.expected()).sum());
             let s0 = &leg.streams[0];
             set(&c.jitter_us, s0.rx.jitter() as u64 * 1_000_000 / s0.clock_rate as u64);
+            let (since, rx0, tx0) = leg.rate_window;
+            let span = now.saturating_duration_since(since);
+            if span >= Duration::from_secs(1) {
+                let (rx, tx) = (c.rx_bytes.load(Relaxed), c.tx_bytes.load(Relaxed));
+                set(&c.rx_bps, rx.wrapping_sub(rx0) * 8_000_000 / span.as_micros().max(1) as u64);
+                set(&c.tx_bps, tx.wrapping_sub(tx0) * 8_000_000 / span.as_micros().max(1) as u64);
+                leg.rate_window = (now, rx, tx);
+            }
             let loud = leg.streams.iter_mut().filter(|s| s.audio_level_id.is_some()).map(|s| s.tick_loudness()).fold(0.0f32, f32::max);
             set(&leg.counters.loudness, loud as u64);
             if let Some(last) = leg.last_rx {

@@ -191,6 +191,7 @@ impl Hub {
                     clock_rate: c.clock,
                     payload_types: vec![c.pt],
                     audio_level_ext: audio_level(m),
+                    codec: Some(c.name.clone()),
                 })
             })
             .collect();
