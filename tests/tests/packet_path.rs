@@ -239,3 +239,58 @@ fn reports_and_feedback_reach_the_right_ends() {
     // Updating remote_rtcp fixes the address (no more latching).
     c.leg_update(LegUpdate { leg: a.leg, remote_rtcp: Some(src_rtcp.local_addr().unwrap()), ..Default::default() }).unwrap();
 }
+
+#[test]
+fn nacks_for_video_are_answered_from_the_cache_and_the_rest_goes_to_the_source() {
+    // Video legs on one core and across cores: the core serving the receiver keeps
+    // what it forwarded.
+    for cores in [(0, 0), (1, 0)] {
+        let m = Mediad::start(2, "epoll", &[]);
+        let (rx, rx_rtcp, src, src_rtcp) = (sock(), sock(), sock(), sock());
+        let mut c = m.client();
+        c.room_create(Some("v")).unwrap();
+        let video = |core: usize, remote: Option<&UdpSocket>, rtcp: Option<&UdpSocket>| LegCreate {
+            media: control::Media::Video,
+            room: Some("v".into()),
+            core: Some(core),
+            remote: remote.map(|s| s.local_addr().unwrap()),
+            remote_rtcp: rtcp.map(|s| s.local_addr().unwrap()),
+            ..Default::default()
+        };
+        let a = c.leg_create(video(cores.0, None, None)).unwrap();
+        let b = c.leg_create(video(cores.1, Some(&rx), Some(&rx_rtcp))).unwrap();
+        let mut buf = [0u8; 2048];
+        let mut sent = vec![];
+        for i in 0..20u16 {
+            src.send_to(&rtp(0xbeef, 1000 + i, 3000 * i as u32, 300), ("127.0.0.1", a.rtp_port)).unwrap();
+            let n = rx.recv(&mut buf).unwrap();
+            sent.push(buf[..n].to_vec());
+        }
+        // Latch the source's RTCP address, then NACK one forwarded packet and one
+        // that never existed.
+        let mut pkt = [0u8; 1500];
+        let n = ReceiverReport::builder(0xbeef).write_into(&mut pkt).unwrap();
+        src_rtcp.send_to(&pkt[..n], ("127.0.0.1", a.rtcp_port)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let (held_seq, _, out_ssrc) = header(&sent[7]);
+        let never = held_seq.wrapping_add(1000);
+        let nack = Nack::builder().add_rtp_sequence(held_seq).add_rtp_sequence(never);
+        let n = TransportFeedback::builder(&nack).sender_ssrc(0x7777).media_ssrc(out_ssrc).write_into(&mut pkt).unwrap();
+        rx_rtcp.send_to(&pkt[..n], ("127.0.0.1", b.rtcp_port)).unwrap();
+        let n = rx.recv(&mut buf).expect("the retransmission");
+        assert_eq!(&buf[..n], &sent[7][..], "the same bytes again, cores {cores:?}");
+        // Only the packet the cache lacks is asked of the source, in its numbering.
+        let mut got = vec![];
+        assert!(rtcp_items(&src_rtcp, Duration::from_secs(2), |p| {
+            if let Packet::TransportFeedback(fb) = p {
+                if let Ok(n) = fb.parse_fci::<Nack>() {
+                    got = n.entries().collect();
+                    return true;
+                }
+            }
+            false
+        }));
+        assert_eq!(got, vec![never.wrapping_sub(held_seq).wrapping_add(1007)], "cores {cores:?}");
+        assert_eq!(c.leg_stats(b.leg).unwrap().retransmitted, 1);
+    }
+}

@@ -120,13 +120,14 @@ impl Engine {
         data[4..8].copy_from_slice(&out_ts.to_be_bytes());
         data[8..12].copy_from_slice(&out_ssrc.to_be_bytes());
         let data: &[u8] = data;
-        if clock == VIDEO_CLOCK {
-            self.sent_cache.insert(out_ssrc, out_seq, data);
-        }
         let (nlegs, remote) = match self.rooms.get(rslot) {
             Some(r) => (r.legs.len(), r.remote_cores),
             None => return,
         };
+        // Only receivers on this core NACK to it: no local receiver, nothing to keep.
+        if clock == VIDEO_CLOCK && nlegs > 1 {
+            self.sent_cache.insert(out_ssrc, out_seq, data);
+        }
         for i in 0..nlegs {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
             if dst != slot {
@@ -221,11 +222,11 @@ impl Engine {
         // SAFETY: the bytes live in the boxed buffer now owned by `hold`, which is
         // released only after every send that references it has completed.
         let data = unsafe { std::slice::from_raw_parts(ptr, len) };
-        if clock == VIDEO_CLOCK {
+        let n = self.rooms.get(rslot).map_or(0, |r| r.legs.len());
+        if clock == VIDEO_CLOCK && n > 0 {
             let seq = u16::from_be_bytes([data[2], data[3]]);
             self.sent_cache.insert(ssrc, seq, data);
         }
-        let n = self.rooms.get(rslot).map_or(0, |r| r.legs.len());
         for i in 0..n {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
             self.send_media(dst, src, data, hold, ssrc, ts, clock);
@@ -325,9 +326,8 @@ impl Engine {
         buf.len = data.len() as u16;
         add(&leg.counters.tx_packets, 1);
         add(&leg.counters.tx_bytes, data.len() as u64);
-        let (fd, dest, ptr, len) = (leg.rtp.as_raw_fd(), leg.remote_raw, buf.data.as_ptr(), data.len() as u32);
-        let hold = self.holds.hold(HoldKind::Pooled(buf));
-        self.outbox.push(SendItem { fd, dest, data: ptr, len, hold });
+        let dest = leg.remote_raw;
+        self.queue_to(slot, dest, buf);
     }
 
     /// Feedback about one of our outgoing SSRCs goes to the leg and stream that source it.

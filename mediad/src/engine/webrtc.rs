@@ -152,7 +152,7 @@ impl Engine {
             return self.recycle(buf);
         }
         buf.len = answer.reply as u16;
-        self.queue_to(slot, from, buf);
+        self.queue_to(slot, RawAddr::from_std(from), buf);
     }
 
     fn webrtc_ice_events(&mut self, slot: u32, events: &mut Vec<IceEvent>) {
@@ -182,8 +182,7 @@ impl Engine {
         let leg = &mut self.legs[slot as usize];
         let w = leg.webrtc.as_mut().expect("a WebRTC leg");
         if w.failed || !w.ice.is_valid_source(from) {
-            add(&leg.counters.malformed, 1);
-            return;
+            return self.malformed(slot);
         }
         if w.srtp.is_none() {
             set(&leg.counters.dtls_state, 1);
@@ -208,7 +207,7 @@ impl Engine {
             let n = d.len().min(buf.data.len());
             buf.data[..n].copy_from_slice(&d[..n]);
             buf.len = n as u16;
-            self.queue_to(slot, from, buf);
+            self.queue_to(slot, RawAddr::from_std(from), buf);
         }
         self.webrtc_maybe_connected(slot);
     }
@@ -315,11 +314,12 @@ impl Engine {
         }
     }
 
-    /// Queue a datagram we built (STUN answer, DTLS flight) to `to` on the leg's port.
-    fn queue_to(&mut self, slot: u32, to: SocketAddr, buf: Box<super::buffers::Buf>) {
+    /// Queue a datagram we built (STUN answer, DTLS flight, retransmission) to `to`
+    /// from the leg's port.
+    pub(super) fn queue_to(&mut self, slot: u32, to: RawAddr, buf: Box<super::buffers::Buf>) {
         let fd = self.legs[slot as usize].rtp.as_raw_fd();
         let (ptr, len) = (buf.data.as_ptr(), buf.len as u32);
         let hold = self.holds.hold(HoldKind::Pooled(buf));
-        self.outbox.push(SendItem { fd, dest: RawAddr::from_std(to), data: ptr, len, hold });
+        self.outbox.push(SendItem { fd, dest: to, data: ptr, len, hold });
     }
 }

@@ -141,8 +141,11 @@ impl Hub {
         let name = if name.is_empty() { format!("guest-{conn}") } else { name };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let ice_servers = self.ice.for_participant(&name, now);
-        if let Err(e) = media.ensure_room(room) {
-            return error(conn, format!("media: {e}"));
+        // A conference that exists here has its mediad room already.
+        if !self.confs.contains_key(room) {
+            if let Err(e) = media.ensure_room(room) {
+                return error(conn, format!("media: {e}"));
+            }
         }
         let conf = self.confs.entry(room.to_string()).or_default();
         let others: Vec<Value> = conf.participants.iter().map(|(id, p)| json!({"id": id, "name": p.name})).collect();
