@@ -20,6 +20,8 @@ const CONFERENCE_PAGE: &str = include_str!("webrtc/page.html");
 const CONFERENCE_JS: &str = include_str!("webrtc/app.js");
 /// A request head larger than this is refused (431).
 const MAX_HEAD: usize = 16 * 1024;
+/// Connections served at once (each has a thread); past it new ones get 503.
+const MAX_CONNECTIONS: usize = 4096;
 
 /// A client connection, plain or TLS.
 pub enum Stream {
@@ -67,10 +69,24 @@ pub struct Context {
 
 /// Accept connections forever, each on its own thread.
 pub fn serve(listener: TcpListener, tls: Option<Arc<SslAcceptor>>, ctx: Arc<Context>) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for conn in listener.incoming() {
-        let Ok(tcp) = conn else { continue };
-        let (tls, ctx) = (tls.clone(), ctx.clone());
+        let Ok(mut tcp) = conn else { continue };
+        if open.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = tcp.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            continue;
+        }
+        let (tls, ctx, open) = (tls.clone(), ctx.clone(), open.clone());
         std::thread::spawn(move || {
+            // Counted down however the connection ends.
+            struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+            impl Drop for Slot {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let _slot = Slot(open);
             let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
             let _ = tcp.set_nodelay(true);
             let stream = match tls {
