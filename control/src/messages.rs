@@ -169,6 +169,14 @@ pub struct LegCreate {
     /// Do not forward this leg's media to us (a participant's own publisher leg).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_source: Option<LegId>,
+    /// Id of the transport-wide-cc header extension the remote sends: mediad answers
+    /// with TWCC feedback (the browser's send-side bandwidth estimation needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twcc_ext: Option<u8>,
+    /// Most bits per second to forward to this leg (a receiver's `b=TIAS`, an
+    /// operator's cap); simulcast layers are chosen within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bitrate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -187,6 +195,9 @@ pub struct LegUpdate {
     pub webrtc: Option<crate::WebrtcRemote>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// New cap on what is forwarded to the leg (bit/s); 0 removes the cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bitrate: Option<u64>,
 }
 
 /// The reply line: `{"id":7,"ok":{...}}` or `{"id":7,"error":{...}}`.
@@ -364,6 +375,13 @@ pub struct LegStats {
     /// Codecs of the streams the leg sends us (when the controller named them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codecs: Vec<String>,
+    /// What mediad estimates it may forward to this leg (bit/s), for receivers of
+    /// simulcast tracks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_bps: Option<u64>,
+    /// The layer this leg receives of each simulcast track forwarded to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub simulcast: Vec<crate::SimulcastStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

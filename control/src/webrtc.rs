@@ -22,6 +22,30 @@ pub struct StreamSpec {
     /// Codec name for stats (`opus`, `VP8`, `H264`, ...), as negotiated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
+    /// Simulcast: the RIDs of the encodings, lowest quality first (`a=rid`,
+    /// `a=simulcast:send`). Each gets its own receive state; subscribers see one
+    /// stream whose layer mediad chooses per subscriber.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rids: Vec<String>,
+    /// Id of the `sdes:rtp-stream-id` header extension that names a packet's RID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid_ext: Option<u8>,
+}
+
+/// One simulcast track as a receiving leg gets it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct SimulcastStats {
+    /// The SSRC the receiver sees for the track.
+    pub ssrc: u32,
+    /// Layer forwarded now (0 = lowest); none before the first keyframe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<u8>,
+    /// Layer chosen for it (a switch waits for that layer's keyframe).
+    pub target: u8,
+    pub layers: u8,
+    /// Measured rate of each layer as it arrives (bit/s).
+    pub layer_bps: Vec<u64>,
+    pub switches: u64,
 }
 
 /// What the browser's SDP says about its end of the transport. When mediad offers

@@ -94,7 +94,7 @@ fn publisher(c: &mut Client, tx: &UdpSocket, id: &Identity, p: usize) -> Result<
         .leg_create(LegCreate {
             room: Some(room.clone()),
             webrtc: Some(webrtc_client::remote(id, &ufrag)),
-            streams: vec![StreamSpec { media: Media::Video, clock_rate: 90_000, payload_types: vec![96], audio_level_ext: None, codec: Some("VP8".into()) }],
+            streams: vec![StreamSpec { media: Media::Video, clock_rate: 90_000, payload_types: vec![96], audio_level_ext: None, rids: vec![], rid_ext: None, codec: Some("VP8".into()) }],
             sendonly: true,
             ..Default::default()
         })

@@ -205,8 +205,27 @@ impl Daemon {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "clock_rate must be 1..=1000000"));
             }
         }
-        if spec.streams.len() > crate::rtp::rewrite::MAX_STREAMS {
-            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {} streams per leg", crate::rtp::rewrite::MAX_STREAMS)));
+        // Each simulcast layer is a receive stream of its own.
+        let receive_streams: usize = spec.streams.iter().map(|s| s.rids.len().max(1)).sum();
+        if receive_streams > crate::rtp::rewrite::MAX_STREAMS {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("at most {} streams per leg (each simulcast layer counts)", crate::rtp::rewrite::MAX_STREAMS),
+            ));
+        }
+        for s in &spec.streams {
+            if s.rids.len() > crate::rtp::simulcast::MAX_LAYERS {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {} simulcast layers per stream", crate::rtp::simulcast::MAX_LAYERS)));
+            }
+            if s.rids.len() > 1 && !s.rid_ext.is_some_and(|id| (1..=14).contains(&id)) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "simulcast (rids) needs rid_ext, a one-byte extension id 1..=14"));
+            }
+            if s.rids.iter().any(|r| r.is_empty() || r.len() > 16 || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "a rid is 1-16 letters, digits, '-' or '_'"));
+            }
+        }
+        if spec.twcc_ext.is_some_and(|id| !(1..=14).contains(&id)) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "twcc_ext must be a one-byte extension id 1..=14"));
         }
         if spec.streams.iter().any(|s| s.clock_rate == 0 || s.clock_rate > 1_000_000) {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "stream clock_rate must be 1..=1000000"));

@@ -58,6 +58,9 @@ pub struct LegCounters {
     pub ice_refused: AtomicU64,
     /// The nominated remote; written on the rare nomination, never per packet.
     pub selected: std::sync::Mutex<Option<std::net::SocketAddr>>,
+    /// Receivers of simulcast: the estimate (0 = none) and layer choices, per tick.
+    pub estimate_bps: AtomicU64,
+    pub simulcast: std::sync::Mutex<Vec<control::SimulcastStats>>,
 }
 
 impl LegCounters {
@@ -101,6 +104,8 @@ impl LegCounters {
             0 => None,
             t => Some(now_us.saturating_sub(t) as f64 / 1e6),
         };
+        s.estimate_bps = Some(get(&self.estimate_bps)).filter(|&v| v > 0);
+        s.simulcast = self.simulcast.lock().map(|v| v.clone()).unwrap_or_default();
         if get(&self.webrtc) == 1 {
             s.webrtc = Some(control::WebrtcStats {
                 ice: control::ice_state_name(get(&self.ice_state)).into(),

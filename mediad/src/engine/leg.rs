@@ -4,7 +4,11 @@
 use super::counters::LegCounters;
 use crate::io::RawAddr;
 use crate::rtp::receive_stats::ReceiveStats;
+use crate::rtp::bwe::Estimate;
+use crate::rtp::keyframe::VideoCodec;
 use crate::rtp::rewrite::Rewriter;
+use crate::rtp::simulcast::{LayerSelector, LayerTag};
+use crate::rtp::twcc::TwccRecorder;
 use control::{LegId, Media};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -36,6 +40,22 @@ pub struct SourceStream {
     pub loudness_n: u32,
     /// Smoothed over ticks.
     pub loudness: f32,
+    /// Simulcast: this stream is one layer of a track, known by its RID.
+    pub layer: Option<Layer>,
+    pub codec: VideoCodec,
+    /// Keyframe requests to this stream are rate-limited (every receiver asks at once
+    /// after a loss; one request is enough).
+    pub last_keyframe_request: Option<Instant>,
+}
+
+/// One encoding of a simulcast track.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub rid: Vec<u8>,
+    /// Id of the RID header extension.
+    pub rid_ext: u8,
+    /// Tag every packet of this layer carries to the receivers.
+    pub tag: LayerTag,
 }
 
 impl SourceStream {
@@ -49,6 +69,9 @@ impl SourceStream {
             loudness_sum: 0,
             loudness_n: 0,
             loudness: 0.0,
+            layer: None,
+            codec: VideoCodec::Other,
+            last_keyframe_request: None,
         }
     }
 
@@ -100,22 +123,35 @@ pub struct Leg {
     /// Byte counters at the start of the current bit-rate window.
     pub rate_window: (Instant, u64, u64),
     pub inactive_reported: bool,
-    pub last_keyframe_request: Option<Instant>,
     pub fir_seq: u8,
+    /// Receivers: the layer choice for each simulcast track forwarded to this leg,
+    /// and the estimate it is made from.
+    pub layer_selectors: Vec<LayerSelector>,
+    pub bwe: Estimate,
+    /// Publishers that send transport-wide sequence numbers get TWCC feedback.
+    pub twcc: Option<TwccRecorder>,
 }
 
 impl Leg {
     /// The stream a packet with `ssrc` and payload type `pt` belongs to: the one
     /// already carrying that SSRC, else the first free one whose payload types match.
+    /// A new SSRC of a simulcast track is placed by the RID in its header extension
+    /// (browsers send it until our reports acknowledge the SSRC); without one it is
+    /// not forwarded, since its layer is unknown.
     #[inline]
-    pub fn stream_for(&self, ssrc: u32, pt: u8) -> Option<usize> {
+    pub fn stream_for(&self, ssrc: u32, pt: u8, packet: &[u8]) -> Option<usize> {
         if self.streams.len() == 1 {
             return Some(0);
         }
         if let Some(i) = self.streams.iter().position(|s| s.rx.ssrc == Some(ssrc)) {
             return Some(i);
         }
-        self.streams.iter().position(|s| s.payload_types.contains(&pt))
+        let layered = |s: &SourceStream| {
+            let l = s.layer.as_ref()?;
+            let rid = crate::rtp::extensions::one_byte(packet, l.rid_ext)?;
+            Some(rid == l.rid.as_slice())
+        };
+        self.streams.iter().position(|s| s.payload_types.contains(&pt) && layered(s).unwrap_or(s.layer.is_none()))
     }
 
     /// Whether `ssrc` is one of the SSRCs the remote sends us.

@@ -12,6 +12,8 @@ use crate::rtp::ntp::{mid32, mid32_to_us};
 use crate::rtp::rewrite::stream_for_ssrc;
 use crate::rtp::rtcp::{self, Item};
 use control::{leg_core, Event, LegId};
+use crate::rtp::keyframe::starts_keyframe;
+use crate::rtp::simulcast::LayerTag;
 use rtp_types::RtpPacket;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -20,7 +22,15 @@ use std::time::Duration;
 /// a room asks at once after a loss, one request is enough.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// Streams at this clock rate are video: their packets are cached for NACKs.
-const VIDEO_CLOCK: u32 = 90_000;
+pub(super) const VIDEO_CLOCK: u32 = 90_000;
+
+/// Write (seq, ts, ssrc) into a copied RTP header.
+#[inline]
+pub(super) fn patch_header(packet: &mut [u8], (seq, ts, ssrc): (u16, u32, u32)) {
+    packet[2..4].copy_from_slice(&seq.to_be_bytes());
+    packet[4..8].copy_from_slice(&ts.to_be_bytes());
+    packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+}
 
 impl Engine {
     /// One received datagram. `hold` keeps `data` alive; the caller drops its own
@@ -71,7 +81,12 @@ impl Engine {
         let mut events: [Option<Event>; 2] = [None, None];
         let leg = &mut self.legs[slot as usize];
         // A payload type no stream of this leg declared: not ours to forward.
-        let Some(k) = leg.stream_for(ssrc, pt) else { return self.malformed(slot) };
+        let Some(k) = leg.stream_for(ssrc, pt, data) else { return self.malformed(slot) };
+        if let Some(tw) = leg.twcc.as_mut() {
+            if let Some(&[a, b]) = crate::rtp::extensions::one_byte(data, tw.ext_id) {
+                tw.on_packet(u16::from_be_bytes([a, b]), now_us, ssrc);
+            }
+        }
         let c = &leg.counters;
         add(&c.rx_packets, 1);
         add(&c.rx_bytes, len as u64);
@@ -111,6 +126,7 @@ impl Engine {
         let (out_seq, out_ts, _) = stream.rewriter.rewrite(ssrc, seq, ts, now);
         let out_ssrc = stream.rewriter.out_ssrc;
         let (src_id, clock) = (leg.id, stream.clock_rate);
+        let layer = stream.layer.as_ref().map(|l| LayerTag { keyframe: starts_keyframe(stream.codec, data), ..l.tag });
         for e in events.into_iter().flatten() {
             self.emit(e);
         }
@@ -131,19 +147,19 @@ impl Engine {
         for i in 0..nlegs {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
             if dst != slot {
-                self.send_media(dst, src_id, data, hold, out_ssrc, out_ts, clock);
+                self.send_media(dst, src_id, data, hold, out_ssrc, out_ts, clock, layer.as_ref());
             }
         }
         if remote != 0 {
             let room_id = self.rooms.get(rslot).expect("checked").id;
-            self.hand_off(remote, room_id, src_id, clock, data);
+            self.hand_off(remote, room_id, src_id, clock, layer, data);
         }
     }
 
     /// Queue `data` (from leg `src`) for leg `dst` (a slot on this core).
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn send_media(&mut self, dst: u32, src: LegId, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32) {
+    fn send_media(&mut self, dst: u32, src: LegId, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32, layer: Option<&LayerTag>) {
         let now = self.now;
         let leg = &mut self.legs[dst as usize];
         if leg.sendonly || leg.skip_source == Some(src) {
@@ -153,9 +169,12 @@ impl Engine {
             add(&leg.counters.tx_dropped, 1);
             return;
         }
+        if let Some(tag) = layer {
+            return self.send_layer(dst, data, ssrc, clock, tag);
+        }
         if leg.webrtc.is_some() {
             leg.note_sent(ssrc, ts, data.len(), now, clock);
-            return self.send_protected(dst, data);
+            return self.send_protected(dst, data, None);
         }
         add(&leg.counters.tx_packets, 1);
         add(&leg.counters.tx_bytes, data.len() as u64);
@@ -165,14 +184,14 @@ impl Engine {
         self.outbox.push(item);
     }
 
-    fn hand_off(&mut self, mut cores: u64, room: u32, src_leg: LegId, clock_rate: u32, data: &[u8]) {
+    fn hand_off(&mut self, mut cores: u64, room: u32, src_leg: LegId, clock_rate: u32, layer: Option<LayerTag>, data: &[u8]) {
         while cores != 0 {
             let to = cores.trailing_zeros() as usize;
             cores &= cores - 1;
             let mut buf = self.take_buf();
             buf.len = data.len() as u16;
             buf.data[..data.len()].copy_from_slice(data);
-            match self.mesh.push(self.core, to, Handoff::Media { room, src_leg, clock_rate, buf }) {
+            match self.mesh.push(self.core, to, Handoff::Media { room, src_leg, clock_rate, layer, buf }) {
                 Ok(()) => {
                     add(&self.counters.handoff_out, 1);
                     self.wake_mask |= 1 << to;
@@ -198,7 +217,7 @@ impl Engine {
                 let Some(h) = self.mesh.pop(from, self.core) else { break };
                 add(&self.counters.handoff_in, 1);
                 match h {
-                    Handoff::Media { room, src_leg, clock_rate, buf } => self.media_from_peer(room, src_leg, clock_rate, buf),
+                    Handoff::Media { room, src_leg, clock_rate, layer, buf } => self.media_from_peer(room, src_leg, clock_rate, layer, buf),
                     Handoff::Feedback { to_leg, stream, item } => {
                         if let Some(slot) = self.leg_slot(to_leg) {
                             self.send_feedback(slot, stream as usize, &item);
@@ -209,7 +228,7 @@ impl Engine {
         }
     }
 
-    fn media_from_peer(&mut self, room: u32, src: LegId, clock: u32, buf: Box<super::buffers::Buf>) {
+    fn media_from_peer(&mut self, room: u32, src: LegId, clock: u32, layer: Option<LayerTag>, buf: Box<super::buffers::Buf>) {
         let Some(rslot) = self.rooms.slot_of(room) else {
             return self.recycle(buf);
         };
@@ -229,7 +248,7 @@ impl Engine {
         }
         for i in 0..n {
             let dst = self.rooms.get(rslot).expect("checked").legs[i];
-            self.send_media(dst, src, data, hold, ssrc, ts, clock);
+            self.send_media(dst, src, data, hold, ssrc, ts, clock, layer.as_ref());
         }
         self.release(hold, &mut |_| {});
     }
@@ -239,6 +258,7 @@ impl Engine {
         let ntp_now = mid32(self.ntp.ntp(now));
         let mut feedback: Vec<(u32, FeedbackMsg)> = Vec::new();
         let mut bye = None;
+        let tx_bps = self.legs[slot as usize].counters.tx_bps.load(std::sync::atomic::Ordering::Relaxed);
         let leg = &mut self.legs[slot as usize];
         add(&leg.counters.rtcp_rx, 1);
         // Symmetric RTCP: what arrives on the RTCP port tells where its sender
@@ -258,6 +278,10 @@ impl Engine {
                 let ours = about == leg.local_ssrc || leg.tx_streams.iter().any(|s| s.ssrc == about);
                 if ours {
                     set(&leg.counters.remote_fraction_lost, fraction_lost as u64);
+                    // Loss of the video we forward drives what layers this leg can take.
+                    if leg.tx_streams.iter().any(|s| s.ssrc == about && s.clock_rate == VIDEO_CLOCK) {
+                        leg.bwe.on_report(fraction_lost, tx_bps, now);
+                    }
                     if lsr != 0 {
                         let rtt = ntp_now.wrapping_sub(lsr).wrapping_sub(dlsr);
                         // A negative result wraps to a huge value: clock trouble, skip it.
@@ -270,6 +294,7 @@ impl Engine {
             Item::Pli { media_ssrc } => feedback.push((media_ssrc, FeedbackMsg::Pli)),
             Item::Fir { ssrc, .. } => feedback.push((ssrc, FeedbackMsg::Fir)),
             Item::Nack { media_ssrc, seqs } => feedback.push((media_ssrc, FeedbackMsg::Nack(seqs))),
+            Item::Remb { bps } => leg.bwe.on_remb(bps, now),
             Item::Bye { ssrc } => {
                 if leg.is_remote_ssrc(ssrc) {
                     bye = Some(Event::Bye { leg: leg.id, ssrc });
@@ -283,6 +308,8 @@ impl Engine {
             self.emit(e);
         }
         for (media_ssrc, msg) in feedback {
+            // About a simulcast track: translate to the layer this leg gets.
+            let Some((media_ssrc, msg)) = self.layer_feedback(slot, media_ssrc, msg) else { continue };
             let msg = match msg {
                 FeedbackMsg::Nack(seqs) => match self.answer_nack(slot, media_ssrc, seqs) {
                     Some(missing) => FeedbackMsg::Nack(missing),
@@ -303,7 +330,7 @@ impl Engine {
             match cache.get(media_ssrc, seq) {
                 Some(packet) => {
                     add(&self.legs[slot as usize].counters.retransmitted, 1);
-                    self.resend(slot, packet);
+                    self.resend(slot, packet, None);
                 }
                 None => missing.push(seq),
             }
@@ -312,10 +339,11 @@ impl Engine {
         (!missing.is_empty()).then_some(missing)
     }
 
-    /// Send a copy of `data` to leg `slot` (a retransmission).
-    fn resend(&mut self, slot: u32, data: &[u8]) {
+    /// Send a copy of `data` to leg `slot` (a retransmission, a simulcast layer),
+    /// with its (seq, ts, ssrc) replaced when `header` says so.
+    pub(super) fn resend(&mut self, slot: u32, data: &[u8], header: Option<(u16, u32, u32)>) {
         if self.legs[slot as usize].webrtc.is_some() {
-            return self.send_protected(slot, data);
+            return self.send_protected(slot, data, header);
         }
         let mut buf = self.take_buf();
         let leg = &self.legs[slot as usize];
@@ -324,6 +352,9 @@ impl Engine {
         }
         buf.data[..data.len()].copy_from_slice(data);
         buf.len = data.len() as u16;
+        if let Some(h) = header {
+            patch_header(&mut buf.data, h);
+        }
         add(&leg.counters.tx_packets, 1);
         add(&leg.counters.tx_bytes, data.len() as u64);
         let dest = leg.remote_raw;
@@ -331,7 +362,7 @@ impl Engine {
     }
 
     /// Feedback about one of our outgoing SSRCs goes to the leg and stream that source it.
-    fn route_feedback(&mut self, from_slot: u32, media_ssrc: u32, msg: FeedbackMsg) {
+    pub(super) fn route_feedback(&mut self, from_slot: u32, media_ssrc: u32, msg: FeedbackMsg) {
         let (src, stream) = stream_for_ssrc(media_ssrc);
         let counters = self.leg(from_slot).map(|l| l.counters.clone());
         let core = leg_core(src);
@@ -362,17 +393,17 @@ impl Engine {
         let now = self.now;
         let mut buf = self.take_buf();
         let leg = &mut self.legs[slot as usize];
-        let Some(st) = leg.streams.get(stream) else { return self.recycle(buf) };
-        let (Some(media), true) = (st.rx.ssrc, leg.remote_rtcp.is_some()) else {
+        let remote_rtcp = leg.remote_rtcp.is_some();
+        let Some(st) = leg.streams.get_mut(stream) else { return self.recycle(buf) };
+        let (Some(media), true) = (st.rx.ssrc, remote_rtcp) else {
             return self.recycle(buf);
         };
-        let rewriter = &st.rewriter;
         let written = match msg {
             FeedbackMsg::Pli | FeedbackMsg::Fir => {
-                if matches!(leg.last_keyframe_request, Some(t) if now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL) {
+                if matches!(st.last_keyframe_request, Some(t) if now.duration_since(t) < KEYFRAME_REQUEST_INTERVAL) {
                     return self.recycle(buf);
                 }
-                leg.last_keyframe_request = Some(now);
+                st.last_keyframe_request = Some(now);
                 if matches!(msg, FeedbackMsg::Pli) {
                     rtcp::write_pli(&mut buf.data, leg.local_ssrc, media)
                 } else {
@@ -381,7 +412,7 @@ impl Engine {
                 }
             }
             FeedbackMsg::Nack(seqs) => {
-                let mapped: Vec<u16> = seqs.iter().map(|&s| rewriter.to_source_seq(s)).collect();
+                let mapped: Vec<u16> = seqs.iter().map(|&s| st.rewriter.to_source_seq(s)).collect();
                 rtcp::write_nack(&mut buf.data, leg.local_ssrc, media, &mapped)
             }
         };

@@ -15,7 +15,7 @@ pub const RING_CAPACITY: usize = 8192;
 
 pub enum Handoff {
     /// Rewritten RTP for the legs of `room` on the receiving core.
-    Media { room: u32, src_leg: LegId, clock_rate: u32, buf: Box<Buf> },
+    Media { room: u32, src_leg: LegId, clock_rate: u32, layer: Option<crate::rtp::simulcast::LayerTag>, buf: Box<Buf> },
     /// Feedback from a receiver for stream `stream` of source leg `to_leg` (owned by
     /// the receiving core).
     Feedback { to_leg: LegId, stream: u8, item: FeedbackMsg },

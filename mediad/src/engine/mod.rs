@@ -4,6 +4,7 @@
 
 pub mod buffers;
 pub mod counters;
+pub mod layers;
 pub mod leg;
 pub mod media;
 pub mod mesh;
@@ -278,16 +279,13 @@ impl Engine {
             Media::Audio => 48000,
             Media::Video => 90000,
         });
-        let streams: Vec<leg::SourceStream> = if spec.streams.is_empty() {
-            vec![leg::SourceStream::new(ssrc_for_stream(id, 0), clock_rate, Vec::new(), None)]
+        let (streams, out_ssrcs) = if spec.streams.is_empty() {
+            let s = leg::SourceStream::new(ssrc_for_stream(id, 0), clock_rate, Vec::new(), None);
+            let ssrc = s.rewriter.out_ssrc;
+            (vec![s], vec![ssrc])
         } else {
-            spec.streams
-                .iter()
-                .enumerate()
-                .map(|(k, s)| leg::SourceStream::new(ssrc_for_stream(id, k), s.clock_rate, s.payload_types.clone(), s.audio_level_ext))
-                .collect()
+            source_streams(id, &spec.streams)
         };
-        let out_ssrcs = streams.iter().map(|s| s.rewriter.out_ssrc).collect();
         if webrtc.is_some() {
             counters::set(&counters.webrtc, 1);
         }
@@ -327,8 +325,10 @@ impl Engine {
             last_rx: None,
             rate_window: (self.now, 0, 0),
             inactive_reported: false,
-            last_keyframe_request: None,
             fir_seq: 0,
+            layer_selectors: Vec::new(),
+            bwe: crate::rtp::bwe::Estimate::new(spec.max_bitrate),
+            twcc: spec.twcc_ext.map(crate::rtp::twcc::TwccRecorder::new),
         };
         if let Some(r) = spec.remote {
             leg.set_remote(r);
@@ -354,6 +354,9 @@ impl Engine {
         }
         if let Some(m) = upd.muted {
             leg.muted = m;
+        }
+        if let Some(cap) = upd.max_bitrate {
+            leg.bwe.set_cap((cap > 0).then_some(cap));
         }
         if let Some(w) = &upd.webrtc {
             self.webrtc_set_remote(slot, w)?;
@@ -426,6 +429,31 @@ impl Engine {
             self.mesh.nudge(c);
         }
     }
+}
+
+/// The receive streams of a leg from its spec: one per stream, one per RID of a
+/// simulcast stream. The outgoing SSRC of each spec stream (what subscribers see) is
+/// that of its first receive stream.
+fn source_streams(id: LegId, specs: &[control::StreamSpec]) -> (Vec<leg::SourceStream>, Vec<u32>) {
+    let mut streams = Vec::new();
+    let mut out_ssrcs = Vec::new();
+    for s in specs {
+        let first = streams.len();
+        let track_ssrc = ssrc_for_stream(id, first);
+        out_ssrcs.push(track_ssrc);
+        let codec = crate::rtp::keyframe::VideoCodec::from_name(s.codec.as_deref());
+        let layers = s.rids.len().min(crate::rtp::simulcast::MAX_LAYERS);
+        for k in 0..layers.max(1) {
+            let mut st = leg::SourceStream::new(ssrc_for_stream(id, first + k), s.clock_rate, s.payload_types.clone(), s.audio_level_ext);
+            st.codec = codec;
+            if let (Some(rid), Some(ext)) = (s.rids.get(k).filter(|_| layers > 1), s.rid_ext) {
+                let tag = crate::rtp::simulcast::LayerTag { track_ssrc, layer: k as u8, layers: layers as u8, keyframe: false };
+                st.layer = Some(leg::Layer { rid: rid.as_bytes().to_vec(), rid_ext: ext, tag });
+            }
+            streams.push(st);
+        }
+    }
+    (streams, out_ssrcs)
 }
 
 pub(crate) fn no_leg(id: LegId) -> ErrorBody {

@@ -50,6 +50,8 @@ impl Engine {
                 }
             }
             self.webrtc_tick(slot);
+            self.choose_layers(slot);
+            self.send_twcc(slot);
             let Some(leg) = self.legs.get_mut(slot as usize) else { continue };
             if now < leg.next_rtcp {
                 continue;

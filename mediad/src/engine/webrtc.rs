@@ -270,8 +270,9 @@ impl Engine {
         }
     }
 
-    /// Media for a WebRTC leg: one copy, protected with its keys.
-    pub(super) fn send_protected(&mut self, dst: u32, data: &[u8]) {
+    /// Media for a WebRTC leg: one copy, protected with its keys; its (seq, ts, ssrc)
+    /// replaced first when `header` says so (a simulcast layer, renumbered for it).
+    pub(super) fn send_protected(&mut self, dst: u32, data: &[u8], header: Option<(u16, u32, u32)>) {
         let mut buf = self.take_buf();
         let leg = &mut self.legs[dst as usize];
         let srtp = leg.webrtc.as_mut().and_then(|w| w.srtp.as_mut());
@@ -280,6 +281,9 @@ impl Engine {
             return self.recycle(buf);
         };
         buf.data[..data.len()].copy_from_slice(data);
+        if let Some(h) = header {
+            super::media::patch_header(&mut buf.data, h);
+        }
         match srtp.outbound.protect_rtp(&mut buf.data, data.len()) {
             Ok(n) => {
                 buf.len = n as u16;

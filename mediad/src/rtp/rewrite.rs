@@ -86,6 +86,12 @@ impl Rewriter {
         (out_seq, out_ts, switch)
     }
 
+    /// Map an incoming (seq, ts) of the current source without moving any state (a
+    /// retransmission of a packet already sent).
+    pub fn map(&self, seq: u16, ts: u32) -> (u16, u32) {
+        (seq.wrapping_add(self.seq_offset), ts.wrapping_add(self.ts_offset))
+    }
+
     /// Map an outgoing sequence number back to the current source's numbering (for
     /// NACKs from receivers).
     pub fn to_source_seq(&self, out_seq: u16) -> u16 {

@@ -92,6 +92,32 @@ pub enum Item {
     Fir { ssrc: u32, seq: u8 },
     Nack { media_ssrc: u32, seqs: Vec<u16> },
     Bye { ssrc: u32 },
+    /// REMB: the receiver's estimate of what it can take, for the SSRCs listed.
+    Remb { bps: u64 },
+}
+
+/// REMB (draft-alvestrand-rmcat-remb-03 §2): application-layer feedback (PSFB FMT 15)
+/// with the `REMB` identifier, a 6-bit exponent and an 18-bit mantissa.
+/// rtcp-types reads no REMB; this is its FCI parser.
+struct Remb {
+    bps: u64,
+}
+
+impl<'a> FciParser<'a> for Remb {
+    const PACKET_TYPE: rtcp_types::FciFeedbackPacketType = rtcp_types::FciFeedbackPacketType::PAYLOAD;
+    const FCI_FORMAT: u8 = 15;
+
+    fn parse(data: &'a [u8]) -> Result<Self, RtcpParseError> {
+        if data.len() < 8 {
+            return Err(RtcpParseError::Truncated { expected: 8, actual: data.len() });
+        }
+        if &data[..4] != b"REMB" {
+            return Err(RtcpParseError::WrongImplementation);
+        }
+        let exp = data[5] >> 2;
+        let mantissa = ((data[5] as u64 & 3) << 16) | (data[6] as u64) << 8 | data[7] as u64;
+        Ok(Remb { bps: mantissa.checked_shl(exp as u32).filter(|v| v >> exp == mantissa).unwrap_or(u64::MAX) })
+    }
 }
 
 /// Parse a compound packet and hand each item we act on to `f`. Packets we do not
@@ -135,6 +161,8 @@ fn report_item(b: &ReportBlock<'_>) -> Item {
 fn payload_feedback(fb: &PayloadFeedback<'_>, f: &mut impl FnMut(Item)) {
     if fb.parse_fci::<Pli>().is_ok() {
         f(Item::Pli { media_ssrc: fb.media_ssrc() });
+    } else if let Ok(remb) = fb.parse_fci::<Remb>() {
+        f(Item::Remb { bps: remb.bps });
     } else if let Ok(fir) = fb.parse_fci::<Fir>() {
         for e in fir.entries() {
             f(Item::Fir { ssrc: e.ssrc(), seq: e.sequence() });
@@ -204,6 +232,20 @@ mod tests {
         assert_eq!(items(&buf[..n]), vec![Item::Fir { ssrc: 3, seq: 7 }]);
         let n = write_nack(&mut buf, 1, 4, &[100, 101, 105, 140]).unwrap();
         assert_eq!(items(&buf[..n]), vec![Item::Nack { media_ssrc: 4, seqs: vec![100, 101, 105, 140] }]);
+    }
+
+    #[test]
+    fn remb_is_read() {
+        // PSFB FMT 15, length 5 words: sender 1, media 0, "REMB", 1 SSRC, exp 3,
+        // mantissa 0x1_2345 → 0x1_2345 << 3 bit/s, SSRC 77.
+        let p = [0x8f, 206, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 1, (3 << 2) | 1, 0x23, 0x45, 0, 0, 0, 77];
+        assert_eq!(items(&p), vec![Item::Remb { bps: 0x1_2345 << 3 }]);
+        let mut huge = p;
+        huge[17] = 63 << 2 | 3;
+        assert_eq!(items(&huge), vec![Item::Remb { bps: u64::MAX }], "overflow saturates");
+        let mut other = p;
+        other[12] = b'X';
+        assert!(items(&other).is_empty(), "other application feedback is skipped");
     }
 
     #[test]
