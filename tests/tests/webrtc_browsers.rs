@@ -245,3 +245,62 @@ fn browsers_reach_the_sfu_through_mediads_own_turn_relay() {
     assert!(allocations.iter().all(|a| a.user.ends_with(":p0") || a.user.ends_with(":p1")), "{allocations:?}");
     assert!(allocations.iter().filter(|a| a.to_peer_bytes > 100_000 && a.from_peer_bytes > 0).count() >= 2, "media crossed the relay: {allocations:?}");
 }
+
+/// Simulcast: a publisher sends three VP8 encodings (240, 480 and 960 pixels wide);
+/// one receiver has an open path, the other's video is policed to 200 kbit/s once it
+/// plays. mediad's per-receiver estimate (loss in its reports) moves the narrow one
+/// down to the layer that fits, while the wide one keeps the full one.
+#[test]
+fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
+    let (_turn, ns, m, _signal) = conference_site("simulcast");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (out, views) = std::thread::scope(|s| {
+        let views = s.spawn(|| {
+            // mediad's view of the subscribers every two seconds.
+            let mut views: Vec<control::RoomStats> = vec![];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(2));
+                if let Ok(st) = m.client().call(control::Op::StatsRoom { room: "sim".into() }) {
+                    views.push(st);
+                }
+            }
+            views
+        });
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "120", "ip", "netns", "exec", &ns.name, "node", "simulcast.mjs", "http://127.0.0.1:8080", "sim", "40", "200"])
+            .current_dir(web_dir())
+            .output()
+            .expect("node (apt-get install nodejs)");
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (out, views.join().unwrap())
+    });
+    let view = |st: &control::RoomStats| -> String {
+        let subs: Vec<String> = st.legs.iter().filter(|l| !l.simulcast.is_empty()).map(|l| format!("{:?} est={:?} {:?}", l.label, l.estimate_bps, l.simulcast)).collect();
+        subs.join(" | ")
+    };
+    let history: Vec<String> = views.iter().map(view).collect();
+    let history = history.join("\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no result from the browsers:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["errors"], serde_json::json!([[], [], []]), "{r}");
+    assert!(r["policed"].is_object(), "the narrow receiver never decoded: {r}");
+    // mediad's view near the end: the narrow subscriber's estimate is about what the
+    // policer lets through, and it gets layer 0; the wide one gets layer 2.
+    let last = views.iter().rev().find(|st| st.legs.iter().filter(|l| !l.simulcast.is_empty()).count() == 2).expect("stats with both subscribers");
+    let sub = |name: &str| last.legs.iter().find(|l| l.label.as_deref() == Some(name)).unwrap_or_else(|| panic!("{name}: {history}"));
+    let narrow_leg = sub("narrow/sub");
+    assert_eq!((narrow_leg.simulcast[0].layer, narrow_leg.simulcast[0].layers), (Some(0), 3), "{history}");
+    assert!(narrow_leg.estimate_bps.unwrap() < 300_000, "{history}");
+    assert_eq!(sub("wide/sub").simulcast[0].layer, Some(2), "{history}");
+    // The publisher really sends three encodings.
+    let sent = r["sent"].as_array().unwrap();
+    assert_eq!(sent.len(), 3, "{r}");
+    let widths = |who: &str| -> Vec<u64> { r["samples"][who].as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect() };
+    let share = |v: &[u64], f: &dyn Fn(u64) -> bool| v.iter().filter(|&&w| f(w)).count() * 100 / v.len().max(1);
+    let (wide, narrow) = (widths("wide"), widths("narrow"));
+    assert!(share(&wide, &|w| w == 960) >= 70, "the open path gets the full layer: {r}");
+    assert!(share(&narrow, &|w| w == 240) >= 70, "the policed path gets the low layer: {r}");
+    // Both keep decoding: the narrow one is not starved by loss.
+    assert!(r["last"]["narrow"]["framesDecoded"].as_u64().unwrap() > 200, "{r}");
+}

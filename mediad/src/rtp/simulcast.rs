@@ -54,6 +54,8 @@ pub struct LayerSelector {
     rate_bps: [u64; MAX_LAYERS],
     last_seen: [Option<Instant>; MAX_LAYERS],
     window_start: Instant,
+    /// Rates exist once a whole window was measured; no choice is made before.
+    measured: bool,
     last_ask: Option<Instant>,
     pub last_packet: Instant,
 }
@@ -74,6 +76,7 @@ impl LayerSelector {
             rate_bps: [0; MAX_LAYERS],
             last_seen: [None; MAX_LAYERS],
             window_start: now,
+            measured: false,
             last_ask: None,
             last_packet: now,
         }
@@ -128,6 +131,7 @@ impl LayerSelector {
             self.bytes[l] = 0;
         }
         self.window_start = now;
+        self.measured = true;
     }
 
     /// Choose the layer for a share `budget_bps` of the subscriber's estimate: the
@@ -137,6 +141,9 @@ impl LayerSelector {
     /// Returns the rate the choice uses, and the layer to ask for a keyframe when the
     /// target changed.
     pub fn choose(&mut self, budget_bps: u64, now: Instant) -> (u64, Option<u8>) {
+        if !self.measured {
+            return (0, None);
+        }
         let mut active: Vec<usize> = (0..self.layers as usize).filter(|&l| self.active(l, now)).collect();
         active.sort_by_key(|&l| (self.rate_bps[l], l));
         let Some(&leanest) = active.first() else { return (0, None) };

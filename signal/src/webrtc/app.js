@@ -39,7 +39,8 @@ function tile(pid) {
 // concurrent getUserMedia calls would leave the buttons driving the wrong tracks).
 let capture = null;
 function preview() {
-  capture = capture || navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } }).then((s) => {
+  const width = Number(params.get('width') || 640), height = Math.round(width * 3 / 4);
+  capture = capture || navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height } }).then((s) => {
     app.local = s;
     $('preview').srcObject = s;
     return s;
@@ -58,13 +59,23 @@ function preferCodec(transceiver, kind) {
   if (first.length) transceiver.setCodecPreferences(first.concat(rest));
 }
 
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 100000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 300000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 900000 },
+];
+
 async function publish() {
   const stream = await preview();
   // `?mic=0`: join muted (the track sends silence, so audio levels say so).
   if (params.get('mic') === '0') toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
   app.pub = new RTCPeerConnection(pcConfig());
   for (const track of stream.getTracks()) {
-    const tr = app.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    const init = { direction: 'sendonly', streams: [stream] };
+    // `?simulcast=1`: three encodings, leanest first (the server serves each receiver
+    // the one its bandwidth allows).
+    if (track.kind === 'video' && params.get('simulcast') === '1') init.sendEncodings = SIMULCAST;
+    const tr = app.pub.addTransceiver(track, init);
     preferCodec(tr, track.kind);
   }
   app.pub.onconnectionstatechange = () => setStatus('publishing: ' + app.pub.connectionState);
@@ -157,7 +168,36 @@ app.stats = async () => {
       const codec = s.codecId && report.get(s.codecId);
       out.push({ ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0,
         packetsReceived: s.packetsReceived || 0, nackCount: s.nackCount || 0, frameWidth: s.frameWidth || 0,
+        frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0,
         codec: codec ? codec.mimeType : null });
+    }
+  });
+  return out;
+};
+
+// The local port of the receiving connection's selected pair (tests police it).
+app.subPort = async () => {
+  if (!app.sub) return null;
+  let port = null;
+  const report = await app.sub.getStats();
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      const pair = report.get(s.selectedCandidatePairId);
+      const local = pair && report.get(pair.localCandidateId);
+      if (local) port = local.port;
+    }
+  });
+  return port;
+};
+
+// What our camera sends per encoding (simulcast: one entry per RID).
+app.sentLayers = async () => {
+  const out = [];
+  if (!app.pub) return out;
+  (await app.pub.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      out.push({ rid: s.rid || null, frameWidth: s.frameWidth || 0, framesEncoded: s.framesEncoded || 0,
+        bytesSent: s.bytesSent || 0, limitation: s.qualityLimitationReason || null });
     }
   });
   return out;

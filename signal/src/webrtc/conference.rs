@@ -189,21 +189,30 @@ impl Hub {
             .iter()
             .zip(&accepted)
             .filter_map(|(m, c)| {
-                c.map(|c| StreamSpec {
-                    media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
-                    clock_rate: c.clock,
-                    payload_types: vec![c.pt],
-                    audio_level_ext: audio_level(m),
-                    codec: Some(c.name.clone()),
+                c.map(|c| {
+                    // Simulcast needs the RID extension to tell the layers apart.
+                    let rid_ext = m.extmap_id(sdp::RID_URI).filter(|_| m.send_rids.len() > 1);
+                    StreamSpec {
+                        media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
+                        clock_rate: c.clock,
+                        payload_types: vec![c.pt],
+                        audio_level_ext: audio_level(m),
+                        codec: Some(c.name.clone()),
+                        rids: if rid_ext.is_some() { m.send_rids.clone() } else { vec![] },
+                        rid_ext,
+                    }
                 })
             })
             .collect();
         if streams.is_empty() {
             return error(conn, "the offer sends no audio or video we can forward (Opus, VP8, H.264 mode 1, AV1, VP9)");
         }
+        // Transport-wide sequence numbers share one id across the BUNDLE.
+        let twcc_ext = desc.media.iter().zip(&accepted).filter(|(_, c)| c.is_some()).find_map(|(m, _)| m.extmap_id(sdp::TWCC_URI));
         let spec = LegCreate {
             webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag.clone(), ice_pwd: desc.ice_pwd.clone(), fingerprint: desc.fingerprint.clone() }),
             streams,
+            twcc_ext,
             sendonly: true,
             room: Some(room.clone()),
             label: Some(format!("{}/pub", p.name)),
@@ -223,8 +232,27 @@ impl Hub {
                 if let Some(c) = c {
                     tracks.push(Track { kind: m.kind, codec: (*c).clone(), ssrc: info.out_ssrcs[tracks.len()] });
                 }
-                let extmaps = audio_level(m).filter(|_| c.is_some()).map(|id| vec![(id, sdp::AUDIO_LEVEL_URI)]).unwrap_or_default();
-                sdp::Section { kind: m.kind, mid: &m.mid, codec: *c, direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)), extmaps }
+                let simulcast = m.send_rids.len() > 1 && m.extmap_id(sdp::RID_URI).is_some();
+                let mut extmaps = Vec::new();
+                if c.is_some() {
+                    extmaps.extend(audio_level(m).map(|id| (id, sdp::AUDIO_LEVEL_URI)));
+                    extmaps.extend(twcc_ext.filter(|&id| m.extmap_id(sdp::TWCC_URI) == Some(id)).map(|id| (id, sdp::TWCC_URI)));
+                    if simulcast {
+                        extmaps.extend(m.extmap_id(sdp::MID_URI).map(|id| (id, sdp::MID_URI)));
+                        extmaps.extend(m.extmap_id(sdp::RID_URI).map(|id| (id, sdp::RID_URI)));
+                    }
+                }
+                sdp::Section {
+                    kind: m.kind,
+                    mid: &m.mid,
+                    codec: *c,
+                    direction: "recvonly",
+                    send: None,
+                    rejected_as: Some((&m.proto, &m.fmt)),
+                    extmaps,
+                    recv_rids: if simulcast { &m.send_rids } else { &[] },
+                    extra_feedback: if twcc_ext.is_some() { &["transport-cc"] } else { &[] },
+                }
             })
             .collect();
         let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "passive" };
@@ -382,6 +410,8 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
             send: s.active.then_some((s.ssrc, stream.as_str(), track.as_str())),
             rejected_as: None,
             extmaps: vec![],
+            recv_rids: &[],
+            extra_feedback: &[],
         })
         .collect();
     let l = sdp::Local { ice_ufrag: &local.ice_ufrag, ice_pwd: &local.ice_pwd, fingerprint: &local.fingerprint, candidates: &local.candidates, setup: "actpass" };

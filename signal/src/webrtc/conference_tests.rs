@@ -142,3 +142,27 @@ fn bad_requests_get_errors_and_change_nothing() {
     assert!(err(hub.handle(1, &json!({"type": "answer", "sdp": CHROME_OFFER}), &mut m)).contains("no subscriber offer"));
     assert!(m.created.is_empty());
 }
+
+#[test]
+fn simulcast_publisher_gets_layers_in_mediad_and_in_the_answer() {
+    use crate::webrtc::sdp::tests::SIMULCAST_VIDEO;
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
+    hub.handle(1, &json!({"type": "join", "room": "sc", "name": "ann"}), &mut m);
+    let head = CHROME_OFFER.split("m=video").next().unwrap();
+    let out = hub.handle(1, &json!({"type": "publish", "sdp": format!("{head}{SIMULCAST_VIDEO}")}), &mut m);
+    let spec = &m.created[0];
+    assert_eq!(spec.streams[1].rids, vec!["q", "h", "f"]);
+    assert_eq!(spec.streams[1].rid_ext, Some(10));
+    assert!(spec.streams[0].rids.is_empty(), "audio has no layers");
+    assert_eq!(spec.twcc_ext, Some(3), "TWCC feedback asked for");
+    let answer = of_type(&out, 1, "answer").unwrap()["sdp"].as_str().unwrap();
+    assert!(answer.contains("a=simulcast:recv q;h;f"), "{answer}");
+    assert!(answer.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"));
+    // Without the RID extension the layers cannot be told apart: no simulcast.
+    let no_rid = SIMULCAST_VIDEO.replace("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n", "");
+    hub.handle(2, &json!({"type": "join", "room": "sc", "name": "bob"}), &mut m);
+    let out = hub.handle(2, &json!({"type": "publish", "sdp": format!("{head}{no_rid}")}), &mut m);
+    let spec = m.created.iter().rev().find(|s| !s.streams.is_empty()).unwrap();
+    assert!(spec.streams[1].rids.is_empty() && spec.streams[1].rid_ext.is_none());
+    assert!(!of_type(&out, 2, "answer").unwrap()["sdp"].as_str().unwrap().contains("a=simulcast"));
+}

@@ -79,10 +79,18 @@ pub struct MLine {
     pub ssrcs: Vec<u32>,
     /// `a=extmap` ids with their URIs.
     pub extmaps: Vec<(u8, String)>,
+    /// Simulcast (RFC 8853): the RIDs the browser sends, in its `a=simulcast:send`
+    /// order (paused `~` ones left out); empty without simulcast.
+    pub send_rids: Vec<String>,
 }
 
 /// RFC 6464 audio levels: what the active-speaker choice reads.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// RFC 8843 MID and RFC 8852 RID: how a browser names a simulcast layer's new SSRC.
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+/// Transport-wide sequence numbers, which mediad answers with TWCC feedback.
+pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 impl MLine {
     /// The id the remote gave header extension `uri`, if it offered it (one-byte ids).
@@ -165,6 +173,7 @@ pub fn parse(sdp: &str) -> Result<Description, SdpError> {
                 Some((id, parts.next()?.to_string()))
             })
             .collect();
+        let send_rids = send_rids(&m.attributes);
         media.push(MLine {
             kind,
             mid: attr(&m.attributes, "mid").map(str::to_string).unwrap_or_else(|| i.to_string()),
@@ -175,9 +184,36 @@ pub fn parse(sdp: &str) -> Result<Description, SdpError> {
             codecs,
             ssrcs,
             extmaps,
+            send_rids,
         });
     }
     Ok(Description { ice_ufrag, ice_pwd, fingerprint, setup, media })
+}
+
+/// `a=simulcast:send q;h;f` with each RID declared `a=rid:<id> send`. Alternatives
+/// (`h,h2`) take their first; paused (`~h`) and undeclared ones are left out. At most
+/// three are kept (what mediad forwards).
+fn send_rids(attrs: &[sdp_types::Attribute]) -> Vec<String> {
+    let declared: Vec<&str> = attrs
+        .iter()
+        .filter(|a| a.attribute == "rid")
+        .filter_map(|a| a.value.as_deref())
+        .filter_map(|v| {
+            let mut p = v.split_whitespace();
+            let id = p.next()?;
+            (p.next()? == "send").then_some(id)
+        })
+        .collect();
+    let Some(list) = attr(attrs, "simulcast").and_then(|v| v.trim().strip_prefix("send ")) else { return vec![] };
+    let list = list.split_whitespace().next().unwrap_or("");
+    let mut rids: Vec<String> = Vec::new();
+    for r in list.split(';').filter_map(|alt| alt.split(',').next()) {
+        let plain = !r.is_empty() && r.len() <= 16 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if plain && declared.contains(&r) && !rids.iter().any(|x| x == r) && rids.len() < 3 {
+            rids.push(r.to_string());
+        }
+    }
+    rids
 }
 
 /// The codec we take from an m-line: Opus for audio; for video the browser's first
@@ -214,6 +250,10 @@ pub struct Section<'a> {
     pub rejected_as: Option<(&'a str, &'a str)>,
     /// Header extensions we accept on this m-line (id, URI).
     pub extmaps: Vec<(u8, &'a str)>,
+    /// Simulcast RIDs we receive (answers to a simulcast offer).
+    pub recv_rids: &'a [String],
+    /// Feedback beyond NACK/PLI/FIR that we give for this m-line (`transport-cc`).
+    pub extra_feedback: &'a [&'a str],
 }
 
 /// Feedback we honour (NACK relayed to the publisher, PLI/FIR rate-limited).
@@ -256,8 +296,17 @@ pub fn write(session_id: u64, version: u64, local: &Local<'_>, sections: &[Secti
                 let _ = write!(o, "a=rtcp-fb:{} {fb}\r\n", c.pt);
             }
         }
+        for fb in s.extra_feedback.iter().filter(|f| c.rtcp_fb.iter().any(|x| x == *f)) {
+            let _ = write!(o, "a=rtcp-fb:{} {fb}\r\n", c.pt);
+        }
         if let Some(f) = &c.fmtp {
             let _ = write!(o, "a=fmtp:{} {f}\r\n", c.pt);
+        }
+        if !s.recv_rids.is_empty() {
+            for rid in s.recv_rids {
+                let _ = write!(o, "a=rid:{rid} recv\r\n");
+            }
+            let _ = write!(o, "a=simulcast:recv {}\r\n", s.recv_rids.join(";"));
         }
         if let Some((ssrc, stream, track)) = s.send {
             let _ = write!(o, "a=msid:{stream} {track}\r\na=ssrc:{ssrc} cname:{stream}\r\na=ssrc:{ssrc} msid:{stream} {track}\r\n");

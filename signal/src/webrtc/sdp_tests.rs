@@ -62,7 +62,7 @@ fn answer_is_lite_passive_bundled_and_reparses() {
             direction: "recvonly",
             send: None,
             rejected_as: Some((&m.proto, &m.fmt)),
-            extmaps: vec![],
+            extmaps: vec![], recv_rids: &[], extra_feedback: &[],
         })
         .collect();
     let answer = write(7, 1, &local, &sections);
@@ -91,4 +91,53 @@ fn hostile_sdp_is_an_error_not_a_panic() {
         long.push_str(&format!("a=ssrc:{i} cname:x\r\n"));
     }
     assert_eq!(parse(&long).unwrap().media[2].ssrcs.len(), 2000);
+}
+
+/// Chromium's video m-line with three simulcast encodings (rids q, h, f; RTX trimmed).
+pub(crate) const SIMULCAST_VIDEO: &str = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:Wq3x\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9\r\n\
+a=setup:actpass\r\na=mid:1\r\na=sendonly\r\na=rtcp-mux\r\n\
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n\
+a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 transport-cc\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n\
+a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;h;f\r\n";
+
+#[test]
+fn simulcast_offer_gives_rids_in_order_and_answer_receives_them() {
+    let head = CHROME_OFFER.split("m=video").next().unwrap();
+    let d = parse(&format!("{head}{SIMULCAST_VIDEO}")).unwrap();
+    let v = &d.media[1];
+    assert_eq!(v.send_rids, vec!["q", "h", "f"]);
+    assert_eq!((v.extmap_id(RID_URI), v.extmap_id(MID_URI), v.extmap_id(TWCC_URI)), (Some(10), Some(4), Some(3)));
+    let cands = ["127.0.0.1:53010".parse().unwrap()];
+    let local = Local { ice_ufrag: "us12", ice_pwd: "p".repeat(24).leak(), fingerprint: "sha-256 AA:BB", candidates: &cands, setup: "passive" };
+    let section = Section {
+        kind: Kind::Video,
+        mid: "1",
+        codec: choose_codec(v),
+        direction: "recvonly",
+        send: None,
+        rejected_as: None,
+        extmaps: vec![(4, MID_URI), (10, RID_URI)],
+        recv_rids: &v.send_rids,
+        extra_feedback: &["transport-cc"],
+    };
+    let answer = write(1, 1, &local, &[section]);
+    assert!(answer.contains("a=rid:q recv\r\na=rid:h recv\r\na=rid:f recv\r\na=simulcast:recv q;h;f\r\n"), "{answer}");
+    assert!(answer.contains("a=rtcp-fb:96 transport-cc\r\n"));
+    assert!(answer.contains("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n"));
+    // The answer parses back (it is what the browser reads).
+    assert_eq!(parse(&answer).unwrap().media[0].codecs[0].name, "VP8");
+}
+
+#[test]
+fn simulcast_lists_skip_paused_undeclared_and_hostile_rids() {
+    let head = CHROME_OFFER.split("m=video").next().unwrap();
+    let video = SIMULCAST_VIDEO.replace("a=simulcast:send q;h;f", "a=simulcast:send ~q;h,h2;x;f;f");
+    let d = parse(&format!("{head}{video}")).unwrap();
+    assert_eq!(d.media[1].send_rids, vec!["h", "f"], "paused, undeclared and repeated RIDs are left out");
+    let video = SIMULCAST_VIDEO.replace("a=simulcast:send q;h;f", "a=simulcast:recv q");
+    assert!(parse(&format!("{head}{video}")).unwrap().media[1].send_rids.is_empty());
 }
