@@ -64,7 +64,7 @@ impl TwccRecorder {
         }
         // Reported already (as lost) or from before a jump: too late to tell.
         self.pending.retain(|p| p.0 >= base);
-        let Some(&(_, first_arrival)) = self.pending.first() else { return None };
+        let &(_, first_arrival) = self.pending.first()?;
         let reference = first_arrival / 64_000;
         let mut prev = reference * 64_000;
         let mut statuses = Vec::with_capacity((max - base + 1) as usize);
