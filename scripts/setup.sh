@@ -8,8 +8,9 @@ runtime=(build-essential pkg-config ca-certificates libssl-dev)
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
 # taskset (util-linux) to pin, procps for process checks, iptables (packet loss in
 # the NACK test), Chromium and Node.js
-# (Playwright drives headless Chromium through the conference page).
-testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs)
+# (Playwright drives headless Chromium through the conference page), Janus (the SFU
+# peer of `perf sfu`).
+testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs janus)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")
@@ -26,7 +27,7 @@ if ((${#missing[@]})); then
   # Tests start their own rtpengine and use only coturn's client tools; the packaged
   # services are not wanted on a test machine (and coturn's would hold port 3478).
   if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-    for unit in rtpengine-daemon coturn; do
+    for unit in rtpengine-daemon coturn janus; do
       [[ " ${missing[*]} " == *" ${unit} "* ]] && $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
   fi

@@ -30,6 +30,8 @@ pub struct Load<'a> {
     /// time travels in a header extension, which SRTP leaves in the clear, so
     /// receivers measure latency without decrypting.
     pub protect: Option<&'a std::cell::RefCell<Vec<SrtpFlow>>>,
+    /// Every flow's SSRC, when the system needs one (else 0x5000_0000 + flow).
+    pub fixed_ssrc: Option<u32>,
 }
 
 /// One SRTP flow's keys and where its numbering goes on: SRTP refuses a replayed
@@ -83,7 +85,7 @@ pub fn run(load: &Load, rx: &UdpSocket) -> Outcome {
                 p[o + 12..o + 16].copy_from_slice(&[0xBE, 0xDE, 0, 3]);
                 p[o + 16] = 0x17;
             }
-            p[o + 8..o + 12].copy_from_slice(&(0x5000_0000u32 + f as u32).to_be_bytes());
+            p[o + 8..o + 12].copy_from_slice(&load.fixed_ssrc.unwrap_or(0x5000_0000u32 + f as u32).to_be_bytes());
             p[o + 32..o + 36].copy_from_slice(&(f as u32).to_be_bytes());
             p
         })

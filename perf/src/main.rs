@@ -6,6 +6,7 @@ mod relay;
 mod report;
 mod sut;
 mod sys;
+mod janus;
 mod sfu;
 mod turn;
 mod turn_client;
@@ -83,7 +84,9 @@ enum Scenario {
         /// Packets a publisher sends back to back (a video frame's packets).
         #[arg(long, default_value_t = 4)]
         burst: usize,
-        #[arg(long, value_delimiter = ',', default_value = "raw,mediad-plain,mediad-srtp")]
+        /// janus-srtp / janus-plain: Janus VideoRoom remote publishers with rtp_forward
+        /// subscribers (no ICE); mediad-srtp-cm: mediad with AES-CM, Janus's SRTP suite.
+        #[arg(long, value_delimiter = ',', default_value = "raw,mediad-plain,mediad-srtp,mediad-srtp-cm,janus-plain,janus-srtp")]
         systems: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "1200")]
         sizes: Vec<usize>,

@@ -149,7 +149,7 @@ fn step(
     };
     let own: Vec<&std::net::UdpSocket> = s.senders.iter().collect();
     let socks: Vec<&std::net::UdpSocket> = if own.is_empty() { vec![tx] } else { own };
-    let mk = |rate: f64, d: Duration| Load { flows: flow_list.clone(), socks: &socks, payload: size, rate_pps: rate / fanout as f64, duration: d, burst: o.burst, protect: s.protect.as_ref() };
+    let mk = |rate: f64, d: Duration| Load { flows: flow_list.clone(), socks: &socks, payload: size, rate_pps: rate / fanout as f64, duration: d, burst: o.burst, protect: s.protect.as_ref(), fixed_ssrc: s.fixed_ssrc };
     load::run(&mk(rate_out.min(20_000.0), Duration::from_millis(300)), rx);
     let cpu0 = s.sut.cpu_seconds();
     let out = load::run(&mk(rate_out, o.duration), rx);

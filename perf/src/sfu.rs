@@ -4,9 +4,10 @@
 //! recvmmsg→sendmmsg ceiling with the same fan-out and mediad's plain-RTP rooms (what
 //! SRTP costs), on the same load, with the same capacity search as `relay`.
 //!
-//! Not in the run: Janus. Its VideoRoom needs ICE from a full agent on a non-loopback
-//! address (../shared/peers.md), which this generator does not speak yet; RESULTS.md
-//! says so next to the numbers.
+//! Janus is the peer (`janus.rs`): VideoRoom remote publishers forwarded by
+//! `rtp_forward`, plain or SRTP (AES-CM, the suite it supports there); its WebRTC
+//! subscribers need ICE from a full agent on a non-loopback address, which this
+//! generator does not speak. `mediad-srtp-cm` is mediad on the same SRTP suite.
 
 use crate::load::SrtpFlow;
 use crate::relay::{self, Opts};
@@ -26,6 +27,7 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> (Vec<Row>, Option<f64
     let tx = sys::udp("127.0.0.1:0", 16 << 20);
     let rx_addr = rx.local_addr().unwrap();
     let id = Identity::new();
+    let id_cm = Identity::with_profiles("SRTP_AES128_CM_SHA1_80");
     let fanout = o.fanout;
     let publishers = (o.flows / fanout).max(1);
     let mut rows = vec![];
@@ -36,13 +38,17 @@ pub fn run(o: &Opts, progress: &indicatif::ProgressBar) -> (Vec<Row>, Option<f64
                 "raw" => Ok(sut::raw(o.sut_cpu, rx_addr, fanout)),
                 "mediad-plain" => Ok(sut::mediad(&o.mediad, &o.mediad_args, "epoll", o.sut_cpu, rx_addr, publishers, fanout)),
                 "mediad-srtp" => mediad_sfu(o, &tx, &rx, publishers, fanout, &id).map(|(s, _)| s),
+                "mediad-srtp-cm" => mediad_sfu(o, &tx, &rx, publishers, fanout, &id_cm).map(|(s, _)| s),
+                "janus-plain" => crate::janus::setup(o.sut_cpu, &tx, &rx, publishers, fanout, false),
+                "janus-srtp" => crate::janus::setup(o.sut_cpu, &tx, &rx, publishers, fanout, true),
                 other => Err(format!("unknown system {other}")),
             }
         };
         let case = relay::Case { scenario: "sfu", name: &case, fanout, size, flows: publishers };
         rows.extend(relay::measure_systems(o, &case, &tx, &rx, &setup_for, progress));
     }
-    relay::ratios(&mut rows, "mediad-plain");
+    let peer = if o.systems.iter().any(|s| s == "janus-srtp") { "janus-srtp" } else { "mediad-plain" };
+    relay::ratios(&mut rows, peer);
     let per_sub = if o.systems.iter().any(|s| s == "mediad-srtp") { memory_per_subscriber(o, &tx, &rx, &id).ok() } else { None };
     (rows, per_sub)
 }
@@ -125,7 +131,7 @@ fn mediad_sfu(o: &Opts, tx: &UdpSocket, rx: &UdpSocket, publishers: usize, fanou
         }
     }
     verify(tx, rx, &dests, &mut flows, &mut subs)?;
-    let setup = Setup { sut, dests, flows: None, senders: vec![], protect: Some(RefCell::new(flows)) };
+    let setup = Setup { sut, dests, flows: None, senders: vec![], protect: Some(RefCell::new(flows)), fixed_ssrc: None };
     Ok((setup, pid))
 }
 

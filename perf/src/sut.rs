@@ -26,6 +26,8 @@ pub struct Setup {
     pub senders: Vec<std::net::UdpSocket>,
     /// SRTP per flow when the flows feed WebRTC legs.
     pub protect: Option<std::cell::RefCell<Vec<crate::load::SrtpFlow>>>,
+    /// Every flow sends this SSRC (a system that derives streams from SSRCs: Janus).
+    pub fixed_ssrc: Option<u32>,
 }
 
 impl Sut {
@@ -98,7 +100,7 @@ pub fn raw(cpu: usize, rx: SocketAddr, fanout: usize) -> Setup {
         }
     });
     let tid = tid_rx.recv().unwrap();
-    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr], flows: None, senders: vec![], protect: None }
+    Setup { sut: Sut::Raw { stop, thread: Some(thread), tid }, dests: vec![addr], flows: None, senders: vec![], protect: None, fixed_ssrc: None }
 }
 
 pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -133,7 +135,7 @@ pub fn mediad(bin: &std::path::Path, extra: &[String], io: &str, cpu: usize, rx:
             c.leg_create(LegCreate { room: Some(room.clone()), rtcp_mux: true, remote: Some(rx), ..Default::default() }).unwrap();
         }
     }
-    Setup { sut: Sut::Process { child, dir }, dests, flows: None, senders: vec![], protect: None }
+    Setup { sut: Sut::Process { child, dir }, dests, flows: None, senders: vec![], protect: None, fixed_ssrc: None }
 }
 
 /// rtpengine userspace relay: one offer/answer call per flow, A (the generator's send
@@ -166,7 +168,7 @@ pub fn rtpengine(cpu: usize, tx: SocketAddr, rx: SocketAddr, flows: usize) -> Re
         let answer = ng.answer(&call, "a", "b", &sdp(rx))?;
         dests.push(SocketAddr::new([127, 0, 0, 1].into(), sdp_port(&answer).ok_or("no port in answer")?));
     }
-    Ok(Setup { sut, dests, flows: None, senders: vec![], protect: None })
+    Ok(Setup { sut, dests, flows: None, senders: vec![], protect: None, fixed_ssrc: None })
 }
 
 fn sdp_port(sdp: &str) -> Option<u16> {

@@ -91,7 +91,7 @@ fn setup(o: &relay::Opts, system: &str, n: usize, size: usize, peer: SocketAddr,
     }
     let per_s = n as f64 / t0.elapsed().as_secs_f64();
     let rss_kb_per_alloc = (rss_kb(pid).saturating_sub(rss0)) as f64 / n as f64;
-    Ok((Setup { sut, dests: vec![server; n], flows: Some(flows), senders, protect: None }, AllocStats { per_s, rss_kb_per_alloc }))
+    Ok((Setup { sut, dests: vec![server; n], flows: Some(flows), senders, protect: None, fixed_ssrc: None }, AllocStats { per_s, rss_kb_per_alloc }))
 }
 
 /// Allocation i's peer: a distinct loopback address on the generator's port.

@@ -20,8 +20,14 @@ pub struct Identity {
 
 impl Identity {
     pub fn new() -> Identity {
+        Identity::with_profiles("SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80")
+    }
+
+    /// A client that offers only these SRTP profiles (openssl names).
+    pub fn with_profiles(profiles: &str) -> Identity {
         let (cert, key): (X509, PKey<Private>) = mediad::tls::self_signed("perf").expect("a certificate");
-        Identity { fingerprint: format!("sha-256 {}", dtls::fingerprint(&cert)), context: dtls::context(&cert, &key).expect("context") }
+        let context = dtls::context_with_profiles(&cert, &key, profiles).expect("context");
+        Identity { fingerprint: format!("sha-256 {}", dtls::fingerprint(&cert)), context }
     }
 }
 

@@ -46,8 +46,13 @@ fn sfu_scenario_connects_every_leg_and_reports_srtp_fan_out() {
     assert!(out.status.success(), "perf failed:\n{stdout}\n{stderr}");
     let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
     let systems: Vec<&str> = rows.iter().map(|r| r["system"].as_str().unwrap()).collect();
-    assert_eq!(systems, ["raw", "mediad-plain", "mediad-srtp"], "{stdout}\n{stderr}");
+    assert_eq!(systems, ["raw", "mediad-plain", "mediad-srtp", "mediad-srtp-cm", "janus-plain", "janus-srtp"], "{stdout}\n{stderr}");
     let srtp = &rows[2];
+    // Janus forwarded every copy too (its setup authenticates them before measuring),
+    // and the ratio against it is there.
+    let janus = &rows[5];
+    assert!(janus["pps"].as_f64().unwrap() > 5000.0 && janus["loss"].as_f64().unwrap() < 0.01, "{janus}");
+    assert!(srtp["vs_peer"].is_number() && srtp["peer"] == "janus-srtp", "{srtp}");
     assert_eq!(srtp["scenario"], "sfu");
     // Every leg did ICE and DTLS, and the subscribers' copies authenticated (the setup
     // checks that before measuring), then the offered rate went through.

@@ -99,11 +99,17 @@ pub fn fingerprint(cert: &X509Ref) -> String {
 
 /// A DTLS context with our certificate that every endpoint of a node shares.
 pub fn context(cert: &X509Ref, key: &PKeyRef<Private>) -> Result<SslContext, DtlsError> {
+    context_with_profiles(cert, key, PROFILES)
+}
+
+/// The same with a chosen SRTP profile list (openssl names, `:`-separated): a client
+/// that offers only AES-CM gets AES-CM (the load generator compares like with like).
+pub fn context_with_profiles(cert: &X509Ref, key: &PKeyRef<Private>, profiles: &str) -> Result<SslContext, DtlsError> {
     let setup = |e: openssl::error::ErrorStack| DtlsError::Setup(e.to_string());
     let mut b = SslContext::builder(SslMethod::dtls()).map_err(setup)?;
     b.set_certificate(cert).map_err(setup)?;
     b.set_private_key(key).map_err(setup)?;
-    b.set_tlsext_use_srtp(PROFILES).map_err(setup)?;
+    b.set_tlsext_use_srtp(profiles).map_err(setup)?;
     // Self-signed certificates are the WebRTC norm: trust comes from the SDP.
     b.set_verify_callback(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT, |_, _| true);
     Ok(b.build())

@@ -149,11 +149,18 @@ impl Epoll {
                         tracing::warn!("UDP GSO refused ({e}); falling back to one datagram per send");
                         self.gso = false;
                     }
-                    // A full socket buffer or a dead destination: drop what is left of
-                    // this socket's batch rather than block the core.
-                    let dropped: usize = self.groups[g + sent..end].iter().map(|gr| gr.count).sum();
-                    add(&engine.counters.tx_dropped, dropped as u64);
-                    break;
+                    if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOBUFS)) {
+                        // A full socket buffer: drop what is left of this socket's batch
+                        // rather than block the core.
+                        let dropped: usize = self.groups[g + sent..end].iter().map(|gr| gr.count).sum();
+                        add(&engine.counters.tx_dropped, dropped as u64);
+                        break;
+                    }
+                    // An error of this one datagram's destination (a firewall's EPERM, an
+                    // ICMP-reported ECONNREFUSED): it alone is lost, the rest still go.
+                    add(&engine.counters.tx_dropped, self.groups[g + sent].count as u64);
+                    sent += 1;
+                    continue;
                 }
                 for gr in &self.groups[g + sent..g + sent + r as usize] {
                     add(&engine.counters.tx_packets, gr.count as u64);

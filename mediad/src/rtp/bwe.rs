@@ -4,6 +4,10 @@
 //! below 2 % it grows 8 % per report. REMB (when the browser sends it) and a cap from
 //! the controller (`max_bitrate`) bound it from above.
 //!
+//! One lossy report alone is taken for a burst (a keyframe that overflowed a socket
+//! buffer, a descheduled receiver) and changes nothing; the second in a row is a
+//! path that cannot take the rate.
+//!
 //! A forwarding SFU sends layers, not a rate it can tune, so growing the estimate is
 //! its only probe: after congestion, growth waits (8 s, doubling while congestion
 //! repeats within 30 s, up to 64 s) so a subscriber behind a narrow link is not
@@ -23,6 +27,9 @@ const MAX_HOLD: Duration = Duration::from_secs(64);
 const REPEAT_WINDOW: Duration = Duration::from_secs(30);
 /// REMB older than this no longer bounds the estimate (the browser stopped sending it).
 const REMB_FRESH: Duration = Duration::from_secs(5);
+/// A lossy report counts as sustained loss when the one before it, this recent, was
+/// lossy too (browsers report about once a second).
+const BURST_WINDOW: Duration = Duration::from_secs(3);
 /// Reports closer together than this count as one for growth.
 const MIN_GROWTH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -35,6 +42,8 @@ pub struct Estimate {
     hold_until: Option<Instant>,
     last_congestion: Option<Instant>,
     last_growth: Option<Instant>,
+    /// When the last report above the congestion threshold came.
+    last_lossy: Option<Instant>,
     /// Times the loss part fell, for stats.
     pub congestion_events: u64,
 }
@@ -55,6 +64,7 @@ impl Estimate {
             hold_until: None,
             last_congestion: None,
             last_growth: None,
+            last_lossy: None,
             congestion_events: 0,
         }
     }
@@ -67,7 +77,9 @@ impl Estimate {
     /// `sending_bps` what we sent this subscriber over the last second.
     pub fn on_report(&mut self, fraction_lost: u8, sending_bps: u64, now: Instant) {
         let loss = fraction_lost as f64 / 256.0;
-        if loss > CONGESTED {
+        let sustained = loss > CONGESTED && self.last_lossy.is_some_and(|t| now.saturating_duration_since(t) < BURST_WINDOW);
+        self.last_lossy = (loss > CONGESTED).then_some(now);
+        if sustained {
             // What got through is the rate to go below, not the estimate we had.
             let base = self.loss_based.min(sending_bps.max(MIN_BPS));
             self.loss_based = ((base as f64 * (1.0 - 0.5 * loss)) as u64).max(MIN_BPS);
@@ -76,6 +88,8 @@ impl Estimate {
             self.hold_until = Some(now + self.hold);
             self.last_congestion = Some(now);
             self.congestion_events += 1;
+        } else if loss > CONGESTED {
+            // A first lossy report: no growth either until the next one tells.
         } else if loss < CLEAR {
             let held = self.hold_until.is_some_and(|t| now < t);
             let too_soon = self.last_growth.is_some_and(|t| now.saturating_duration_since(t) < MIN_GROWTH_INTERVAL);
@@ -105,7 +119,9 @@ mod tests {
     fn loss_lowers_to_below_what_got_through_and_holds_growth() {
         let t0 = Instant::now();
         let mut e = Estimate::new(None);
-        // 40 % loss while sending 1 Mbit/s: 1 M * (1 - 0.2) = 800 k.
+        // 40 % loss while sending 1 Mbit/s, twice: 1 M * (1 - 0.2) = 800 k.
+        e.on_report(102, 1_000_000, t0 - Duration::from_secs(1));
+        assert_eq!(e.bps(t0), START_BPS, "one lossy report is a burst");
         e.on_report(102, 1_000_000, t0);
         let after = e.bps(t0);
         assert!((795_000..805_000).contains(&after), "{after}");
@@ -123,7 +139,9 @@ mod tests {
     fn repeated_congestion_doubles_the_hold() {
         let t0 = Instant::now();
         let mut e = Estimate::new(None);
+        e.on_report(128, 1_000_000, t0 - Duration::from_secs(1));
         e.on_report(128, 1_000_000, t0);
+        e.on_report(128, 1_000_000, t0 + Duration::from_secs(9));
         e.on_report(128, 1_000_000, t0 + Duration::from_secs(10));
         let low = e.bps(t0 + Duration::from_secs(10));
         e.on_report(0, 100_000, t0 + Duration::from_secs(20));
@@ -131,6 +149,18 @@ mod tests {
         e.on_report(0, 100_000, t0 + Duration::from_secs(27));
         assert!(e.bps(t0 + Duration::from_secs(27)) > low);
         assert_eq!(e.congestion_events, 2);
+    }
+
+    #[test]
+    fn isolated_bursts_do_not_lower_it() {
+        let t0 = Instant::now();
+        let mut e = Estimate::new(None);
+        for s in 0..20 {
+            let lossy = s % 5 == 0;
+            e.on_report(if lossy { 200 } else { 0 }, 1_000_000, t0 + Duration::from_secs(s));
+        }
+        assert!(e.bps(t0 + Duration::from_secs(20)) > START_BPS);
+        assert_eq!(e.congestion_events, 0);
     }
 
     #[test]
