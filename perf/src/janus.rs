@@ -28,12 +28,13 @@ struct Api {
     handle: u64,
 }
 
-/// One JSON POST to Janus's HTTP API (Connection: close; the reply is small).
+/// One JSON POST to Janus's HTTP API.
 fn post(http: SocketAddr, path: &str, body: &Value) -> Result<Value, String> {
     let body = body.to_string();
     let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2)).map_err(|e| format!("janus http: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let req = format!("POST {path} HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    // HTTP/1.0: the reply comes whole, not chunked.
+    let req = format!("POST {path} HTTP/1.0\r\nHost: {http}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
