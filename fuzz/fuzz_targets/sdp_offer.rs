@@ -13,7 +13,18 @@ fuzz_target!(|data: &[u8]| {
     let sections: Vec<Section> = offer
         .media
         .iter()
-        .map(|m| Section { kind: m.kind, mid: &m.mid, codec: sdp::choose_codec(m), direction: "recvonly", send: None, rejected_as: Some((&m.proto, &m.fmt)), extmaps: vec![] })
+        .map(|m| Section {
+            kind: m.kind,
+            mid: &m.mid,
+            codec: sdp::choose_codec(m),
+            direction: "recvonly",
+            send: None,
+            rejected_as: Some((&m.proto, &m.fmt)),
+            extmaps: vec![],
+            // RIDs parsed from hostile text go back into our answer: they must stay tokens.
+            recv_rids: &m.send_rids,
+            extra_feedback: &["transport-cc"],
+        })
         .collect();
     let answer = sdp::write(1, 1, &local, &sections);
     // Values copied from the offer (mid, fmtp, proto) may hold what SDP cannot carry;
@@ -23,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
         let back = sdp::parse(&answer).expect("our answer parses");
         assert_eq!(back.media.len(), offer.media.len());
         assert_eq!(back.ice_ufrag, "ufrg");
+        for m in &offer.media {
+            assert!(m.send_rids.iter().all(|r| r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+        }
     }
 });
 

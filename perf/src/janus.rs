@@ -154,16 +154,8 @@ fn verify(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], flows: &mut [Srt
     while rx.recv_from(&mut buf).is_ok() {}
     for (f, dest) in dests.iter().enumerate() {
         for _ in 0..5 {
-            let mut p = vec![0u8; 200 + 16];
-            p[0] = 0x80;
-            p[1] = 96;
-            p[2..4].copy_from_slice(&(flows[f].next_seq as u16).to_be_bytes());
-            p[8..12].copy_from_slice(&PUBLISHER_SSRC.to_be_bytes());
-            // A VP8 payload descriptor Janus can read (start of a keyframe partition).
-            p[12..14].copy_from_slice(&[0x10, 0x00]);
-            flows[f].next_seq += 1;
-            let n = if srtp { flows[f].session.protect_rtp(&mut p, 200).map_err(|e| format!("{e:?}"))? } else { 200 };
-            tx.send_to(&p[..n], dest).map_err(|e| e.to_string())?;
+            let p = crate::sfu::probe_packet(&mut flows[f], PUBLISHER_SSRC, srtp)?;
+            tx.send_to(&p, dest).map_err(|e| e.to_string())?;
         }
     }
     let (mut ok, mut bad) = (0usize, 0usize);

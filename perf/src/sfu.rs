@@ -139,14 +139,8 @@ fn mediad_sfu(o: &Opts, tx: &UdpSocket, rx: &UdpSocket, publishers: usize, fanou
 fn verify(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], flows: &mut [SrtpFlow], subs: &mut [(SocketAddr, mediad::srtp::SrtpSession)]) -> Result<(), String> {
     for (f, dest) in dests.iter().enumerate() {
         for _ in 0..5 {
-            let mut p = vec![0u8; 200 + 16];
-            p[0] = 0x80;
-            p[1] = 96;
-            p[2..4].copy_from_slice(&(flows[f].next_seq as u16).to_be_bytes());
-            p[8..12].copy_from_slice(&(0x5000_0000u32 + f as u32).to_be_bytes());
-            flows[f].next_seq += 1;
-            let n = flows[f].session.protect_rtp(&mut p, 200).map_err(|e| format!("{e:?}"))?;
-            tx.send_to(&p[..n], dest).map_err(|e| e.to_string())?;
+            let p = probe_packet(&mut flows[f], 0x5000_0000u32 + f as u32, true)?;
+            tx.send_to(&p, dest).map_err(|e| e.to_string())?;
         }
     }
     let (mut ok, mut bad) = (0usize, 0usize);
@@ -173,4 +167,19 @@ fn verify(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], flows: &mut [Srt
     } else {
         Err(format!("SRTP check: {ok} of {want} copies authenticated, {bad} failed"))
     }
+}
+
+/// A 200-byte RTP packet of `flow` (VP8 payload type, a keyframe's payload descriptor),
+/// protected with its keys when `srtp`: what setups send to check every copy arrives.
+pub(crate) fn probe_packet(flow: &mut SrtpFlow, ssrc: u32, srtp: bool) -> Result<Vec<u8>, String> {
+    let mut p = vec![0u8; 200 + 16];
+    p[0] = 0x80;
+    p[1] = 96;
+    p[2..4].copy_from_slice(&(flow.next_seq as u16).to_be_bytes());
+    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p[12..14].copy_from_slice(&[0x10, 0x00]);
+    flow.next_seq += 1;
+    let n = if srtp { flow.session.protect_rtp(&mut p, 200).map_err(|e| format!("{e:?}"))? } else { 200 };
+    p.truncate(n);
+    Ok(p)
 }
