@@ -45,6 +45,10 @@ pub struct SimulcastStats {
     pub layers: u8,
     /// Measured rate of each layer as it arrives (bit/s).
     pub layer_bps: Vec<u64>,
+    /// When even the leanest layer does not fit: the highest VP8 temporal layer still
+    /// forwarded (0 = base frames only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_temporal: Option<u8>,
     pub switches: u64,
 }
 

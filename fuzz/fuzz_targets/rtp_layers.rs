@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
-    let first = LayerTag { track_ssrc: 7, layer: 0, layers: 3, keyframe: false };
+    let first = LayerTag { track_ssrc: 7, layer: 0, layers: 3, keyframe: false, tid: None };
     let mut sel = LayerSelector::new(&first, 90_000, t0);
     let mut twcc = TwccRecorder::new(3);
     let mut out = [0u8; 1500];
@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
         let now = t0 + Duration::from_millis(i * 7);
         let rid = one_byte(pkt, 10).and_then(|r| r.first().copied()).unwrap_or(0);
         let key = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264, VideoCodec::Av1].iter().any(|&c| starts_keyframe(c, pkt));
-        let tag = LayerTag { layer: rid % 4, keyframe: key, ..first };
+        let tid = mediad::rtp::keyframe::vp8_tid(pkt);
+        let tag = LayerTag { layer: rid % 4, keyframe: key, tid, ..first };
         let (seq, ts) = match pkt.get(2..8) {
             Some(h) => (u16::from_be_bytes([h[0], h[1]]), u32::from_be_bytes([h[2], h[3], h[4], h[5]])),
             None => (i as u16, 0),

@@ -3,7 +3,7 @@
 // SSRC it receives) is policed to <limit> kbit/s in this network namespace with
 // iptables hashlimit, so mediad must serve it a layer that fits.
 // Usage: node simulcast.mjs <base-url> <room> <seconds> <limit-kbit>
-// Prints one JSON line: per receiver the frame widths sampled once a second over
+// Prints one JSON line: per receiver the frame widths and rates sampled once a second over
 // the second half of the run, the publisher's encodings, and errors.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -50,18 +50,19 @@ try {
     }
   }
   await sleep(Math.max(0, total / 2 - (Date.now() - start)));
-  const samples = { wide: [], narrow: [] };
+  const samples = { wide: [], narrow: [] }, fps = { wide: [], narrow: [] };
   while (Date.now() - start < total) {
     for (const [name, page] of [['wide', wide], ['narrow', narrow]]) {
       const v = (await stats(page))[0];
       samples[name].push(v ? v.frameWidth : 0);
+      fps[name].push(v ? v.framesPerSecond : 0);
     }
     await sleep(1000);
   }
   const last = { wide: (await stats(wide))[0] || null, narrow: (await stats(narrow))[0] || null };
   const errors = await Promise.all([publisher, wide, narrow].map((p) => p.evaluate(() => window.app.errors)));
   const sent = await publisher.evaluate(() => window.app.sentLayers());
-  console.log(JSON.stringify({ policed, samples, last, sent, errors, console: logs.slice(0, 20) }));
+  console.log(JSON.stringify({ policed, samples, fps, last, sent, errors, console: logs.slice(0, 20) }));
 } finally {
   await browser.close();
 }

@@ -106,6 +106,7 @@ impl Engine {
                 target: s.target,
                 layers: s.layers,
                 layer_bps: (0..s.layers as usize).map(|l| s.rate_bps(l)).collect(),
+                max_temporal: (s.max_tid != crate::rtp::simulcast::ALL_TIDS).then_some(s.max_tid),
                 switches: s.switches,
             })
             .collect();

@@ -12,7 +12,7 @@ use crate::rtp::ntp::{mid32, mid32_to_us};
 use crate::rtp::rewrite::stream_for_ssrc;
 use crate::rtp::rtcp::{self, Item};
 use control::{leg_core, Event, LegId};
-use crate::rtp::keyframe::starts_keyframe;
+use crate::rtp::keyframe::{starts_keyframe, VideoCodec};
 use crate::rtp::simulcast::LayerTag;
 use rtp_types::RtpPacket;
 use std::os::fd::AsRawFd;
@@ -126,7 +126,10 @@ impl Engine {
         let (out_seq, out_ts, _) = stream.rewriter.rewrite(ssrc, seq, ts, now);
         let out_ssrc = stream.rewriter.out_ssrc;
         let (src_id, clock) = (leg.id, stream.clock_rate);
-        let layer = stream.layer.as_ref().map(|l| LayerTag { keyframe: starts_keyframe(stream.codec, data), ..l.tag });
+        let layer = stream.layer.as_ref().map(|l| {
+            let tid = if stream.codec == VideoCodec::Vp8 { crate::rtp::keyframe::vp8_tid(data) } else { None };
+            LayerTag { keyframe: starts_keyframe(stream.codec, data), tid, ..l.tag }
+        });
         for e in events.into_iter().flatten() {
             self.emit(e);
         }

@@ -447,7 +447,7 @@ fn source_streams(id: LegId, specs: &[control::StreamSpec]) -> (Vec<leg::SourceS
             let mut st = leg::SourceStream::new(ssrc_for_stream(id, first + k), s.clock_rate, s.payload_types.clone(), s.audio_level_ext);
             st.codec = codec;
             if let (Some(rid), Some(ext)) = (s.rids.get(k).filter(|_| layers > 1), s.rid_ext) {
-                let tag = crate::rtp::simulcast::LayerTag { track_ssrc, layer: k as u8, layers: layers as u8, keyframe: false };
+                let tag = crate::rtp::simulcast::LayerTag { track_ssrc, layer: k as u8, layers: layers as u8, keyframe: false, tid: None };
                 st.layer = Some(leg::Layer { rid: rid.as_bytes().to_vec(), rid_ext: ext, tag });
             }
             streams.push(st);

@@ -78,6 +78,28 @@ fn vp8(p: &[u8]) -> bool {
     p.get(at).is_some_and(|tag| tag & 0x01 == 0)
 }
 
+/// RFC 7741 §4.2: the temporal layer index (TID) of a VP8 packet, when its payload
+/// descriptor carries one (T bit).
+pub fn vp8_tid(packet: &[u8]) -> Option<u8> {
+    let p = payload(packet)?;
+    let b0 = *p.first()?;
+    if b0 & 0x80 == 0 {
+        return None;
+    }
+    let x = *p.get(1)?;
+    if x & 0x20 == 0 {
+        return None;
+    }
+    let mut at = 2;
+    if x & 0x80 != 0 {
+        at += if *p.get(at)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if x & 0x40 != 0 {
+        at += 1;
+    }
+    p.get(at).map(|b| b >> 6)
+}
+
 /// RFC 6184: an SPS or IDR slice as a single NAL, inside a STAP-A, or at the start
 /// of an FU-A (browsers send SPS+PPS in a STAP-A ahead of the IDR).
 fn h264(p: &[u8]) -> bool {
@@ -123,6 +145,17 @@ mod tests {
         assert!(starts_keyframe(VideoCodec::Vp8, &rtp(&[0x10, 0x50])));
         // With TL0PICIDX and TID bytes.
         assert!(starts_keyframe(VideoCodec::Vp8, &rtp(&[0x90, 0xE0, 0x05, 0x07, 0x20, 0x10])));
+    }
+
+    #[test]
+    fn vp8_temporal_layer_index() {
+        // X, I (15-bit id), L, T: TID byte 0b10_1_00000 → TID 2, Y set.
+        assert_eq!(vp8_tid(&rtp(&[0x90, 0xE0, 0x81, 0x23, 0x07, 0xA0, 0x50])), Some(2));
+        // T without I or L.
+        assert_eq!(vp8_tid(&rtp(&[0x90, 0x20, 0x40, 0x50])), Some(1));
+        assert_eq!(vp8_tid(&rtp(&[0x90, 0x80, 0x81, 0x23, 0x50])), None, "no T bit");
+        assert_eq!(vp8_tid(&rtp(&[0x10, 0x50])), None, "no extension byte");
+        assert_eq!(vp8_tid(&rtp(&[0x90, 0xE0, 0x81])), None, "cut short");
     }
 
     #[test]

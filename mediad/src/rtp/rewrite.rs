@@ -86,6 +86,18 @@ impl Rewriter {
         (out_seq, out_ts, switch)
     }
 
+    /// Leave out packet `seq` of the current source (a dropped temporal layer): later
+    /// packets close the gap, so the receiver sees no loss. Only a packet newer than
+    /// any mapped so far can be left out (one that arrives reordered after it would
+    /// be numbered as if the gap were not there; it is sent anyway).
+    pub fn skip(&mut self, seq: u16) {
+        let out = seq.wrapping_add(self.seq_offset);
+        let delta = out.wrapping_sub(self.last_out_seq);
+        if delta != 0 && delta < 0x8000 {
+            self.seq_offset = self.seq_offset.wrapping_sub(1);
+        }
+    }
+
     /// Map an incoming (seq, ts) of the current source without moving any state (a
     /// retransmission of a packet already sent).
     pub fn map(&self, seq: u16, ts: u32) -> (u16, u32) {
@@ -179,6 +191,19 @@ mod tests {
         let (s, ts, sw) = r.rewrite(2, 8, 999_999 + 160, t0 + Duration::from_millis(220));
         assert_eq!((s, ts, sw), (1011, 5000 + 11 * 160, Switch::None));
         assert_eq!(r.to_source_seq(1011), 8);
+    }
+
+    #[test]
+    fn skipped_packets_leave_no_gap() {
+        let t0 = Instant::now();
+        let mut r = Rewriter::new(1, 90000);
+        assert_eq!(r.rewrite(5, 100, 0, t0).0, 100);
+        r.skip(101);
+        r.skip(102);
+        assert_eq!(r.rewrite(5, 103, 0, t0).0, 101);
+        r.skip(90); // old: no effect
+        assert_eq!(r.rewrite(5, 104, 0, t0).0, 102);
+        assert_eq!(r.to_source_seq(102), 104, "NACKs map back across the gap");
     }
 
     #[test]

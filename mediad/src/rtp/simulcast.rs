@@ -18,6 +18,10 @@ const LAYER_IDLE: Duration = Duration::from_secs(1);
 const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
 /// Going up needs this much headroom over the layer's measured rate.
 const UP_HEADROOM: f64 = 1.15;
+/// Temporal layers a stream may have (VP8: up to 4).
+const TIDS: usize = 4;
+/// `max_tid` when no temporal layer is dropped.
+pub const ALL_TIDS: u8 = TIDS as u8 - 1;
 
 /// What the source core knows about a packet of a simulcast layer, carried with it
 /// to every receiver (local or on another core).
@@ -29,6 +33,8 @@ pub struct LayerTag {
     pub layer: u8,
     pub layers: u8,
     pub keyframe: bool,
+    /// VP8 temporal layer index, when the payload descriptor carries one.
+    pub tid: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,12 @@ pub struct LayerSelector {
     bytes: [u64; MAX_LAYERS],
     rate_bps: [u64; MAX_LAYERS],
     last_seen: [Option<Instant>; MAX_LAYERS],
+    /// Bytes and rates per temporal layer of the layer being forwarded, and the
+    /// highest temporal layer forwarded: below the leanest layer's rate, frames of
+    /// upper temporal layers are left out (VP8 decodes without them).
+    tid_bytes: [u64; TIDS],
+    tid_rate: [u64; TIDS],
+    pub max_tid: u8,
     window_start: Instant,
     /// Rates exist once a whole window was measured; no choice is made before.
     measured: bool,
@@ -75,6 +87,9 @@ impl LayerSelector {
             bytes: [0; MAX_LAYERS],
             rate_bps: [0; MAX_LAYERS],
             last_seen: [None; MAX_LAYERS],
+            tid_bytes: [0; TIDS],
+            tid_rate: [0; TIDS],
+            max_tid: ALL_TIDS,
             window_start: now,
             measured: false,
             last_ask: None,
@@ -108,6 +123,13 @@ impl LayerSelector {
             }
             self.current = Some(tag.layer);
         }
+        if let Some(t) = tag.tid.map(|t| t.min(ALL_TIDS)) {
+            self.tid_bytes[t as usize] += len as u64;
+            if t > self.max_tid {
+                self.rewriter.skip(seq);
+                return Verdict::Drop;
+            }
+        }
         let (seq, ts, _) = self.rewriter.rewrite(ssrc, seq, ts, now);
         Verdict::Forward { seq, ts }
     }
@@ -126,9 +148,14 @@ impl LayerSelector {
         if span < Duration::from_secs(1) {
             return;
         }
+        let micros = span.as_micros().max(1) as u64;
         for l in 0..MAX_LAYERS {
-            self.rate_bps[l] = self.bytes[l] * 8_000_000 / span.as_micros().max(1) as u64;
+            self.rate_bps[l] = self.bytes[l] * 8_000_000 / micros;
             self.bytes[l] = 0;
+        }
+        for t in 0..TIDS {
+            self.tid_rate[t] = self.tid_bytes[t] * 8_000_000 / micros;
+            self.tid_bytes[t] = 0;
         }
         self.window_start = now;
         self.measured = true;
@@ -156,7 +183,23 @@ impl LayerSelector {
                 pick = l;
             }
         }
-        let used = self.rate_bps[pick];
+        let mut used = self.rate_bps[pick];
+        self.max_tid = ALL_TIDS;
+        // Even the leanest layer is too much: keep its lower temporal layers only (as
+        // many as fit; the base layer always).
+        if pick == leanest && self.current == Some(pick as u8) && used > budget_bps && self.tid_rate.iter().skip(1).any(|&r| r > 0) {
+            let mut sum = 0;
+            self.max_tid = 0;
+            for t in 0..TIDS {
+                sum += self.tid_rate[t];
+                if t == 0 || sum <= budget_bps {
+                    self.max_tid = t as u8;
+                    used = sum;
+                } else {
+                    break;
+                }
+            }
+        }
         if pick as u8 == self.target {
             return (used, None);
         }
@@ -175,7 +218,7 @@ mod tests {
     use super::*;
 
     fn tag(layer: u8, keyframe: bool) -> LayerTag {
-        LayerTag { track_ssrc: 1000, layer, layers: 3, keyframe }
+        LayerTag { track_ssrc: 1000, layer, layers: 3, keyframe, tid: None }
     }
 
     /// Feed `secs` seconds of all three layers at (100, 300, 900) kbit/s, 10 packets a
@@ -283,10 +326,59 @@ mod tests {
     }
 
     #[test]
+    fn below_the_leanest_layer_upper_temporal_layers_go_first() {
+        let t0 = Instant::now();
+        let one = LayerTag { track_ssrc: 1, layer: 0, layers: 1, keyframe: true, tid: Some(0) };
+        let mut s = LayerSelector::new(&one, 90_000, t0);
+        // 40 frames a second in the L1T3 pattern 0,2,1,2: 1000 bytes each → TL0 80 k,
+        // TL1 80 k, TL2 160 k bit/s.
+        let pattern = [0u8, 2, 1, 2];
+        let mut seq = 0u16;
+        let mut out = vec![];
+        let mut send = |s: &mut LayerSelector, from_ms: u64, n: u64, out: &mut Vec<(u8, Verdict)>| {
+            for i in 0..n {
+                let now = t0 + Duration::from_millis(from_ms + i * 25);
+                let tid = pattern[(i % 4) as usize];
+                seq = seq.wrapping_add(1);
+                let v = s.on_packet(&LayerTag { tid: Some(tid), keyframe: i == 0, ..one }, 9, seq, 0, 1000, now);
+                out.push((tid, v));
+                s.measure(now);
+            }
+        };
+        send(&mut s, 0, 40, &mut out);
+        // 200 kbit/s: TL0+TL1 (160 k) fit, TL2 does not.
+        s.measure(t0 + Duration::from_millis(1000));
+        s.choose(200_000, t0 + Duration::from_millis(1000));
+        assert_eq!(s.max_tid, 1);
+        out.clear();
+        send(&mut s, 1000, 40, &mut out);
+        let mut last = None;
+        for (tid, v) in &out {
+            match (tid, v) {
+                (2, Verdict::Drop) => {}
+                (0 | 1, Verdict::Forward { seq, .. }) => {
+                    if let Some(l) = last {
+                        assert_eq!(*seq, u16::wrapping_add(l, 1), "no gap where TL2 was");
+                    }
+                    last = Some(*seq);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // 50 kbit/s: the base layer only, never nothing.
+        s.measure(t0 + Duration::from_millis(2000));
+        s.choose(50_000, t0 + Duration::from_millis(2000));
+        assert_eq!(s.max_tid, 0);
+        // Room again: everything.
+        s.choose(1_000_000, t0 + Duration::from_millis(2000));
+        assert_eq!(s.max_tid, ALL_TIDS);
+    }
+
+    #[test]
     fn out_of_range_layers_are_dropped() {
         let t0 = Instant::now();
-        let mut s = LayerSelector::new(&LayerTag { track_ssrc: 1, layer: 0, layers: 2, keyframe: true }, 90_000, t0);
-        assert_eq!(s.on_packet(&LayerTag { track_ssrc: 1, layer: 2, layers: 3, keyframe: true }, 9, 1, 0, 10, t0), Verdict::Drop);
+        let mut s = LayerSelector::new(&LayerTag { track_ssrc: 1, layer: 0, layers: 2, keyframe: true, tid: None }, 90_000, t0);
+        assert_eq!(s.on_packet(&LayerTag { track_ssrc: 1, layer: 2, layers: 3, keyframe: true, tid: None }, 9, 1, 0, 10, t0), Verdict::Drop);
         assert_eq!(s.choose(0, t0), (0, None), "nothing active: nothing chosen");
     }
 }

@@ -168,7 +168,7 @@ app.stats = async () => {
       const codec = s.codecId && report.get(s.codecId);
       out.push({ ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0,
         packetsReceived: s.packetsReceived || 0, nackCount: s.nackCount || 0, frameWidth: s.frameWidth || 0,
-        frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0,
+        frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0, framesPerSecond: s.framesPerSecond || 0,
         codec: codec ? codec.mimeType : null });
     }
   });
