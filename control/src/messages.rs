@@ -177,6 +177,11 @@ pub struct LegCreate {
     /// operator's cap); simulcast layers are chosen within it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bitrate: Option<u64>,
+    /// Take REMB from this receiver into its estimate (set when its SDP negotiated
+    /// `goog-remb`). Otherwise REMB is ignored: browsers send it unasked, from a delay
+    /// estimate on RTP timestamps that simulcast layer switches upset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remb: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -292,10 +292,11 @@ fn simulcast_leg<'a>(views: &'a [control::RoomStats], name: &str, history: &str)
 /// Simulcast: a publisher sends three VP8 encodings (160, 320 and 640 pixels wide);
 /// one receiver has an open path, the other's video is policed to 200 kbit/s once it
 /// plays. mediad's per-receiver estimate (loss in its reports) moves the narrow one
-/// down to the layer that fits, while the wide one keeps an upper one.
+/// down to the layer that fits, while the wide one keeps the full one.
 #[test]
 fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
     let (r, views, history) = simulcast_run("simulcast", 200);
+    eprintln!("mediad's view, every 2 s:\n{history}");
     assert_eq!(r["errors"], serde_json::json!([[], [], []]), "{r}");
     assert!(r["policed"].is_object(), "the narrow receiver never decoded: {r}");
     // mediad's view near the end: the narrow subscriber's estimate is about what the
@@ -306,15 +307,16 @@ fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
     assert!(narrow_leg.estimate_bps.unwrap() < 300_000, "{history}");
     // It got there by adapting: it went up once rates were known, then came down.
     assert!(narrow_leg.simulcast[0].switches >= 2, "{history}");
-    // The open path is the control: mediad chose an upper layer for it too. (Its own
-    // estimate sometimes dips later on these two loaded cores; see docs/webrtc.md.)
-    assert!(views.iter().any(|st| st.legs.iter().any(|l| l.label.as_deref() == Some("wide/sub") && l.simulcast.first().is_some_and(|t| t.layer >= Some(1)))), "{history}");
+    // The open path is the control: it gets the full layer and keeps it (REMB that
+    // nobody negotiated no longer pulls it down; see docs/webrtc.md).
+    assert_eq!(sub("wide/sub").simulcast[0].layer, Some(2), "{history}");
     // The publisher really sends three encodings.
     let sent = r["sent"].as_array().unwrap();
     assert_eq!(sent.len(), 3, "{r}");
     let widths = |who: &str| -> Vec<u64> { r["samples"][who].as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect() };
     let share = |v: &[u64], f: &dyn Fn(u64) -> bool| v.iter().filter(|&&w| f(w)).count() * 100 / v.len().max(1);
     assert!(share(&widths("narrow"), &|w| w == 160) >= 70, "the policed path gets the low layer: {r}");
+    assert!(share(&widths("wide"), &|w| w == 640) >= 70, "the open path gets the full layer: {r}");
     // Both keep decoding: the narrow one is not starved by loss.
     assert!(r["last"]["narrow"]["framesDecoded"].as_u64().unwrap() > 200, "{r}");
 }
@@ -330,7 +332,14 @@ fn simulcast_receiver_below_the_low_layer_keeps_decoding_at_a_lower_frame_rate()
     assert!(r["policed"].is_object(), "the narrow receiver never decoded: {r}");
     let narrow = simulcast_leg(&views, "narrow/sub", &history);
     assert_eq!(narrow.simulcast[0].layer, Some(0), "{history}");
-    assert!(narrow.simulcast[0].max_temporal.is_some_and(|t| t < 2), "upper temporal layers left out: {history}");
+    // Over the second half, upper temporal layers are left out most of the time (the
+    // estimate grows again after each hold, so a view may catch it trying them).
+    let late = &views[views.len() / 2..];
+    let thinned = late
+        .iter()
+        .filter(|st| st.legs.iter().any(|l| l.label.as_deref() == Some("narrow/sub") && l.simulcast.first().is_some_and(|t| t.max_temporal.is_some_and(|m| m < 2))))
+        .count();
+    assert!(thinned * 2 >= late.len(), "upper temporal layers left out: {history}");
     let fps = |who: &str| -> Vec<f64> { r["fps"][who].as_array().unwrap().iter().map(|f| f.as_f64().unwrap_or(0.0)).collect() };
     let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -51,10 +51,11 @@ impl Engine {
         let layer = sel.current.unwrap_or(sel.target) as usize;
         let layer_ssrc = sel.layer_ssrc[layer];
         let FeedbackMsg::Nack(seqs) = msg else { return Some((layer_ssrc, FeedbackMsg::Pli)) };
-        let in_layer: Vec<u16> = seqs.iter().map(|&s| sel.rewriter.to_source_seq(s)).collect();
+        // Numbers it never got mapped (too old, or before a switch) are not asked for.
+        let in_layer: Vec<(u16, u16)> = seqs.iter().filter_map(|&s| sel.source_seq(s).map(|o| (s, o))).collect();
         let mut missing = Vec::new();
         let cache = std::mem::take(&mut self.sent_cache);
-        for (&theirs, &ours) in seqs.iter().zip(&in_layer) {
+        for &(theirs, ours) in &in_layer {
             let Some(packet) = cache.get(layer_ssrc, ours) else {
                 missing.push(ours);
                 continue;

@@ -327,7 +327,7 @@ impl Engine {
             inactive_reported: false,
             fir_seq: 0,
             layer_selectors: Vec::new(),
-            bwe: crate::rtp::bwe::Estimate::new(spec.max_bitrate),
+            bwe: crate::rtp::bwe::Estimate::new(spec.max_bitrate).with_remb(spec.remb),
             twcc: spec.twcc_ext.map(crate::rtp::twcc::TwccRecorder::new),
         };
         if let Some(r) = spec.remote {

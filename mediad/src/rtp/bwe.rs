@@ -1,8 +1,8 @@
 //! What one subscriber can take: a bandwidth estimate from the feedback its browser
 //! sends about what we forward. The loss part follows the loss-based controller of
 //! GCC (draft-ietf-rmcat-gcc §6): above 10 % loss the rate falls by half the loss,
-//! below 2 % it grows 8 % per report. REMB (when the browser sends it) and a cap from
-//! the controller (`max_bitrate`) bound it from above.
+//! below 2 % it grows 8 % per report. REMB (when the receiver was asked for it) and a
+//! cap from the controller (`max_bitrate`) bound it from above.
 //!
 //! One lossy report alone is taken for a burst (a keyframe that overflowed a socket
 //! buffer, a descheduled receiver) and changes nothing; the second in a row is a
@@ -38,6 +38,8 @@ pub struct Estimate {
     loss_based: u64,
     remb: Option<(u64, Instant)>,
     cap: Option<u64>,
+    /// REMB counts only when the receiver was asked for it (see `LegCreate::remb`).
+    use_remb: bool,
     hold: Duration,
     hold_until: Option<Instant>,
     last_congestion: Option<Instant>,
@@ -60,6 +62,7 @@ impl Estimate {
             loss_based: START_BPS,
             remb: None,
             cap,
+            use_remb: false,
             hold: FIRST_HOLD,
             hold_until: None,
             last_congestion: None,
@@ -67,6 +70,11 @@ impl Estimate {
             last_lossy: None,
             congestion_events: 0,
         }
+    }
+
+    pub fn with_remb(mut self, use_remb: bool) -> Self {
+        self.use_remb = use_remb;
+        self
     }
 
     pub fn set_cap(&mut self, cap: Option<u64>) {
@@ -102,6 +110,9 @@ impl Estimate {
 
     /// REMB (draft-alvestrand-rmcat-remb) from the subscriber's browser.
     pub fn on_remb(&mut self, bps: u64, now: Instant) {
+        if !self.use_remb {
+            return;
+        }
         self.remb = Some((bps.max(MIN_BPS), now));
     }
 
@@ -166,7 +177,10 @@ mod tests {
     #[test]
     fn remb_and_cap_bound_it_and_stale_remb_does_not() {
         let t0 = Instant::now();
-        let mut e = Estimate::new(Some(1_200_000));
+        let mut unasked = Estimate::new(None);
+        unasked.on_remb(300_000, t0);
+        assert_eq!(unasked.bps(t0), START_BPS, "REMB nobody negotiated is ignored");
+        let mut e = Estimate::new(Some(1_200_000)).with_remb(true);
         assert_eq!(e.bps(t0), 1_200_000);
         e.on_remb(300_000, t0);
         assert_eq!(e.bps(t0 + Duration::from_secs(1)), 300_000);

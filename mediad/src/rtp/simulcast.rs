@@ -18,6 +18,8 @@ const LAYER_IDLE: Duration = Duration::from_secs(1);
 const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
 /// Going up needs this much headroom over the layer's measured rate.
 const UP_HEADROOM: f64 = 1.15;
+/// Forwarded packets whose source numbering is kept for NACKs (a power of two).
+const SEQ_MAP: usize = 1024;
 /// Temporal layers a stream may have (VP8: up to 4).
 const TIDS: usize = 4;
 /// `max_tid` when no temporal layer is dropped.
@@ -62,6 +64,9 @@ pub struct LayerSelector {
     /// Bytes and rates per temporal layer of the layer being forwarded, and the
     /// highest temporal layer forwarded: below the leanest layer's rate, frames of
     /// upper temporal layers are left out (VP8 decodes without them).
+    /// Outgoing → layer sequence number of recent forwarded packets, by outgoing
+    /// number: with frames left out, offsets alone no longer map a NACK back.
+    seq_map: Box<[(u16, u16); SEQ_MAP]>,
     tid_bytes: [u64; TIDS],
     tid_rate: [u64; TIDS],
     pub max_tid: u8,
@@ -87,6 +92,7 @@ impl LayerSelector {
             bytes: [0; MAX_LAYERS],
             rate_bps: [0; MAX_LAYERS],
             last_seen: [None; MAX_LAYERS],
+            seq_map: Box::new([(0, 0); SEQ_MAP]),
             tid_bytes: [0; TIDS],
             tid_rate: [0; TIDS],
             max_tid: ALL_TIDS,
@@ -130,8 +136,16 @@ impl LayerSelector {
                 return Verdict::Drop;
             }
         }
-        let (seq, ts, _) = self.rewriter.rewrite(ssrc, seq, ts, now);
-        Verdict::Forward { seq, ts }
+        let (out, ts, _) = self.rewriter.rewrite(ssrc, seq, ts, now);
+        self.seq_map[out as usize % SEQ_MAP] = (out, seq);
+        Verdict::Forward { seq: out, ts }
+    }
+
+    /// The layer's own sequence number of what this receiver got as `out` (recently),
+    /// for answering its NACKs.
+    pub fn source_seq(&self, out: u16) -> Option<u16> {
+        let (o, s) = self.seq_map[out as usize % SEQ_MAP];
+        (o == out && self.current.is_some()).then_some(s)
     }
 
     fn active(&self, l: usize, now: Instant) -> bool {
@@ -353,7 +367,7 @@ mod tests {
         out.clear();
         send(&mut s, 1000, 40, &mut out);
         let mut last = None;
-        for (tid, v) in &out {
+        for (i, (tid, v)) in out.iter().enumerate() {
             match (tid, v) {
                 (2, Verdict::Drop) => {}
                 (0 | 1, Verdict::Forward { seq, .. }) => {
@@ -361,6 +375,8 @@ mod tests {
                         assert_eq!(*seq, u16::wrapping_add(l, 1), "no gap where TL2 was");
                     }
                     last = Some(*seq);
+                    // A NACK for it finds the packet it really was (41 sent before).
+                    assert_eq!(s.source_seq(*seq), Some(41 + i as u16));
                 }
                 other => panic!("{other:?}"),
             }
