@@ -24,7 +24,7 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// Streams at this clock rate are video: their packets are cached for NACKs.
 pub(super) const VIDEO_CLOCK: u32 = 90_000;
 
-/// Write (seq, ts, ssrc) into a copied RTP header.
+/// Write (seq, ts, ssrc) into an RTP header (checked by the caller to be there).
 #[inline]
 pub(super) fn patch_header(packet: &mut [u8], (seq, ts, ssrc): (u16, u32, u32)) {
     packet[2..4].copy_from_slice(&seq.to_be_bytes());
@@ -135,9 +135,7 @@ impl Engine {
         }
         let Some(rslot) = room else { return };
         // The fixed header is validated above; rewrite its fields where they sit.
-        data[2..4].copy_from_slice(&out_seq.to_be_bytes());
-        data[4..8].copy_from_slice(&out_ts.to_be_bytes());
-        data[8..12].copy_from_slice(&out_ssrc.to_be_bytes());
+        patch_header(data, (out_seq, out_ts, out_ssrc));
         let data: &[u8] = data;
         let (nlegs, remote) = match self.rooms.get(rslot) {
             Some(r) => (r.legs.len(), r.remote_cores),
@@ -278,11 +276,11 @@ impl Engine {
                 }
             }
             Item::Report { about, fraction_lost, lsr, dlsr } => {
-                let ours = about == leg.local_ssrc || leg.tx_streams.iter().any(|s| s.ssrc == about);
-                if ours {
+                let sent = leg.tx_streams.iter().find(|s| s.ssrc == about).map(|s| s.clock_rate);
+                if about == leg.local_ssrc || sent.is_some() {
                     set(&leg.counters.remote_fraction_lost, fraction_lost as u64);
                     // Loss of the video we forward drives what layers this leg can take.
-                    if leg.tx_streams.iter().any(|s| s.ssrc == about && s.clock_rate == VIDEO_CLOCK) {
+                    if sent == Some(VIDEO_CLOCK) {
                         leg.bwe.on_report(fraction_lost, tx_bps, now);
                     }
                     if lsr != 0 {
