@@ -88,9 +88,10 @@ impl Engine {
         let other = leg.counters.tx_bps.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(simulcast_tx);
         let mut budget = estimate.saturating_sub(other);
         let mut asks = Vec::new();
+        let mut measured = false;
         let n = leg.layer_selectors.len() as u64;
         for (i, sel) in leg.layer_selectors.iter_mut().enumerate() {
-            sel.measure(now);
+            measured |= sel.measure(now);
             let share = budget / (n - i as u64);
             let (used, ask) = sel.choose(share, now);
             budget = budget.saturating_sub(used);
@@ -98,6 +99,17 @@ impl Engine {
                 asks.push(sel.layer_ssrc[l as usize]);
             }
         }
+        for ssrc in asks.into_iter().filter(|&s| s != 0) {
+            self.route_feedback(slot, ssrc, FeedbackMsg::Pli);
+        }
+        // Stats follow the rates: once a second, not every tick.
+        if measured {
+            self.publish_layer_stats(slot);
+        }
+    }
+
+    fn publish_layer_stats(&mut self, slot: u32) {
+        let leg = &self.legs[slot as usize];
         let stats = leg
             .layer_selectors
             .iter()
@@ -112,9 +124,6 @@ impl Engine {
             })
             .collect();
         *leg.counters.simulcast.lock().unwrap() = stats;
-        for ssrc in asks.into_iter().filter(|&s| s != 0) {
-            self.route_feedback(slot, ssrc, FeedbackMsg::Pli);
-        }
     }
 
     /// TWCC feedback for a publisher that sends transport-wide sequence numbers: what

@@ -61,12 +61,12 @@ pub struct LayerSelector {
     bytes: [u64; MAX_LAYERS],
     rate_bps: [u64; MAX_LAYERS],
     last_seen: [Option<Instant>; MAX_LAYERS],
-    /// Bytes and rates per temporal layer of the layer being forwarded, and the
-    /// highest temporal layer forwarded: below the leanest layer's rate, frames of
-    /// upper temporal layers are left out (VP8 decodes without them).
     /// Outgoing → layer sequence number of recent forwarded packets, by outgoing
     /// number: with frames left out, offsets alone no longer map a NACK back.
     seq_map: Box<[(u16, u16); SEQ_MAP]>,
+    /// Bytes and rates per temporal layer of the layer being forwarded, and the
+    /// highest temporal layer forwarded: below the leanest layer's rate, frames of
+    /// upper temporal layers are left out (VP8 decodes without them).
     tid_bytes: [u64; TIDS],
     tid_rate: [u64; TIDS],
     pub max_tid: u8,
@@ -156,11 +156,11 @@ impl LayerSelector {
         self.rate_bps[l]
     }
 
-    /// Fold the bytes seen into per-layer rates (about once a second).
-    pub fn measure(&mut self, now: Instant) {
+    /// Fold the bytes seen into per-layer rates (about once a second); true when it did.
+    pub fn measure(&mut self, now: Instant) -> bool {
         let span = now.saturating_duration_since(self.window_start);
         if span < Duration::from_secs(1) {
-            return;
+            return false;
         }
         let micros = span.as_micros().max(1) as u64;
         for l in 0..MAX_LAYERS {
@@ -173,6 +173,7 @@ impl LayerSelector {
         }
         self.window_start = now;
         self.measured = true;
+        true
     }
 
     /// Choose the layer for a share `budget_bps` of the subscriber's estimate: the
@@ -185,12 +186,19 @@ impl LayerSelector {
         if !self.measured {
             return (0, None);
         }
-        let mut active: Vec<usize> = (0..self.layers as usize).filter(|&l| self.active(l, now)).collect();
+        // At most three layers: ranked in place, no allocation on the core's tick.
+        let mut ranked = [0usize; MAX_LAYERS];
+        let mut n = 0;
+        for l in (0..self.layers as usize).filter(|&l| self.active(l, now)) {
+            ranked[n] = l;
+            n += 1;
+        }
+        let active = &mut ranked[..n];
         active.sort_by_key(|&l| (self.rate_bps[l], l));
         let Some(&leanest) = active.first() else { return (0, None) };
         let current_rate = self.current.map(|c| self.rate_bps[c as usize]);
         let mut pick = leanest;
-        for &l in &active {
+        for &l in active.iter() {
             let up = current_rate.is_some_and(|r| self.rate_bps[l] > r);
             let need = self.rate_bps[l] as f64 * if up { UP_HEADROOM } else { 1.0 };
             if need <= budget_bps as f64 {
