@@ -190,8 +190,7 @@ impl Hub {
             .zip(&accepted)
             .filter_map(|(m, c)| {
                 c.map(|c| {
-                    // Simulcast needs the RID extension to tell the layers apart.
-                    let rid_ext = m.extmap_id(sdp::RID_URI).filter(|_| m.send_rids.len() > 1);
+                    let rid_ext = simulcast_rid_ext(m);
                     StreamSpec {
                         media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
                         clock_rate: c.clock,
@@ -232,7 +231,7 @@ impl Hub {
                 if let Some(c) = c {
                     tracks.push(Track { kind: m.kind, codec: (*c).clone(), ssrc: info.out_ssrcs[tracks.len()] });
                 }
-                let simulcast = m.send_rids.len() > 1 && m.extmap_id(sdp::RID_URI).is_some();
+                let simulcast = simulcast_rid_ext(m).is_some();
                 let mut extmaps = Vec::new();
                 if c.is_some() {
                     extmaps.extend(audio_level(m).map(|id| (id, sdp::AUDIO_LEVEL_URI)));
@@ -365,6 +364,12 @@ impl Hub {
         }
         out
     }
+}
+
+/// The RID extension id of an m-line that sends simulcast: several RIDs, and the
+/// extension that tells their packets apart (without it there is no simulcast).
+fn simulcast_rid_ext(m: &sdp::MLine) -> Option<u8> {
+    m.extmap_id(sdp::RID_URI).filter(|_| m.send_rids.len() > 1)
 }
 
 /// Audio levels (RFC 6464) on an audio m-line, when the browser offers them.
