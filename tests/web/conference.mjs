@@ -3,16 +3,13 @@
 // Prints one JSON line: per participant, its received video tracks' stats and errors;
 // with a window, also what changed over the last <window> seconds (frames decoded per
 // received track, frames its own camera encoded), sampled in all pages at once.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [base, room, codec, count, seconds, window] = process.argv.slice(2);
 const n = Number(count || 3);
 // MUTED=1,2 joins those participants (by index) with the microphone off.
 const muted = (process.env.MUTED || '').split(',').filter((x) => x !== '').map(Number);
-const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'];
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: flags, headless: true });
+const browser = await launch();
 const logs = [];
 try {
   const pages = [];

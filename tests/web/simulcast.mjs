@@ -5,17 +5,13 @@
 // Usage: node simulcast.mjs <base-url> <room> <seconds> <limit-kbit>
 // Prints one JSON line: per receiver the frame widths and rates sampled once a second over
 // the second half of the run, the publisher's encodings, and errors.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { execFileSync } from 'node:child_process';
 
 const [base, room, seconds, limit] = process.argv.slice(2);
-const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
-  // Three encodings of a 640x480 camera (Chromium keeps only two at this size by
-  // default): a third of the encoding work of 960x720 on a two-core test machine.
-  '--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/'];
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: flags, headless: true });
+// Three encodings of a 640x480 camera (Chromium keeps only two at this size by
+// default): a third of the encoding work of 960x720 on a two-core test machine.
+const browser = await launch(['--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/']);
 const logs = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 try {
