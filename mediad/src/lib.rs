@@ -1,5 +1,6 @@
 //! mediad: the thread-per-core media daemon. See ARCHITECTURE.md for the packet path.
 
+pub mod audio;
 pub mod config;
 pub mod control;
 pub mod dtls;
