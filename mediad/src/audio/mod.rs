@@ -3,3 +3,5 @@
 //! engine feeds packets and calls the 20 ms tick.
 
 pub mod codec;
+pub mod jitter;
+pub mod resample;
