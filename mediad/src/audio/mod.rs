@@ -3,5 +3,6 @@
 //! engine feeds packets and calls the 20 ms tick.
 
 pub mod codec;
+pub mod dtmf;
 pub mod jitter;
 pub mod resample;
