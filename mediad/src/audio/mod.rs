@@ -5,4 +5,5 @@
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+pub mod prompt;
 pub mod resample;
