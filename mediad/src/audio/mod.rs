@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod input;
 pub mod jitter;
 pub mod prompt;
 pub mod resample;
