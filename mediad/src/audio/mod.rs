@@ -6,5 +6,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod input;
 pub mod jitter;
+pub mod mixer;
+pub mod output;
 pub mod prompt;
 pub mod resample;

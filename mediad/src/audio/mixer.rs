@@ -1,0 +1,535 @@
+//! A room's audio mix, run by its home core's 20 ms media tick.
+//!
+//! Each tick: every participant's input yields a frame and a level; the N loudest
+//! audible, unmuted participants are mixed (levels smoothed, current speakers favoured
+//! by a margin so the choice does not flap); each speaker hears the mix minus itself
+//! from its own encoder; everyone else shares one encode per (codec, ptime). Prompts
+//! play to the room (into the mix) or to one participant (its own encode). A room
+//! where nobody sends and nothing plays produces nothing.
+//!
+//! An *isolated* mixer (a core's lobby) mixes nobody with anybody: its participants
+//! hear only their own prompts, and their DTMF is still read (PIN entry).
+
+use super::codec::Codec;
+use super::dtmf::{Digit, EventSender};
+use super::input::{DtmfSource, Input, SILENT_DBOV};
+use super::output::{Encoding, Output};
+use super::prompt::Player;
+use super::resample::FRAME;
+use control::LegId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Smoothed level above which a participant counts as speaking (dBov).
+pub const SPEAKING_DBOV: f32 = -50.0;
+/// Bonus a current speaker keeps over challengers (dB).
+const HYSTERESIS_DB: f32 = 6.0;
+pub const DEFAULT_SPEAKERS: usize = 4;
+pub const MAX_SPEAKERS: usize = 36;
+
+pub struct ParticipantSpec {
+    pub leg: LegId,
+    /// What the leg sends (payload type → codec); empty: it sends nothing to mix.
+    pub receive: Vec<(u8, Codec)>,
+    /// What it hears: codec, payload type, ptime (ms); None: it does not take the mix.
+    pub send: Option<(Codec, u8, u32)>,
+    pub te_pt: Option<u8>,
+    pub level_ext: Option<u8>,
+    pub inband_dtmf: bool,
+    pub ssrc: u32,
+    pub gain: f32,
+    pub muted: bool,
+}
+
+struct Participant {
+    leg: LegId,
+    input: Option<Input>,
+    output: Option<Output>,
+    gain: f32,
+    muted: bool,
+    smoothed: f32,
+    level: Option<f32>,
+    frame: Box<[f32; FRAME]>,
+    speaker: bool,
+    shared: Option<usize>,
+    prompt: Option<Player>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixEvent {
+    Dtmf { leg: LegId, digit: char, duration_ms: u32, source: DtmfSource },
+    PromptDone { id: u64 },
+    /// The mixed speakers changed: (leg, smoothed level in dBov), loudest first.
+    Speakers(Vec<(LegId, f32)>),
+}
+
+/// Packets a tick produced: (leg, range in `bytes`).
+#[derive(Default)]
+pub struct Outbound {
+    pub bytes: Vec<u8>,
+    pub packets: Vec<(LegId, usize, usize)>,
+}
+
+impl Outbound {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.packets.clear();
+    }
+}
+
+/// Per-participant figures for stats.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ParticipantStats {
+    pub jitter: super::jitter::JitterStats,
+    pub input: super::input::InputCounters,
+    pub level_dbov: f32,
+    pub speaking: bool,
+}
+
+pub struct Mixer {
+    pub isolated: bool,
+    pub speakers_max: usize,
+    participants: Vec<Participant>,
+    index: HashMap<LegId, usize>,
+    shared: Vec<(Encoding, bool, Option<usize>)>,
+    room_prompt: Option<Player>,
+    announced: Vec<LegId>,
+    total: Box<[f32; FRAME]>,
+    scratch: Box<[f32; FRAME]>,
+    digits: Vec<(Digit, DtmfSource)>,
+    chosen: Vec<usize>,
+}
+
+impl Mixer {
+    pub fn new(speakers_max: usize, isolated: bool) -> Self {
+        Mixer {
+            isolated,
+            speakers_max: speakers_max.clamp(1, MAX_SPEAKERS),
+            participants: Vec::new(),
+            index: HashMap::new(),
+            shared: Vec::new(),
+            room_prompt: None,
+            announced: Vec::new(),
+            total: Box::new([0.0; FRAME]),
+            scratch: Box::new([0.0; FRAME]),
+            digits: Vec::new(),
+            chosen: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.participants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    pub fn contains(&self, leg: LegId) -> bool {
+        self.index.contains_key(&leg)
+    }
+
+    pub fn join(&mut self, s: ParticipantSpec) {
+        self.leave(s.leg);
+        let input = (!s.receive.is_empty()).then(|| Input::new(s.receive, s.te_pt, s.level_ext, s.inband_dtmf));
+        let output = s.send.map(|(codec, pt, ptime)| Output::new(codec, pt, ptime, s.ssrc, s.te_pt));
+        self.index.insert(s.leg, self.participants.len());
+        self.participants.push(Participant {
+            leg: s.leg,
+            input,
+            output,
+            gain: s.gain,
+            muted: s.muted,
+            smoothed: SILENT_DBOV,
+            level: None,
+            frame: Box::new([0.0; FRAME]),
+            speaker: false,
+            shared: None,
+            prompt: None,
+        });
+    }
+
+    /// Remove a participant; returns the ids of prompts that stopped with it.
+    pub fn leave(&mut self, leg: LegId) -> Option<u64> {
+        let i = self.index.remove(&leg)?;
+        let p = self.participants.swap_remove(i);
+        if let Some(moved) = self.participants.get(i) {
+            self.index.insert(moved.leg, i);
+        }
+        p.prompt.map(|pl| pl.id)
+    }
+
+    fn get_mut(&mut self, leg: LegId) -> Option<&mut Participant> {
+        self.index.get(&leg).map(|&i| &mut self.participants[i])
+    }
+
+    pub fn set_gain(&mut self, leg: LegId, gain: f32) -> bool {
+        self.get_mut(leg).map(|p| p.gain = gain).is_some()
+    }
+
+    pub fn set_muted(&mut self, leg: LegId, muted: bool) -> bool {
+        self.get_mut(leg).map(|p| p.muted = muted).is_some()
+    }
+
+    /// An RTP packet from participant `leg`.
+    pub fn push(&mut self, leg: LegId, data: &[u8], arrival_us: u64, events: &mut Vec<MixEvent>) {
+        let Some(&i) = self.index.get(&leg) else { return };
+        let Some(input) = self.participants[i].input.as_mut() else { return };
+        input.push(data, arrival_us, &mut self.digits);
+        for (d, source) in self.digits.drain(..) {
+            events.push(MixEvent::Dtmf { leg, digit: d.digit, duration_ms: d.duration_ms, source });
+        }
+    }
+
+    /// Play to one participant (`leg`) or the whole room; replaces what played there.
+    /// Returns the id of a prompt it replaced.
+    pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<Option<u64>, ()> {
+        match leg {
+            None => Ok(self.room_prompt.replace(player).map(|p| p.id)),
+            Some(l) => {
+                let p = self.get_mut(l).ok_or(())?;
+                if p.output.is_none() {
+                    return Err(());
+                }
+                Ok(p.prompt.replace(player).map(|p| p.id))
+            }
+        }
+    }
+
+    pub fn stop(&mut self, id: u64) -> bool {
+        if self.room_prompt.as_ref().is_some_and(|p| p.id == id) {
+            self.room_prompt = None;
+            return true;
+        }
+        for p in &mut self.participants {
+            if p.prompt.as_ref().is_some_and(|pl| pl.id == id) {
+                p.prompt = None;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Queue RFC 4733 digits toward a participant.
+    pub fn send_dtmf(&mut self, leg: LegId, digits: &str, duration_ms: u32) -> Result<(), &'static str> {
+        let p = self.get_mut(leg).ok_or("not in the mix")?;
+        let out = p.output.as_mut().ok_or("the leg takes no audio from mediad")?;
+        if out.te_pt.is_none() {
+            return Err("the leg has no telephone-event payload type");
+        }
+        let clock = out.codec.clock_rate();
+        let senders: Option<Vec<_>> = digits.chars().map(|d| EventSender::new(d, duration_ms, clock)).collect();
+        out.dtmf.extend(senders.ok_or("digits are 0-9, *, #, A-D")?);
+        Ok(())
+    }
+
+    pub fn stats(&self, leg: LegId) -> Option<ParticipantStats> {
+        let p = &self.participants[*self.index.get(&leg)?];
+        Some(ParticipantStats {
+            jitter: p.input.as_ref().map(|i| i.jitter().stats()).unwrap_or_default(),
+            input: p.input.as_ref().map(|i| i.counters).unwrap_or_default(),
+            level_dbov: p.smoothed,
+            speaking: p.speaker,
+        })
+    }
+
+    pub fn legs(&self) -> impl Iterator<Item = LegId> + '_ {
+        self.participants.iter().map(|p| p.leg)
+    }
+
+    /// One 20 ms tick.
+    pub fn tick(&mut self, out: &mut Outbound, events: &mut Vec<MixEvent>) {
+        let mut any_audio = false;
+        for p in &mut self.participants {
+            p.level = p.input.as_mut().and_then(|i| i.prepare(&mut self.digits));
+            let level = p.level.unwrap_or(SILENT_DBOV);
+            // Fast attack, slow release: a word's first syllable counts at once,
+            // a pause between words does not drop the speaker.
+            let a = if level > p.smoothed { 0.6 } else { 0.1 };
+            p.smoothed += a * (level - p.smoothed);
+            any_audio |= p.level.is_some();
+            for (d, source) in self.digits.drain(..) {
+                events.push(MixEvent::Dtmf { leg: p.leg, digit: d.digit, duration_ms: d.duration_ms, source });
+            }
+        }
+        self.choose_speakers(events);
+        let prompts = self.room_prompt.is_some() || self.participants.iter().any(|p| p.prompt.is_some());
+        let dtmf = self.participants.iter().any(|p| p.output.as_ref().is_some_and(|o| !o.dtmf.is_empty()));
+        // Take (and decode only the mixed) frames, and sum the speakers.
+        self.total.fill(0.0);
+        for p in &mut self.participants {
+            let Some(input) = p.input.as_mut() else { continue };
+            input.take(p.speaker, &mut p.frame, &mut self.digits);
+            if p.speaker {
+                for (t, &x) in self.total.iter_mut().zip(p.frame.iter()) {
+                    *t += x * p.gain;
+                }
+            }
+        }
+        self.digits.clear();
+        if let Some(pl) = self.room_prompt.as_mut() {
+            if !pl.mix_into(&mut self.total) {
+                events.push(MixEvent::PromptDone { id: pl.id });
+                self.room_prompt = None;
+            }
+        }
+        if !any_audio && !prompts && !dtmf {
+            for p in &mut self.participants {
+                if let Some(o) = p.output.as_mut() {
+                    o.marker = true;
+                }
+            }
+            return;
+        }
+        self.encode(out, events);
+    }
+
+    fn choose_speakers(&mut self, events: &mut Vec<MixEvent>) {
+        self.chosen.clear();
+        if self.isolated {
+            return;
+        }
+        let n = self.speakers_max;
+        for (i, p) in self.participants.iter().enumerate() {
+            if p.muted || p.level.is_none() || p.smoothed < SPEAKING_DBOV {
+                continue;
+            }
+            let score = p.smoothed + if p.speaker { HYSTERESIS_DB } else { 0.0 };
+            // Keep the n best in `chosen`, best first (n is small: insertion).
+            let pos = self.chosen.iter().position(|&j| {
+                let q = &self.participants[j];
+                score > q.smoothed + if q.speaker { HYSTERESIS_DB } else { 0.0 }
+            });
+            match pos {
+                Some(k) => {
+                    self.chosen.insert(k, i);
+                    self.chosen.truncate(n);
+                }
+                None if self.chosen.len() < n => self.chosen.push(i),
+                None => {}
+            }
+        }
+        for p in &mut self.participants {
+            p.speaker = false;
+        }
+        for &i in &self.chosen {
+            self.participants[i].speaker = true;
+        }
+        let now: Vec<LegId> = self.chosen.iter().map(|&i| self.participants[i].leg).collect();
+        if now != self.announced {
+            events.push(MixEvent::Speakers(self.chosen.iter().map(|&i| (self.participants[i].leg, self.participants[i].smoothed)).collect()));
+            self.announced = now;
+        }
+    }
+
+    fn encode(&mut self, out: &mut Outbound, events: &mut Vec<MixEvent>) {
+        for s in &mut self.shared {
+            s.1 = false;
+            s.2 = None;
+        }
+        // Who needs an encoder of its own, who shares one.
+        for p in &mut self.participants {
+            p.shared = None;
+            let Some(o) = p.output.as_mut() else { continue };
+            let own = (p.speaker && !self.isolated) || p.prompt.is_some();
+            if own {
+                if o.own.is_none() {
+                    o.own = Some(Encoding::new(o.codec, o.frames));
+                }
+                continue;
+            }
+            o.own = None;
+            if self.isolated {
+                o.marker = true;
+                continue;
+            }
+            let key = o.key();
+            let idx = match self.shared.iter().position(|(e, _, _)| (e.codec, e.frames) == key) {
+                Some(i) => i,
+                None => {
+                    self.shared.push((Encoding::new(key.0, key.1), false, None));
+                    self.shared.len() - 1
+                }
+            };
+            self.shared[idx].1 = true;
+            p.shared = Some(idx);
+        }
+        // One encode per shared key in use.
+        self.shared.retain(|s| s.1);
+        for p in &mut self.participants {
+            // Indices may have moved with retain: recompute from the key.
+            if let (Some(_), Some(o)) = (p.shared, p.output.as_ref()) {
+                p.shared = self.shared.iter().position(|(e, _, _)| (e.codec, e.frames) == o.key());
+            }
+        }
+        for s in &mut self.shared {
+            s.2 = s.0.push(&self.total);
+        }
+        for p in &mut self.participants {
+            let Some(o) = p.output.as_mut() else { continue };
+            let start = out.bytes.len();
+            if o.write_dtmf(&mut out.bytes) {
+                out.packets.push((p.leg, start, out.bytes.len() - start));
+                continue;
+            }
+            let payload_len = if let Some(enc) = o.own.as_mut() {
+                let frame = &mut *self.scratch;
+                if self.isolated {
+                    frame.fill(0.0);
+                } else {
+                    frame.copy_from_slice(&*self.total);
+                    if p.speaker {
+                        for (f, &x) in frame.iter_mut().zip(p.frame.iter()) {
+                            *f -= x * p.gain;
+                        }
+                    }
+                }
+                if let Some(pl) = p.prompt.as_mut() {
+                    if !pl.mix_into(frame) {
+                        events.push(MixEvent::PromptDone { id: pl.id });
+                        p.prompt = None;
+                    }
+                }
+                enc.push(frame).map(|n| (n, true))
+            } else {
+                p.shared.and_then(|i| self.shared[i].2.map(|n| (n, false)))
+            };
+            let Some((n, own)) = payload_len else { continue };
+            if own {
+                let enc = o.own.take().expect("own encoder");
+                o.write_audio(&enc.payload[..n], &mut out.bytes);
+                o.own = Some(enc);
+            } else {
+                o.write_audio(&self.shared[p.shared.expect("shared")].0.payload[..n], &mut out.bytes);
+            }
+            out.packets.push((p.leg, start, out.bytes.len() - start));
+        }
+    }
+}
+
+/// Prompt samples shared by every player of one file.
+pub type PromptAudio = Arc<Vec<f32>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::codec::{Decoder, Encoder};
+
+    /// Power of `hz` in `x` (Goertzel), relative to the signal's total power.
+    pub fn tone_share(x: &[i16], rate: u32, hz: f32) -> f32 {
+        let k = 2.0 * (std::f32::consts::TAU * hz / rate as f32).cos();
+        let (mut s1, mut s2) = (0f32, 0f32);
+        for &v in x {
+            let s0 = v as f32 + k * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let p = s1 * s1 + s2 * s2 - k * s1 * s2;
+        let total: f32 = x.iter().map(|&v| (v as f32).powi(2)).sum();
+        p * 2.0 / x.len() as f32 / total.max(1.0)
+    }
+
+    struct Phone {
+        leg: LegId,
+        codec: Codec,
+        pt: u8,
+        hz: f32,
+        enc: Encoder,
+        dec: Decoder,
+        seq: u16,
+        heard: Vec<i16>,
+    }
+
+    #[test]
+    fn four_codecs_each_hear_the_other_three_and_not_themselves() {
+        let mut mixer = Mixer::new(4, false);
+        let setup = [(Codec::Opus, 111, 440.0), (Codec::Pcmu, 0, 660.0), (Codec::Pcma, 8, 880.0), (Codec::G722, 9, 1100.0)];
+        let mut phones: Vec<Phone> = setup
+            .iter()
+            .enumerate()
+            .map(|(i, &(codec, pt, hz))| Phone { leg: 256 + i as u64, codec, pt, hz, enc: Encoder::new(codec), dec: Decoder::new(codec), seq: 0, heard: vec![] })
+            .collect();
+        // A fifth participant that sends silence: never mixed, hears all four.
+        phones.push(Phone { leg: 999, codec: Codec::Pcmu, pt: 0, hz: 0.0, enc: Encoder::new(Codec::Pcmu), dec: Decoder::new(Codec::Pcmu), seq: 0, heard: vec![] });
+        for p in &phones {
+            mixer.join(ParticipantSpec {
+                leg: p.leg,
+                receive: vec![(p.pt, p.codec)],
+                send: Some((p.codec, p.pt, 20)),
+                te_pt: None,
+                level_ext: None,
+                inband_dtmf: false,
+                ssrc: p.leg as u32,
+                gain: 1.0,
+                muted: false,
+            });
+        }
+        let mut out = Outbound::default();
+        let mut events = Vec::new();
+        for t in 0..100usize {
+            for p in &mut phones {
+                let rate = p.codec.sample_rate();
+                let n = rate as usize / 50;
+                let pcm: Vec<i16> = (0..n).map(|i| (((t * n + i) as f32 * p.hz * std::f32::consts::TAU / rate as f32).sin() * 6000.0) as i16).collect();
+                let mut payload = [0u8; 1500];
+                let len = p.enc.encode(&pcm, &mut payload);
+                let packet = rtp_types::RtpPacketBuilder::new()
+                    .payload_type(p.pt)
+                    .sequence_number(p.seq)
+                    .timestamp(p.seq as u32 * p.codec.clock_rate() / 50)
+                    .ssrc(1)
+                    .payload(&payload[..len])
+                    .write_vec()
+                    .unwrap();
+                p.seq += 1;
+                mixer.push(p.leg, &packet, t as u64 * 20_000, &mut events);
+            }
+            out.clear();
+            mixer.tick(&mut out, &mut events);
+            for &(leg, start, len) in &out.packets {
+                let p = phones.iter_mut().find(|p| p.leg == leg).unwrap();
+                let rtp = rtp_types::RtpPacket::parse(&out.bytes[start..start + len]).unwrap();
+                assert_eq!(rtp.payload_type(), p.pt);
+                p.dec.decode(rtp.payload(), &mut p.heard).unwrap();
+            }
+        }
+        let speakers = events.iter().rev().find_map(|e| if let MixEvent::Speakers(s) = e { Some(s.clone()) } else { None }).unwrap();
+        assert_eq!(speakers.len(), 4);
+        assert!(speakers.iter().all(|(l, _)| *l != 999), "the silent leg is not a speaker");
+        for p in &phones {
+            let rate = p.codec.sample_rate();
+            let tail = &p.heard[p.heard.len() / 2..];
+            for &(_, _, hz) in &setup {
+                let share = tone_share(tail, rate, hz);
+                if hz == p.hz {
+                    assert!(share < 0.02, "leg {} hears itself ({hz} Hz: {share})", p.leg);
+                } else if hz < rate as f32 / 2.0 - 200.0 {
+                    assert!(share > 0.1, "leg {} ({:?}) misses {hz} Hz: {share}", p.leg, p.codec);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn isolated_mixer_plays_prompts_only_and_reports_their_end() {
+        let mut mixer = Mixer::new(4, true);
+        for leg in [1, 2] {
+            mixer.join(ParticipantSpec { leg, receive: vec![(0, Codec::Pcmu)], send: Some((Codec::Pcmu, 0, 20)), te_pt: Some(101), level_ext: None, inband_dtmf: true, ssrc: 5, gain: 1.0, muted: false });
+        }
+        mixer.play(Player::new(7, Arc::new(vec![0.3; 3 * FRAME]), false), Some(1)).unwrap();
+        let (mut out, mut events) = (Outbound::default(), Vec::new());
+        for _ in 0..5 {
+            mixer.tick(&mut out, &mut events);
+        }
+        assert!(out.packets.iter().all(|&(leg, _, _)| leg == 1), "only the prompted leg gets packets");
+        assert_eq!(out.packets.len(), 3);
+        assert_eq!(events, vec![MixEvent::PromptDone { id: 7 }]);
+        assert!(mixer.send_dtmf(2, "12#", 80).is_ok());
+        assert!(mixer.send_dtmf(2, "x", 80).is_err());
+        out.clear();
+        mixer.tick(&mut out, &mut events);
+        assert_eq!(out.packets.len(), 1);
+        let rtp = rtp_types::RtpPacket::parse(&out.bytes).unwrap();
+        assert_eq!((rtp.payload_type(), rtp.payload()[0]), (101, 1));
+    }
+}
