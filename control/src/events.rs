@@ -43,6 +43,15 @@ pub enum Event {
     /// (bad fingerprint, handshake error).
     #[serde(rename = "leg.disconnected")]
     Disconnected { leg: LegId, reason: String },
+    /// A key press from a leg (RFC 4733 event or in-band tone), at its end.
+    #[serde(rename = "leg.dtmf")]
+    Dtmf { leg: LegId, digit: String, duration_ms: u32, source: crate::DtmfSource },
+    /// The speakers a mixing room mixes changed (loudest first, with levels).
+    #[serde(rename = "room.speakers")]
+    Speakers { room: String, speakers: Vec<crate::SpeakerLevel> },
+    /// A prompt finished (not sent for looping prompts, nor for stopped ones).
+    #[serde(rename = "prompt.done")]
+    PromptDone { id: u64 },
 }
 
 impl Event {
@@ -60,6 +69,9 @@ impl Event {
             Event::Connected { .. } => "leg.connected",
             Event::ActiveSpeaker { .. } => "room.active_speaker",
             Event::Disconnected { .. } => "leg.disconnected",
+            Event::Dtmf { .. } => "leg.dtmf",
+            Event::Speakers { .. } => "room.speakers",
+            Event::PromptDone { .. } => "prompt.done",
         }
     }
 }

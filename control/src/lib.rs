@@ -6,12 +6,14 @@
 //! `ok` or `error`. Events are pushed unsolicited to connections that subscribed.
 //! docs/control-protocol.md shows every op with an example.
 
+pub mod audio;
 pub mod client;
 pub mod events;
 pub mod messages;
 pub mod signals;
 pub mod webrtc;
 
+pub use audio::*;
 pub use client::{Client, ClientError};
 pub use events::*;
 pub use messages::*;

@@ -43,6 +43,12 @@ pub enum Op {
         /// Name chosen by the caller (a conference id); generated when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
+        /// Mix the room's audio (audio MCU) on one home core.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mix: Option<crate::MixSettings>,
+        /// The mixing room's home core (default: the least-loaded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        core: Option<usize>,
     },
     #[serde(rename = "room.delete")]
     RoomDelete { room: String },
@@ -73,6 +79,14 @@ pub enum Op {
     /// TURN usage per user (allocations and traffic of the live ones).
     #[serde(rename = "turn.users")]
     TurnUsers,
+    /// Send RFC 4733 digits to a leg that takes the mix.
+    #[serde(rename = "leg.dtmf")]
+    LegDtmf(crate::DtmfSend),
+    /// Play a prompt to a leg or a room; the reply carries its `id`.
+    #[serde(rename = "prompt.play")]
+    PromptPlay(crate::PromptPlay),
+    #[serde(rename = "prompt.stop")]
+    PromptStop { id: u64 },
 }
 
 impl Op {
@@ -95,6 +109,9 @@ impl Op {
             Op::EventsUnsubscribe => "events.unsubscribe",
             Op::TurnAllocations => "turn.allocations",
             Op::TurnUsers => "turn.users",
+            Op::LegDtmf(_) => "leg.dtmf",
+            Op::PromptPlay(_) => "prompt.play",
+            Op::PromptStop { .. } => "prompt.stop",
         }
     }
 }
@@ -182,6 +199,9 @@ pub struct LegCreate {
     /// estimate on RTP timestamps that simulcast layer switches upset.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remb: bool,
+    /// The leg takes part in the audio MCU (mix, prompts, DTMF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::LegAudio>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -203,6 +223,9 @@ pub struct LegUpdate {
     /// New cap on what is forwarded to the leg (bit/s); 0 removes the cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bitrate: Option<u64>,
+    /// Gain of the leg's voice in the mix, dB (−60..=+20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_db: Option<f32>,
 }
 
 /// The reply line: `{"id":7,"ok":{...}}` or `{"id":7,"error":{...}}`.
@@ -320,12 +343,21 @@ pub struct LegInfo {
     /// ICE and DTLS parameters for our SDP (WebRTC legs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<crate::WebrtcLocal>,
+    /// SSRC of the mix mediad sends to the leg (legs with `audio.send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_ssrc: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RoomInfo {
     pub room: String,
     pub legs: Vec<LegId>,
+    /// Set for a mixing room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<crate::MixSettings>,
+    /// A mixing room's home core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_core: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -387,6 +419,9 @@ pub struct LegStats {
     /// The layer this leg receives of each simulcast track forwarded to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub simulcast: Vec<crate::SimulcastStats>,
+    /// The audio MCU's view of the leg (legs created with `audio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::AudioStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -418,6 +453,14 @@ pub struct WorkerStats {
     pub max_turn_us: u64,
     #[serde(default)]
     pub max_tick_us: u64,
+    /// Audio MCU: 20 ms mix ticks run, ticks that finished after their deadline (the
+    /// next tick's start), and the longest mix tick.
+    #[serde(default)]
+    pub mix_ticks: u64,
+    #[serde(default)]
+    pub mix_late_ticks: u64,
+    #[serde(default)]
+    pub mix_max_us: u64,
     #[serde(default)]
     pub turn: TurnCounters,
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Granularity of RTCP scheduling and inactivity checks.
 const TICK: Duration = Duration::from_millis(100);
+/// The audio MCU's media tick: run only while the core has mixer participants.
+const MIX_TICK: Duration = Duration::from_millis(20);
 
 pub struct CreatedLeg {
     pub rtp_port: u16,
@@ -34,6 +36,7 @@ pub enum Command {
     /// so an attach completes only once every core forwards with the new view.
     RoomCores { room: u32, mask: u64, reply: Reply<()> },
     TurnSnapshot { reply: Reply<Vec<control::AllocationInfo>> },
+    Mix { cmd: crate::engine::mix::MixCommand, reply: Reply<()> },
     Shutdown,
 }
 
@@ -41,6 +44,7 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
     let core = engine.core;
     let mesh: Arc<Mesh> = engine.mesh.clone();
     let mut next_tick = Instant::now() + TICK;
+    let mut next_mix: Option<Instant> = None;
     sync_sockets(&mut backend, &mut engine);
     if let Some(fd) = engine.streams_fd() {
         if let Err(e) = backend.watch_streams(fd) {
@@ -65,6 +69,7 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
                 set(&engine.counters.max_tick_us, took);
             }
         }
+        next_mix = mix_tick(&mut engine, next_mix);
         backend.flush(&mut engine);
         engine.wake_peers();
         add(&engine.counters.loops, 1);
@@ -82,7 +87,8 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
         // before the flag was set is not slept on.
         mesh.set_sleeping(core, true);
         let busy = mesh.has_pending(core) || !commands.is_empty();
-        let timeout = if busy { Duration::ZERO } else { next_tick.saturating_duration_since(Instant::now()) };
+        let wake_at = next_mix.map_or(next_tick, |m| m.min(next_tick));
+        let timeout = if busy { Duration::ZERO } else { wake_at.saturating_duration_since(Instant::now()) };
         if let Err(e) = backend.poll(&mut engine, Some(timeout)) {
             tracing::error!(core, "poll failed: {e}");
             std::thread::sleep(Duration::from_millis(10));
@@ -91,6 +97,29 @@ pub fn run<B: Backend>(mut backend: B, mut engine: Engine, commands: Receiver<Co
         sync_sockets(&mut backend, &mut engine);
         engine.wake_peers();
     }
+}
+
+/// Run the 20 ms mix when due. Ticks keep a fixed cadence; one that ends after the
+/// next one was due is late (counted), and missed periods are skipped, not bunched.
+fn mix_tick(engine: &mut Engine, next: Option<Instant>) -> Option<Instant> {
+    if !engine.mix_active() {
+        return None;
+    }
+    let now = engine.now;
+    let due = next.unwrap_or(now);
+    if now < due {
+        return Some(due);
+    }
+    engine.mix_tick();
+    let mut following = due + MIX_TICK;
+    let done = Instant::now();
+    if done > following {
+        add(&engine.counters.mix_late_ticks, 1);
+        while following <= done {
+            following += MIX_TICK;
+        }
+    }
+    Some(following)
 }
 
 /// Register sockets the engine opened (TURN listeners and relays) and close the ones
@@ -152,6 +181,9 @@ fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool
         Command::RoomCores { room, mask, reply } => {
             engine.set_room_cores(room, mask);
             let _ = reply.send(Ok(()));
+        }
+        Command::Mix { cmd, reply } => {
+            let _ = reply.send(engine.mix_command(cmd));
         }
         Command::TurnSnapshot { reply } => {
             let _ = reply.send(Ok(engine.turn_snapshot()));

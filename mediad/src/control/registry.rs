@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod mix;
+pub use mix::mix_ssrc;
+
 const WORKER_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct WorkerHandle {
@@ -26,11 +29,17 @@ pub struct LegRecord {
     pub counters: Arc<LegCounters>,
     /// Codec names of the leg's streams, for stats.
     pub codecs: Vec<String>,
+    /// The leg's part in the audio MCU, and the mixer it is in now.
+    audio: Option<LegAudio>,
+    mix_at: Option<crate::engine::mix::MixAt>,
 }
 
 struct RoomRecord {
     num: u32,
     legs: Vec<LegId>,
+    /// A mixing room, and the core its mixer runs on.
+    mix: Option<MixSettings>,
+    home: usize,
 }
 
 #[derive(Default)]
@@ -39,6 +48,9 @@ struct State {
     rooms: BTreeMap<String, RoomRecord>,
     next_leg: u64,
     next_room: u32,
+    /// Playing prompts: where to stop them.
+    prompts: std::collections::HashMap<u64, crate::engine::mix::MixAt>,
+    next_prompt: u64,
 }
 
 pub struct Daemon {
@@ -104,6 +116,7 @@ impl Daemon {
                     check_webrtc_remote(w)?;
                 }
                 let core = rec.info.core;
+                self.mix_update(&st, upd.leg, upd.muted, upd.gain_db)?;
                 self.ask(core, |reply| Command::UpdateLeg { update: upd.clone(), reply })?;
                 let rec = st.legs.get_mut(&upd.leg).expect("checked");
                 if let Some(r) = upd.remote {
@@ -122,6 +135,7 @@ impl Daemon {
                     return Err(crate::engine::no_leg(*leg));
                 }
                 self.detach(&mut st, *leg)?;
+                self.mix_move(&mut st, *leg, None)?;
                 let core = leg_core(*leg);
                 self.ask(core, |reply| Command::DeleteLeg { id: *leg, reply })?;
                 st.legs.remove(leg);
@@ -129,7 +143,7 @@ impl Daemon {
                 Ok(json!({ "leg": leg }))
             }
             Op::LegList => to_value(st.legs.values().map(|r| &r.info).collect::<Vec<_>>()),
-            Op::RoomCreate { room } => {
+            Op::RoomCreate { room, mix, core } => {
                 if st.rooms.len() >= self.cfg.max_rooms {
                     return Err(ErrorBody::new(ErrorCode::QuotaExceeded, format!("max_rooms ({}) reached", self.cfg.max_rooms)));
                 }
@@ -145,22 +159,34 @@ impl Daemon {
                 if st.rooms.contains_key(&name) {
                     return Err(ErrorBody::new(ErrorCode::RoomExists, format!("room `{name}` exists")));
                 }
-                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![] });
+                let home = match core {
+                    Some(c) if *c >= self.workers.len() => {
+                        return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))
+                    }
+                    Some(c) => *c,
+                    None => self.least_loaded_core(),
+                };
+                if let Some(m) = mix {
+                    self.mix_room(num, &name, m, home)?;
+                }
+                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![], mix: mix.clone(), home });
                 self.hub.publish(&Event::RoomCreated { room: name.clone() });
-                to_value(RoomInfo { room: name, legs: vec![] })
+                self.room_info(&st, &name)
             }
             Op::RoomDelete { room } => {
                 let legs = st.rooms.get(room).ok_or_else(|| no_room(room))?.legs.clone();
                 for l in legs {
                     self.detach(&mut st, l)?;
                 }
-                st.rooms.remove(room);
+                if let Some(r) = st.rooms.remove(room) {
+                    if r.mix.is_some() {
+                        let _ = self.mix(r.home, crate::engine::mix::MixCommand::DropRoom { room: r.num });
+                    }
+                }
                 self.hub.publish(&Event::RoomDeleted { room: room.clone() });
                 Ok(json!({ "room": room }))
             }
-            Op::RoomList => to_value(
-                st.rooms.iter().map(|(k, r)| RoomInfo { room: k.clone(), legs: r.legs.clone() }).collect::<Vec<_>>(),
-            ),
+            Op::RoomList => to_value(st.rooms.keys().map(|k| self.room_record(&st, k)).collect::<Vec<_>>()),
             Op::RoomAttach { room, leg } => self.attach(&mut st, room, *leg),
             Op::RoomDetach { leg } => {
                 if !st.legs.contains_key(leg) {
@@ -185,6 +211,9 @@ impl Daemon {
             }),
             Op::TurnAllocations => to_value(self.turn_allocations()?),
             Op::TurnUsers => to_value(self.turn_users()?),
+            Op::LegDtmf(d) => self.leg_dtmf(&st, d),
+            Op::PromptPlay(p) => self.prompt_play(&mut st, p),
+            Op::PromptStop { id } => self.prompt_stop(&mut st, *id),
             Op::EventsSubscribe { .. } | Op::EventsUnsubscribe => {
                 Err(ErrorBody::new(ErrorCode::Internal, "subscriptions are handled by the connection"))
             }
@@ -238,10 +267,12 @@ impl Daemon {
                 return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))
             }
             Some(c) => c,
-            None => (0..self.workers.len())
-                .min_by_key(|&c| self.workers[c].counters.legs.load(std::sync::atomic::Ordering::Relaxed))
-                .unwrap_or(0),
+            None => self.least_loaded_core(),
         };
+        // Refuse a bad `audio` before any socket is opened.
+        if let Some(a) = &spec.audio {
+            mix::participant(0, a, false)?;
+        }
         st.next_leg += 1;
         if st.next_leg << 8 >= crate::rtp::rewrite::LEG_ID_LIMIT {
             // Leg ids double as SSRC seeds: with the stream index above them they
@@ -269,10 +300,18 @@ impl Daemon {
             muted: false,
             out_ssrcs: created.out_ssrcs,
             webrtc: created.webrtc,
+            mix_ssrc: spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| mix_ssrc(id)),
         };
         let codecs = spec.streams.iter().filter_map(|s| s.codec.clone()).collect();
-        st.legs.insert(id, LegRecord { info, counters, codecs });
+        st.legs.insert(id, LegRecord { info, counters, codecs, audio: spec.audio.clone(), mix_at: None });
         self.hub.publish(&Event::LegCreated { leg: id, core });
+        if spec.audio.is_some() {
+            if let Err(e) = self.mix_move(st, id, Some((core, None))) {
+                let _ = self.ask(core, |reply| Command::DeleteLeg { id, reply });
+                st.legs.remove(&id);
+                return Err(e);
+            }
+        }
         if let Some(room) = &spec.room {
             st.legs.get_mut(&id).expect("inserted").info.room = None;
             if let Err(e) = self.attach(st, room, id) {
@@ -300,11 +339,27 @@ impl Daemon {
         st.rooms.get_mut(room).expect("checked").legs.push(leg);
         st.legs.get_mut(&leg).expect("checked").info.room = Some(room.to_string());
         self.publish_mask(st, room, num, before);
+        let at = self.mix_place(st, leg, Some(room));
+        self.mix_move(st, leg, Some(at))?;
         self.room_info(st, room)
     }
 
+    fn room_record(&self, st: &State, room: &str) -> RoomInfo {
+        let r = st.rooms.get(room);
+        RoomInfo {
+            room: room.to_string(),
+            legs: r.map(|r| r.legs.clone()).unwrap_or_default(),
+            mix: r.and_then(|r| r.mix.clone()),
+            home_core: r.and_then(|r| r.mix.as_ref().map(|_| r.home)),
+        }
+    }
+
     fn room_info(&self, st: &State, room: &str) -> OpResult {
-        to_value(RoomInfo { room: room.to_string(), legs: st.rooms.get(room).map(|r| r.legs.clone()).unwrap_or_default() })
+        to_value(self.room_record(st, room))
+    }
+
+    fn least_loaded_core(&self) -> usize {
+        (0..self.workers.len()).min_by_key(|&c| self.workers[c].counters.legs.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0)
     }
 
     fn detach(&self, st: &mut State, leg: LegId) -> Result<(), ErrorBody> {
@@ -315,7 +370,8 @@ impl Daemon {
         st.rooms.get_mut(&room).expect("leg's room exists").legs.retain(|&l| l != leg);
         st.legs.get_mut(&leg).expect("checked").info.room = None;
         self.publish_mask(st, &room, num, before);
-        Ok(())
+        let at = self.mix_place(st, leg, None);
+        self.mix_move(st, leg, Some(at))
     }
 
     fn room_mask(&self, st: &State, room: &str) -> u64 {
@@ -395,6 +451,9 @@ impl Daemon {
                 if let Some(r) = self.state.lock().unwrap().legs.get_mut(leg) {
                     r.info.remote = Some(*remote);
                 }
+            }
+            if let Event::PromptDone { id } = &e {
+                self.state.lock().unwrap().prompts.remove(id);
             }
             self.hub.publish(&e);
         }

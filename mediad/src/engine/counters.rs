@@ -58,6 +58,8 @@ pub struct LegCounters {
     pub ice_refused: AtomicU64,
     /// The nominated remote; written on the rare nomination, never per packet.
     pub selected: std::sync::Mutex<Option<std::net::SocketAddr>>,
+    /// The audio MCU's figures, written once a second by the mixing core.
+    pub audio: std::sync::Mutex<Option<control::AudioStats>>,
     /// Receivers of simulcast: the estimate (0 = none) and layer choices, per tick.
     pub estimate_bps: AtomicU64,
     pub simulcast: std::sync::Mutex<Vec<control::SimulcastStats>>,
@@ -84,6 +86,7 @@ impl LegCounters {
         s.lost = self.lost.load(Relaxed);
         s.expected = get(&self.expected);
         s.jitter_us = get(&self.jitter_us);
+        s.audio = self.audio.lock().ok().and_then(|a| a.clone());
         s.rtt_us = match get(&self.rtt_us) {
             u64::MAX => None,
             v => Some(v),
@@ -141,6 +144,9 @@ pub struct WorkerCounters {
     pub slow_turns: AtomicU64,
     pub max_turn_us: AtomicU64,
     pub max_tick_us: AtomicU64,
+    pub mix_ticks: AtomicU64,
+    pub mix_late_ticks: AtomicU64,
+    pub mix_max_us: AtomicU64,
     /// Copy of the core's TURN counters, refreshed every tick.
     pub turn: std::sync::Mutex<control::TurnCounters>,
 }
@@ -164,6 +170,9 @@ impl WorkerCounters {
             slow_turns: get(&self.slow_turns),
             max_turn_us: get(&self.max_turn_us),
             max_tick_us: get(&self.max_tick_us),
+            mix_ticks: get(&self.mix_ticks),
+            mix_late_ticks: get(&self.mix_late_ticks),
+            mix_max_us: get(&self.mix_max_us),
             turn: self.turn.lock().map(|t| t.clone()).unwrap_or_default(),
         }
     }

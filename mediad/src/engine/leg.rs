@@ -130,6 +130,10 @@ pub struct Leg {
     pub bwe: Estimate,
     /// Publishers that send transport-wide sequence numbers get TWCC feedback.
     pub twcc: Option<TwccRecorder>,
+    /// Where the audio MCU mixes this leg's audio (set by the registry).
+    pub mix_at: Option<super::mix::MixAt>,
+    /// The leg hears the mix: SFU audio is not forwarded to it.
+    pub takes_mix: bool,
 }
 
 impl Leg {

@@ -24,6 +24,11 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(250);
 /// Streams at this clock rate are video: their packets are cached for NACKs.
 pub(super) const VIDEO_CLOCK: u32 = 90_000;
 
+#[inline]
+fn clock_is_audio(clock: u32) -> bool {
+    clock != VIDEO_CLOCK
+}
+
 /// Write (seq, ts, ssrc) into an RTP header (checked by the caller to be there).
 #[inline]
 pub(super) fn patch_header(packet: &mut [u8], (seq, ts, ssrc): (u16, u32, u32)) {
@@ -122,6 +127,8 @@ impl Engine {
         }
         leg.last_rx = Some(now);
         let room = if leg.muted { None } else { leg.room };
+        // The audio MCU takes what was received (muted legs too: their keys count).
+        let mix_at = if clock_is_audio(leg.streams[k].clock_rate) { leg.mix_at } else { None };
         let stream = &mut leg.streams[k];
         let (out_seq, out_ts, _) = stream.rewriter.rewrite(ssrc, seq, ts, now);
         let out_ssrc = stream.rewriter.out_ssrc;
@@ -132,6 +139,9 @@ impl Engine {
         });
         for e in events.into_iter().flatten() {
             self.emit(e);
+        }
+        if let Some(at) = mix_at {
+            self.to_mixer(at, src_id, data);
         }
         let Some(rslot) = room else { return };
         // The fixed header is validated above; rewrite its fields where they sit.
@@ -163,7 +173,8 @@ impl Engine {
     fn send_media(&mut self, dst: u32, src: LegId, data: &[u8], hold: HoldId, ssrc: u32, ts: u32, clock: u32, layer: Option<&LayerTag>) {
         let now = self.now;
         let leg = &mut self.legs[dst as usize];
-        if leg.sendonly || leg.skip_source == Some(src) {
+        // A leg that takes the mix gets its audio from the mixer, not the SFU.
+        if leg.sendonly || leg.skip_source == Some(src) || (leg.takes_mix && clock_is_audio(clock)) {
             return;
         }
         if leg.remote.is_none() {
@@ -224,6 +235,11 @@ impl Engine {
                             self.send_feedback(slot, stream as usize, &item);
                         }
                     }
+                    Handoff::MixIn { room, leg, buf } => {
+                        self.mix_push(room, leg, buf.bytes());
+                        self.recycle(buf);
+                    }
+                    Handoff::ToLeg { leg, buf } => self.to_leg_from_peer(leg, buf),
                 }
             }
         }

@@ -19,6 +19,11 @@ pub enum Handoff {
     /// Feedback from a receiver for stream `stream` of source leg `to_leg` (owned by
     /// the receiving core).
     Feedback { to_leg: LegId, stream: u8, item: FeedbackMsg },
+    /// Audio from `leg` (as received) for a mixer on the receiving core (`room` None:
+    /// its lobby).
+    MixIn { room: Option<u32>, leg: LegId, buf: Box<Buf> },
+    /// A packet a mixer made for `leg` (owned by the receiving core).
+    ToLeg { leg: LegId, buf: Box<Buf> },
 }
 
 /// A feedback request crossing cores; NACK sequence numbers are in outgoing numbering.

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod layers;
 pub mod leg;
 pub mod media;
+pub mod mix;
 pub mod mesh;
 pub mod ports;
 pub mod reports;
@@ -105,6 +106,8 @@ pub struct Engine {
     pub sent_cache: crate::rtp::packet_cache::PacketCache,
     /// Cores we queued hand-offs for during this turn.
     wake_mask: u64,
+    /// The audio MCU's mixers on this core.
+    pub mix: mix::MixState,
     rng: u64,
 }
 
@@ -156,6 +159,7 @@ impl Engine {
             outbox: Vec::with_capacity(4096),
             sent_cache: Default::default(),
             wake_mask: 0,
+            mix: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (core as u64 + 1),
         }
     }
@@ -329,6 +333,8 @@ impl Engine {
             layer_selectors: Vec::new(),
             bwe: crate::rtp::bwe::Estimate::new(spec.max_bitrate).with_remb(spec.remb),
             twcc: spec.twcc_ext.map(crate::rtp::twcc::TwccRecorder::new),
+            mix_at: None,
+            takes_mix: spec.audio.as_ref().is_some_and(|a| a.send.is_some()),
         };
         if let Some(r) = spec.remote {
             leg.set_remote(r);
@@ -367,6 +373,7 @@ impl Engine {
     /// Remove a leg; returns its sockets with their tokens for the backend to close.
     pub fn delete_leg(&mut self, id: LegId) -> Result<Vec<(UdpSocket, u32)>, ErrorBody> {
         self.leave_room(id);
+        let _ = self.mix_command(mix::MixCommand::Leave { room: None, leg: id });
         let slot = self.leg_index.remove(&id).ok_or_else(|| no_leg(id))?;
         let leg = self.legs.remove(slot as usize);
         if let Some(s) = self.ports.get_mut(&(leg.pool, leg.family)) {
