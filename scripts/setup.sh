@@ -3,14 +3,16 @@
 # Idempotent: installs only missing packages; safe to run on every start.
 set -euo pipefail
 
-runtime=(build-essential pkg-config ca-certificates libssl-dev)
+# The audio MCU links libopus, spandsp (G.722, G.711 PLC) and bcg729 (G.729).
+runtime=(build-essential pkg-config ca-certificates libssl-dev libopus-dev libspandsp-dev libbcg729-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
 # taskset (util-linux) to pin, procps for process checks, iptables (packet loss in
 # the NACK test), Chromium and Node.js
 # (Playwright drives headless Chromium through the conference page), Janus (the SFU
-# peer of `perf sfu`).
-testing=(ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs janus)
+# peer of `perf sfu`), sipp (Debian's sip-tester: RFC 2833 pcaps), tshark (reads the
+# RFC 4733 events mediad sends).
+testing=(sip-tester tshark ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs janus)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")

@@ -120,6 +120,7 @@ pub fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+pub mod audio;
 pub mod netns;
 pub use netns::Netns;
 
