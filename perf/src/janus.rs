@@ -29,7 +29,7 @@ struct Api {
 }
 
 /// One JSON POST to Janus's HTTP API.
-fn post(http: SocketAddr, path: &str, body: &Value) -> Result<Value, String> {
+pub(crate) fn post(http: SocketAddr, path: &str, body: &Value) -> Result<Value, String> {
     let body = body.to_string();
     let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2)).map_err(|e| format!("janus http: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();

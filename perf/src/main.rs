@@ -6,7 +6,9 @@ mod relay;
 mod report;
 mod sut;
 mod sys;
+mod audio_mix;
 mod janus;
+mod janus_audio;
 mod sfu;
 mod turn;
 mod turn_client;
@@ -93,6 +95,16 @@ enum Scenario {
         #[arg(long, default_value_t = 900_000.0)]
         max_rate: f64,
     },
+    /// Audio MCU: participants per core mixed within the 20 ms deadline (Opus, N
+    /// loudest = 4) for several room sizes, against Janus AudioBridge; idle-room cost.
+    AudioMix {
+        #[arg(long, value_delimiter = ',', default_value = "10,50,500")]
+        room_sizes: Vec<usize>,
+        #[arg(long, default_value_t = 8000)]
+        max_participants: usize,
+        #[arg(long, value_delimiter = ',', default_value = "mediad,janus-audiobridge")]
+        systems: Vec<String>,
+    },
     /// TURN allocations one core holds (multiplexed and port mode, coturn), with
     /// allocations/s and memory per allocation.
     TurnHold {
@@ -178,6 +190,19 @@ fn main() {
             }
             (rows, "sfu")
         }
+        Scenario::AudioMix { room_sizes, max_participants, systems } => {
+            let o = audio_mix::Opts { duration, room_sizes, max_participants, systems, gen_cpu: cli.gen_cpu, sut_cpu: cli.sut_cpu, mediad: mediad_binary() };
+            let (rows, idle) = audio_mix::run(&o);
+            let mut table = audio_mix_table(&rows);
+            if let Some(cores) = idle {
+                let line = format!("\n500 idle mixing rooms (2 participants each, nobody sending): mediad used {:.3} % of a core.\n", cores * 100.0);
+                eprint!("{line}");
+                table.push_str(&line);
+            }
+            let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+            publish(&cli, &command, "audio-mix", &table, &json, None);
+            return;
+        }
         Scenario::TurnHold { allocations, systems } => {
             let o = opts(&cli, duration, allocations, systems, vec![], 0.0);
             let pb = indicatif::ProgressBar::new(o.systems.len() as u64);
@@ -195,6 +220,15 @@ fn main() {
     let date = date_utc();
     let svg = report::svg(&rows, &format!("perf {name}, {date}"));
     publish(&cli, &command, name, &table, &json, Some(svg));
+}
+
+fn audio_mix_table(rows: &[report::Row]) -> String {
+    let mut s = String::from("| case | system | participants/core (headline) | mix packets/s delivered | CPU cores | vs Janus AudioBridge |\n|---|---|---:|---:|---:|---:|\n");
+    for r in rows {
+        let vs = r.vs_peer.map_or("–".to_string(), |v| format!("{v:.1}×"));
+        s.push_str(&format!("| {} | {} | {:.0} | {:.0} | {:.2} | {vs} |\n", r.case, r.system, r.headline, r.pps, r.cpu_cores));
+    }
+    s
 }
 
 fn date_utc() -> String {

@@ -43,6 +43,7 @@ pub struct Input {
     events: EventReceiver,
     tones: Option<ToneDetector>,
     level_ext: Option<u8>,
+    ssrc: Option<u32>,
     pub counters: InputCounters,
 }
 
@@ -66,6 +67,7 @@ impl Input {
             events: EventReceiver::new(clock),
             tones: (inband && g711).then(ToneDetector::default),
             level_ext,
+            ssrc: None,
             counters: InputCounters::default(),
         }
     }
@@ -105,6 +107,13 @@ impl Input {
         if rtp.payload().is_empty() {
             self.counters.malformed += 1;
             return;
+        }
+        if self.ssrc != Some(rtp.ssrc()) {
+            // A new source (a restarted sender, a transferred call): its numbering
+            // has nothing to do with the old one's.
+            self.ssrc = Some(rtp.ssrc());
+            self.jb.reset();
+            self.pcm.clear();
         }
         let level = self.level_ext.and_then(|id| crate::rtp::extensions::one_byte(data, id)).and_then(|l| l.first()).map(|l| l & 0x7f);
         let mut payload = self.jb.payload_buf();

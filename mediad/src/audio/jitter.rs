@@ -4,7 +4,7 @@
 //! (the mixer's 20 ms tick) pops in order. Late packets (behind the play point) and
 //! duplicates are counted and dropped; the window is bounded (`MAX_SLOTS`), so a
 //! flood cannot grow it. The target depth follows measured jitter (RFC 3550's
-//! estimator): `frame + 3·J`, within 20..200 ms. Play starts, and restarts after an
+//! estimator): see `target_ms`. Play starts, and restarts after an
 //! underrun, once the target is buffered; when the buffer runs deeper than the target
 //! for a while, one packet is dropped to bring the delay back down.
 
@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 
 /// Most packets held (1.28 s of 20 ms packets).
 pub const MAX_SLOTS: usize = 64;
-const MIN_TARGET_MS: f32 = 20.0;
+/// Least margin above one frame (see the module comment).
+const MIN_MARGIN_MS: f32 = 20.0;
 const MAX_TARGET_MS: f32 = 200.0;
 /// Pops in a row with the buffer too deep before one packet is dropped.
 const SHRINK_AFTER: u32 = 25;
@@ -97,7 +98,7 @@ impl JitterBuffer {
 
     pub fn target_ms(&self) -> f32 {
         let jitter_ms = (self.jitter16 / 16) as f32 * 1000.0 / self.clock_rate as f32;
-        (self.frame_ms() + 3.0 * jitter_ms).clamp(MIN_TARGET_MS.max(self.frame_ms()), MAX_TARGET_MS)
+        (self.frame_ms() + (3.0 * jitter_ms).max(MIN_MARGIN_MS)).min(MAX_TARGET_MS)
     }
 
     /// Audio held, from the play point to the newest packet.
@@ -315,7 +316,7 @@ mod tests {
             calm.push(pkt(s), s as u64 * 960);
             calm.pop();
         }
-        assert_eq!(calm.target_ms(), 20.0);
+        assert_eq!(calm.target_ms(), 40.0);
     }
 
     #[test]
@@ -337,6 +338,8 @@ mod tests {
         let mut jb = JitterBuffer::new(48_000);
         jb.push(pkt(5), 0);
         assert_eq!(jb.push(pkt(30_000), 960), Pushed::Restarted);
+        assert!(matches!(jb.pop(), Pop::Empty), "one frame is below the 40 ms target");
+        jb.push(pkt(30_001), 1920);
         assert!(matches!(jb.pop(), Pop::Packet(p) if p.seq == 30_000));
     }
 }

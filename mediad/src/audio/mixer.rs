@@ -98,7 +98,18 @@ pub struct Mixer {
     scratch: Box<[f32; FRAME]>,
     digits: Vec<(Digit, DtmfSource)>,
     chosen: Vec<usize>,
+    /// A packet arrived since the last tick.
+    heard: bool,
+    /// Ticks since the last packet; after `QUIET_TICKS` the room is idle.
+    quiet: u32,
+    /// A prompt or DTMF is queued (set by play/send_dtmf, cleared by a tick that
+    /// finds none).
+    attention: bool,
 }
+
+/// Ticks without a packet after which a room with nothing to play is idle: long
+/// enough to play out the deepest jitter buffer.
+const QUIET_TICKS: u32 = 15;
 
 impl Mixer {
     pub fn new(speakers_max: usize, isolated: bool) -> Self {
@@ -114,7 +125,16 @@ impl Mixer {
             scratch: Box::new([0.0; FRAME]),
             digits: Vec::new(),
             chosen: Vec::new(),
+            heard: false,
+            quiet: QUIET_TICKS,
+            attention: false,
         }
+    }
+
+    /// Nothing arrived lately and nothing is queued: the tick has nothing to do, and
+    /// a core whose mixers are all idle runs no media tick at all.
+    pub fn idle(&self) -> bool {
+        !self.heard && self.quiet >= QUIET_TICKS && !self.attention
     }
 
     pub fn len(&self) -> usize {
@@ -175,6 +195,7 @@ impl Mixer {
     pub fn push(&mut self, leg: LegId, data: &[u8], arrival_us: u64, events: &mut Vec<MixEvent>) {
         let Some(&i) = self.index.get(&leg) else { return };
         let Some(input) = self.participants[i].input.as_mut() else { return };
+        self.heard = true;
         input.push(data, arrival_us, &mut self.digits);
         for (d, source) in self.digits.drain(..) {
             events.push(MixEvent::Dtmf { leg, digit: d.digit, duration_ms: d.duration_ms, source });
@@ -184,6 +205,7 @@ impl Mixer {
     /// Play to one participant (`leg`) or the whole room; replaces what played there.
     /// Returns the id of a prompt it replaced.
     pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<Option<u64>, ()> {
+        self.attention = true;
         match leg {
             None => Ok(self.room_prompt.replace(player).map(|p| p.id)),
             Some(l) => {
@@ -220,6 +242,7 @@ impl Mixer {
         let clock = out.codec.clock_rate();
         let senders: Option<Vec<_>> = digits.chars().map(|d| EventSender::new(d, duration_ms, clock)).collect();
         out.dtmf.extend(senders.ok_or("digits are 0-9, *, #, A-D")?);
+        self.attention = true;
         Ok(())
     }
 
@@ -239,6 +262,15 @@ impl Mixer {
 
     /// One 20 ms tick.
     pub fn tick(&mut self, out: &mut Outbound, events: &mut Vec<MixEvent>) {
+        if self.idle() {
+            return;
+        }
+        self.run_tick(out, events);
+        self.quiet = if self.heard { 0 } else { self.quiet.saturating_add(1) };
+        self.heard = false;
+    }
+
+    fn run_tick(&mut self, out: &mut Outbound, events: &mut Vec<MixEvent>) {
         let mut any_audio = false;
         for p in &mut self.participants {
             p.level = p.input.as_mut().and_then(|i| i.prepare(&mut self.digits));
@@ -255,6 +287,7 @@ impl Mixer {
         self.choose_speakers(events);
         let prompts = self.room_prompt.is_some() || self.participants.iter().any(|p| p.prompt.is_some());
         let dtmf = self.participants.iter().any(|p| p.output.as_ref().is_some_and(|o| !o.dtmf.is_empty()));
+        self.attention = prompts || dtmf;
         // Take (and decode only the mixed) frames, and sum the speakers.
         self.total.fill(0.0);
         for p in &mut self.participants {

@@ -44,6 +44,8 @@ pub struct MixState {
     out: Outbound,
     events: Vec<MixEvent>,
     ticks: u64,
+    /// Some mixer here is not idle: the core runs the 20 ms tick.
+    busy: bool,
 }
 
 impl Default for MixState {
@@ -55,6 +57,7 @@ impl Default for MixState {
             out: Outbound::default(),
             events: Vec::new(),
             ticks: 0,
+            busy: false,
         }
     }
 }
@@ -74,15 +77,17 @@ impl MixState {
         }
     }
 
-    /// Whether the core must run the 20 ms tick.
+    /// Whether the core must run the 20 ms tick: idle rooms cost no tick at all.
     pub fn active(&self) -> bool {
-        !self.lobby.is_empty() || self.rooms.values().any(|r| !r.mixer.is_empty())
+        self.busy
     }
 }
 
 impl Engine {
     pub fn mix_command(&mut self, cmd: MixCommand) -> Result<(), ErrorBody> {
         let m = &mut self.mix;
+        // Whatever changed, look again at the next tick.
+        m.busy = true;
         match cmd {
             MixCommand::Room { room, name, speakers } => {
                 m.rooms.entry(room).or_insert_with(|| RoomMix { name, mixer: Mixer::new(speakers, false) });
@@ -157,6 +162,7 @@ impl Engine {
             },
         };
         mixer.push(src, data, now_us, &mut m.events);
+        m.busy = true;
         if !m.events.is_empty() {
             self.mix_events();
         }
@@ -204,10 +210,12 @@ impl Engine {
         m.out.clear();
         m.lobby.tick(&mut m.out, &mut m.events);
         let mut speakers: Vec<(String, Vec<(LegId, f32)>)> = Vec::new();
+        let mut busy = !m.lobby.idle();
         for r in m.rooms.values_mut() {
-            if r.mixer.is_empty() {
+            if r.mixer.is_empty() || r.mixer.idle() {
                 continue;
             }
+            busy = true;
             let before = m.events.len();
             r.mixer.tick(&mut m.out, &mut m.events);
             // Speaker changes name the room: take them out here.
@@ -218,6 +226,7 @@ impl Engine {
                 }
             }
         }
+        m.busy = busy;
         if m.ticks % STATS_EVERY == 0 {
             publish_stats(m);
         }

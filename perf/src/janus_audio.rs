@@ -1,0 +1,122 @@
+//! Janus AudioBridge (Debian's Janus 1.1) as the peer of `perf audio-mix`: one room
+//! per group, every participant a *plain RTP* participant (`join` with `rtp`), all of
+//! Janus pinned to the SUT core with taskset. AudioBridge decodes every participant,
+//! mixes and encodes a mix-minus for each, on a mixer thread per room.
+
+use crate::audio_mix::Opts;
+use crate::janus::post;
+use crate::sut::{self, Sut};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn get(http: SocketAddr, path: &str) -> Result<Value, String> {
+    let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2)).map_err(|e| format!("janus http: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(35))).ok();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {http}\r\n\r\n").as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).ok_or("janus: no HTTP body")?;
+    serde_json::from_str(body).map_err(|e| format!("janus reply {body:?}: {e}"))
+}
+
+fn config(dir: &std::path::Path, http_port: u16) -> Result<(), String> {
+    let lib = "/usr/lib/x86_64-linux-gnu/janus";
+    let main = format!(
+        "general: {{ configs_folder = \"{d}\" plugins_folder = \"{lib}/plugins\" transports_folder = \"{lib}/transports\" \
+         events_folder = \"{lib}/events\" loggers_folder = \"{lib}/loggers\" debug_level = 2 }}\n\
+         plugins: {{ disable = \"libjanus_videoroom.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,\
+         libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\" }}\n\
+         transports: {{ disable = \"libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so,libjanus_websockets.so\" }}\n\
+         events: {{ broadcast = false }}\nloggers: {{ disable = \"libjanus_jsonlog.so\" }}\n\
+         media: {{ rtp_port_range = \"31000-39999\" }}\nnat: {{ ice_lite = true }}\n",
+        d = dir.display()
+    );
+    let http = format!("general: {{ json = \"compact\" base_path = \"/janus\" http = true port = {http_port} ip = \"127.0.0.1\" https = false }}\nadmin: {{ admin_http = false }}\n");
+    let bridge = "general: { rtp_port_range = \"40000-49999\" }\n".to_string();
+    for (name, text) in [("janus.jcfg", main), ("janus.transport.http.jcfg", http), ("janus.plugin.audiobridge.jcfg", bridge)] {
+        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Janus with `participants` plain-RTP participants in rooms of `room_size`, each
+/// mixed back to `rx`; returns Janus and where each participant sends.
+fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Result<(Sut, Vec<SocketAddr>), String> {
+    let dir = sut::scratch("janus-audio");
+    let http_port = 19_000 + (std::process::id() % 800) as u16;
+    config(&dir, http_port)?;
+    let log = std::fs::File::create(dir.join("janus.log")).map_err(|e| e.to_string())?;
+    let child = Command::new("taskset")
+        .args(["-c", &o.sut_cpu.to_string(), "janus", "-C"])
+        .arg(dir.join("janus.jcfg"))
+        .arg("-F")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("janus: {e}"))?;
+    let sut = Sut::Process { child, dir };
+    let http = SocketAddr::from(([127, 0, 0, 1], http_port));
+    sut::wait_for(|| TcpStream::connect(http).is_ok(), "janus");
+    let r = post(http, "/janus", &json!({"janus": "create", "transaction": "c"}))?;
+    let session = r["data"]["id"].as_u64().ok_or(format!("janus create: {r}"))?;
+    let attach = || -> Result<u64, String> {
+        let r = post(http, &format!("/janus/{session}"), &json!({"janus": "attach", "plugin": "janus.plugin.audiobridge", "transaction": "a"}))?;
+        r["data"]["id"].as_u64().ok_or(format!("janus attach: {r}"))
+    };
+    let admin = attach()?;
+    let mut handles = Vec::new();
+    for i in 0..participants {
+        let room = 1000 + (i / room_size) as u64;
+        if i % room_size == 0 {
+            let r = post(
+                http,
+                &format!("/janus/{session}/{admin}"),
+                &json!({"janus": "message", "transaction": "r", "body": {"request": "create", "room": room, "sampling_rate": 48000, "audiolevel_ext": true}}),
+            )?;
+            if r["plugindata"]["data"]["audiobridge"] != "created" {
+                return Err(format!("janus audiobridge create: {r}"));
+            }
+        }
+        let h = attach()?;
+        let body = json!({"request": "join", "room": room, "codec": "opus",
+            "rtp": {"ip": "127.0.0.1", "port": rx.port(), "payload_type": 111, "audiolevel_ext": 1}});
+        post(http, &format!("/janus/{session}/{h}"), &json!({"janus": "message", "transaction": format!("j{i}"), "body": body}))?;
+        handles.push(h);
+    }
+    // The joins answer asynchronously: collect each handle's `joined` with its port.
+    let mut ports = std::collections::HashMap::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while ports.len() < handles.len() && Instant::now() < end {
+        let r = get(http, &format!("/janus/{session}?maxev=200"))?;
+        let events = if r.is_array() { r.as_array().cloned().unwrap_or_default() } else { vec![r] };
+        for e in events {
+            let data = &e["plugindata"]["data"];
+            if data["audiobridge"] == "joined" {
+                if let (Some(h), Some(port)) = (e["sender"].as_u64(), data["rtp"]["port"].as_u64()) {
+                    ports.insert(h, port as u16);
+                }
+            }
+        }
+    }
+    if ports.len() < handles.len() {
+        return Err(format!("janus: {} of {} participants joined", ports.len(), handles.len()));
+    }
+    let dests = handles.iter().map(|h| SocketAddr::from(([127, 0, 0, 1], ports[h]))).collect();
+    Ok((sut, dests))
+}
+
+pub fn measure(o: &Opts, room_size: usize, participants: usize, tx: &UdpSocket, rx: &UdpSocket, payload: &[u8]) -> Result<(usize, f64, f64, u64, bool), String> {
+    let (sut, dests) = setup(o, rx.local_addr().unwrap(), participants, room_size)?;
+    crate::audio_mix::drive_pub(tx, rx, &dests, Duration::from_millis(600), payload, 0);
+    let cpu0 = sut.cpu_seconds();
+    let got = crate::audio_mix::drive_pub(tx, rx, &dests, o.duration, payload, 1000);
+    let cpu = (sut.cpu_seconds() - cpu0) / o.duration.as_secs_f64();
+    let expected = participants as f64 * 50.0 * o.duration.as_secs_f64();
+    let pass = got as f64 >= 0.99 * expected;
+    eprintln!("  janus-audiobridge rooms of {room_size}: {participants} participants, {:.1} % of mixes delivered, {cpu:.2} cores", 100.0 * got as f64 / expected);
+    Ok((participants, got as f64 / o.duration.as_secs_f64(), cpu, 0, pass))
+}
