@@ -75,7 +75,7 @@ fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Res
             let r = post(
                 http,
                 &format!("/janus/{session}/{admin}"),
-                &json!({"janus": "message", "transaction": "r", "body": {"request": "create", "room": room, "sampling_rate": 48000, "audiolevel_ext": true}}),
+                &json!({"janus": "message", "transaction": "r", "body": {"request": "create", "room": room, "sampling_rate": 48000, "audiolevel_ext": true, "allow_rtp_participants": true}}),
             )?;
             if r["plugindata"]["data"]["audiobridge"] != "created" {
                 return Err(format!("janus audiobridge create: {r}"));
