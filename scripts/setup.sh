@@ -3,7 +3,7 @@
 # Idempotent: installs only missing packages; safe to run on every start.
 set -euo pipefail
 
-# The audio MCU links libopus, spandsp (G.722, G.711 PLC) and bcg729 (G.729).
+# The audio MCU links libopus, spandsp (G.722) and bcg729 (G.729).
 runtime=(build-essential pkg-config ca-certificates libssl-dev libopus-dev libspandsp-dev libbcg729-dev)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),

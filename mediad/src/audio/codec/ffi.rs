@@ -1,5 +1,4 @@
-//! The C reference codecs mediad links: spandsp (G.722 and the G.711 packet loss
-//! concealment) and bcg729 (G.729). Only the handful of functions used are declared;
+//! The C reference codecs mediad links: spandsp (G.722) and bcg729 (G.729). Only the handful of functions used are declared;
 //! every state is created and freed by the wrappers in this folder.
 
 use std::ffi::c_int;
@@ -10,10 +9,6 @@ pub struct G722Encode {
 }
 #[repr(C)]
 pub struct G722Decode {
-    _private: [u8; 0],
-}
-#[repr(C)]
-pub struct Plc {
     _private: [u8; 0],
 }
 #[repr(C)]
@@ -33,10 +28,6 @@ extern "C" {
     pub fn g722_decode_init(s: *mut G722Decode, rate: c_int, options: c_int) -> *mut G722Decode;
     pub fn g722_decode_free(s: *mut G722Decode) -> c_int;
     pub fn g722_decode(s: *mut G722Decode, amp: *mut i16, data: *const u8, len: c_int) -> c_int;
-    pub fn plc_init(s: *mut Plc) -> *mut Plc;
-    pub fn plc_rx(s: *mut Plc, amp: *mut i16, len: c_int) -> c_int;
-    pub fn plc_fillin(s: *mut Plc, amp: *mut i16, len: c_int) -> c_int;
-    pub fn plc_free(s: *mut Plc) -> c_int;
 }
 
 #[link(name = "bcg729")]
