@@ -3,6 +3,7 @@
 
 use crate::events::Event;
 use crate::messages::*;
+use crate::stats::{DaemonStats, LegStats};
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

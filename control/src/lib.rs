@@ -11,12 +11,14 @@ pub mod client;
 pub mod events;
 pub mod messages;
 pub mod signals;
+pub mod stats;
 pub mod webrtc;
 
 pub use audio::*;
 pub use client::{Client, ClientError};
 pub use events::*;
 pub use messages::*;
+pub use stats::*;
 pub use webrtc::*;
 
 /// Bumped on any incompatible change of a message shape. `hello` fails with
