@@ -348,10 +348,12 @@ impl Mixer {
         for &i in &self.chosen {
             self.participants[i].speaker = true;
         }
-        let now: Vec<LegId> = self.chosen.iter().map(|&i| self.participants[i].leg).collect();
-        if now != self.announced {
+        let same = self.chosen.len() == self.announced.len()
+            && self.chosen.iter().zip(&self.announced).all(|(&i, &leg)| self.participants[i].leg == leg);
+        if !same {
+            self.announced.clear();
+            self.announced.extend(self.chosen.iter().map(|&i| self.participants[i].leg));
             events.push(MixEvent::Speakers(self.chosen.iter().map(|&i| (self.participants[i].leg, self.participants[i].smoothed)).collect()));
-            self.announced = now;
         }
     }
 

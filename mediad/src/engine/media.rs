@@ -200,20 +200,8 @@ impl Engine {
         while cores != 0 {
             let to = cores.trailing_zeros() as usize;
             cores &= cores - 1;
-            let mut buf = self.take_buf();
-            buf.len = data.len() as u16;
-            buf.data[..data.len()].copy_from_slice(data);
-            match self.mesh.push(self.core, to, Handoff::Media { room, src_leg, clock_rate, layer, buf }) {
-                Ok(()) => {
-                    add(&self.counters.handoff_out, 1);
-                    self.wake_mask |= 1 << to;
-                }
-                Err(Handoff::Media { buf, .. }) => {
-                    add(&self.counters.handoff_dropped, 1);
-                    self.recycle(buf);
-                }
-                Err(_) => unreachable!("pushed a media hand-off"),
-            }
+            let buf = self.copy_to_buf(data);
+            self.push_handoff(to, Handoff::Media { room, src_leg, clock_rate, layer, buf });
         }
     }
 

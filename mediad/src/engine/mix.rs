@@ -145,9 +145,7 @@ impl Engine {
         if core == self.core {
             return self.mix_push(room, src, data);
         }
-        let mut buf = self.take_buf();
-        buf.len = data.len() as u16;
-        buf.data[..data.len()].copy_from_slice(data);
+        let buf = self.copy_to_buf(data);
         self.push_handoff(core, Handoff::MixIn { room, leg: src, buf });
     }
 
@@ -168,6 +166,15 @@ impl Engine {
         }
     }
 
+    /// A pooled buffer holding a copy of `data` (a datagram: it fits).
+    pub(super) fn copy_to_buf(&mut self, data: &[u8]) -> Box<Buf> {
+        let mut buf = self.take_buf();
+        buf.len = data.len() as u16;
+        buf.data[..data.len()].copy_from_slice(data);
+        buf
+    }
+
+    /// Queue a hand-off for `core`; a full ring drops it (counted) and recycles its buffer.
     pub(super) fn push_handoff(&mut self, core: usize, h: Handoff) {
         match self.mesh.push(self.core, core, h) {
             Ok(()) => {
@@ -186,9 +193,7 @@ impl Engine {
     pub(super) fn send_to_leg(&mut self, leg: LegId, data: &[u8]) {
         let core = leg_core(leg);
         if core != self.core {
-            let mut buf = self.take_buf();
-            buf.len = data.len() as u16;
-            buf.data[..data.len()].copy_from_slice(data);
+            let buf = self.copy_to_buf(data);
             return self.push_handoff(core, Handoff::ToLeg { leg, buf });
         }
         let Some(slot) = self.leg_slot(leg) else { return };
@@ -218,11 +223,15 @@ impl Engine {
             busy = true;
             let before = m.events.len();
             r.mixer.tick(&mut m.out, &mut m.events);
-            // Speaker changes name the room: take them out here.
-            for e in m.events.drain(before..).collect::<Vec<_>>() {
-                match e {
-                    MixEvent::Speakers(list) => speakers.push((r.name.clone(), list)),
-                    other => m.events.push(other),
+            // Speaker changes name the room: take them out here (rare, so the scan
+            // allocates nothing on an ordinary tick).
+            let mut i = before;
+            while i < m.events.len() {
+                if let MixEvent::Speakers(list) = &mut m.events[i] {
+                    speakers.push((r.name.clone(), std::mem::take(list)));
+                    m.events.remove(i);
+                } else {
+                    i += 1;
                 }
             }
         }
