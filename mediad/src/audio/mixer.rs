@@ -169,14 +169,13 @@ impl Mixer {
         });
     }
 
-    /// Remove a participant; returns the ids of prompts that stopped with it.
-    pub fn leave(&mut self, leg: LegId) -> Option<u64> {
-        let i = self.index.remove(&leg)?;
-        let p = self.participants.swap_remove(i);
+    /// Remove a participant (a prompt playing to it stops).
+    pub fn leave(&mut self, leg: LegId) {
+        let Some(i) = self.index.remove(&leg) else { return };
+        self.participants.swap_remove(i);
         if let Some(moved) = self.participants.get(i) {
             self.index.insert(moved.leg, i);
         }
-        p.prompt.map(|pl| pl.id)
     }
 
     fn get_mut(&mut self, leg: LegId) -> Option<&mut Participant> {
@@ -202,20 +201,21 @@ impl Mixer {
         }
     }
 
-    /// Play to one participant (`leg`) or the whole room; replaces what played there.
-    /// Returns the id of a prompt it replaced.
-    pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<Option<u64>, ()> {
+    /// Play to one participant (`leg`, which must take the mix) or the whole room;
+    /// replaces what played there.
+    pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<(), ()> {
         self.attention = true;
         match leg {
-            None => Ok(self.room_prompt.replace(player).map(|p| p.id)),
+            None => self.room_prompt = Some(player),
             Some(l) => {
                 let p = self.get_mut(l).ok_or(())?;
                 if p.output.is_none() {
                     return Err(());
                 }
-                Ok(p.prompt.replace(player).map(|p| p.id))
+                p.prompt = Some(player);
             }
         }
+        Ok(())
     }
 
     pub fn stop(&mut self, id: u64) -> bool {

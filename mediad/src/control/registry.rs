@@ -48,8 +48,8 @@ struct State {
     rooms: BTreeMap<String, RoomRecord>,
     next_leg: u64,
     next_room: u32,
-    /// Playing prompts: where to stop them.
-    prompts: std::collections::HashMap<u64, crate::engine::mix::MixAt>,
+    /// Playing prompts: the mixer and the leg (None: the whole room) they play to.
+    prompts: std::collections::HashMap<u64, (crate::engine::mix::MixAt, Option<LegId>)>,
     next_prompt: u64,
 }
 
@@ -179,6 +179,7 @@ impl Daemon {
                     self.detach(&mut st, l)?;
                 }
                 if let Some(r) = st.rooms.remove(room) {
+                    st.prompts.retain(|_, (at, _)| *at != (r.home, Some(r.num)));
                     if r.mix.is_some() {
                         let _ = self.mix(r.home, crate::engine::mix::MixCommand::DropRoom { room: r.num });
                     }

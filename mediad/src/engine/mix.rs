@@ -125,8 +125,8 @@ impl Engine {
                 }
             }
             MixCommand::Play { room, leg, player } => {
-                let replaced = m.mixer(room)?.play(player, leg).map_err(|_| not_here("the leg (taking the mix)"))?;
-                let _ = replaced; // a replaced prompt just stops; it did not finish
+                // A replaced prompt just stops (no `prompt.done`); the registry forgets it.
+                m.mixer(room)?.play(player, leg).map_err(|_| not_here("the leg (taking the mix)"))?;
             }
             MixCommand::Stop { room, id } => {
                 if !m.mixer(room)?.stop(id) {

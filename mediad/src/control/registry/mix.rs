@@ -94,6 +94,8 @@ impl Daemon {
         }
         if let Some((core, room)) = from {
             let _ = self.mix(core, MixCommand::Leave { room, leg });
+            // A prompt playing to the leg stopped with it.
+            st.prompts.retain(|_, (_, to)| *to != Some(leg));
         }
         if let Some((core, room)) = to {
             let spec = participant(leg, &audio, muted)?;
@@ -161,12 +163,14 @@ impl Daemon {
         let id = st.next_prompt;
         let seconds = samples.len() as f64 / 48_000.0;
         self.mix(at.0, MixCommand::Play { room: at.1, leg: p.leg, player: Player::new(id, samples, p.looping) })?;
-        st.prompts.insert(id, at);
+        // A new prompt on the same leg or room replaced the old one in the mixer.
+        st.prompts.retain(|_, target| *target != (at, p.leg));
+        st.prompts.insert(id, (at, p.leg));
         Ok(json!({ "id": id, "seconds": seconds }))
     }
 
     pub(super) fn prompt_stop(&self, st: &mut State, id: u64) -> OpResult {
-        let (core, room) = st.prompts.remove(&id).ok_or_else(|| bad(format!("prompt {id} is not playing")))?;
+        let ((core, room), _) = st.prompts.remove(&id).ok_or_else(|| bad(format!("prompt {id} is not playing")))?;
         self.mix(core, MixCommand::Stop { room, id })?;
         Ok(json!({ "id": id }))
     }
