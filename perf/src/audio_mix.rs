@@ -54,7 +54,7 @@ fn packet(i: usize, seq: u16, payload: &[u8]) -> Vec<u8> {
 
 /// Every participant sends a packet each 20 ms for `duration`; returns packets
 /// received back on `rx` (the mixes).
-pub fn drive_pub(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Duration, payload: &[u8], first_seq: u16) -> u64 {
+pub fn drive(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Duration, payload: &[u8], first_seq: u16) -> u64 {
     let addrs: Vec<_> = dests.iter().map(|d| sys::sockaddr(*d)).collect();
     let mut rb = RecvBatch::new(64);
     let mut received = 0u64;
@@ -71,13 +71,12 @@ pub fn drive_pub(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration:
             }
         }
         let seq = first_seq.wrapping_add(tick as u16);
-        for (i, p) in packets.iter_mut().enumerate() {
+        for p in packets.iter_mut() {
             p[2..4].copy_from_slice(&seq.to_be_bytes());
             p[4..8].copy_from_slice(&(seq as u32 * 960).to_be_bytes());
-            let _ = i;
         }
-        for chunk in (0..dests.len()).collect::<Vec<_>>().chunks(64) {
-            let items: Vec<_> = chunk.iter().map(|&i| (&packets[i][..], &addrs[i])).collect();
+        for (ps, ads) in packets.chunks(64).zip(addrs.chunks(64)) {
+            let items: Vec<_> = ps.iter().zip(ads).map(|(p, a)| (&p[..], a)).collect();
             let mut sent = 0;
             while sent < items.len() {
                 let n = sys::send_batch(tx, &items[sent..], false);
@@ -149,10 +148,10 @@ type Step = (usize, f64, f64, u64, bool);
 fn measure_mediad(o: &Opts, room_size: usize, participants: usize, tx: &UdpSocket, rx: &UdpSocket, payload: &[u8]) -> Step {
     let mut m = mediad_mix(o, rx.local_addr().unwrap(), participants, room_size, true);
     // Warm up: jitter buffers fill, speakers are chosen, encoders exist.
-    drive_pub(tx, rx, &m.dests, Duration::from_millis(600), payload, 0);
+    drive(tx, rx, &m.dests, Duration::from_millis(600), payload, 0);
     let before = m.client.daemon_stats().unwrap().workers[0].clone();
     let cpu0 = m.sut.cpu_seconds();
-    let got = drive_pub(tx, rx, &m.dests, o.duration, payload, 1000);
+    let got = drive(tx, rx, &m.dests, o.duration, payload, 1000);
     let cpu = (m.sut.cpu_seconds() - cpu0) / o.duration.as_secs_f64();
     let after = m.client.daemon_stats().unwrap().workers[0].clone();
     let late = after.mix_late_ticks - before.mix_late_ticks;

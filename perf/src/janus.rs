@@ -75,31 +75,38 @@ fn session(k: &[u8; 30]) -> SrtpSession {
     SrtpSession::AesCm(Box::new(SrtpContext::new(&m)))
 }
 
-fn write_config(dir: &std::path::Path, http_port: u16) -> Result<(), String> {
+/// Every plugin Debian's Janus ships; all but the one measured are disabled.
+const PLUGINS: &[&str] =
+    &["audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming", "textroom", "videocall", "videoroom", "voicemail"];
+
+/// Janus's configuration in `dir`: HTTP API on `http_port`, only `plugin` loaded, with
+/// `plugin_general` as that plugin's `general` settings.
+fn write_config(dir: &std::path::Path, http_port: u16, plugin: &str, plugin_general: &str) -> Result<(), String> {
     let lib = "/usr/lib/x86_64-linux-gnu/janus";
+    let disabled: Vec<String> = PLUGINS.iter().filter(|p| **p != plugin).map(|p| format!("libjanus_{p}.so")).collect();
     let main = format!(
         "general: {{ configs_folder = \"{d}\" plugins_folder = \"{lib}/plugins\" transports_folder = \"{lib}/transports\" \
          events_folder = \"{lib}/events\" loggers_folder = \"{lib}/loggers\" debug_level = 2 }}\n\
-         plugins: {{ disable = \"libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,\
-         libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\" }}\n\
+         plugins: {{ disable = \"{disabled}\" }}\n\
          transports: {{ disable = \"libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so,libjanus_websockets.so\" }}\n\
          events: {{ broadcast = false }}\nloggers: {{ disable = \"libjanus_jsonlog.so\" }}\n\
-         media: {{ rtp_port_range = \"31000-31999\" }}\nnat: {{ ice_lite = true }}\n",
-        d = dir.display()
+         media: {{ rtp_port_range = \"31000-39999\" }}\nnat: {{ ice_lite = true }}\n",
+        d = dir.display(),
+        disabled = disabled.join(",")
     );
     let http = format!("general: {{ json = \"compact\" base_path = \"/janus\" http = true port = {http_port} ip = \"127.0.0.1\" https = false }}\nadmin: {{ admin_http = false }}\n");
-    for (name, text) in [("janus.jcfg", main), ("janus.transport.http.jcfg", http), ("janus.plugin.videoroom.jcfg", "general: { }\n".to_string())] {
+    let plugin_cfg = format!("general: {{ {plugin_general} }}\n");
+    for (name, text) in [("janus.jcfg".to_string(), main), ("janus.transport.http.jcfg".to_string(), http), (format!("janus.plugin.{plugin}.jcfg"), plugin_cfg)] {
         std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
-/// Janus on `cpu` with `publishers` rooms of one remote publisher forwarded to `rx`
-/// `fanout` times; SRTP both ways when `srtp`. Checked end to end before it is used.
-pub fn setup(cpu: usize, tx: &UdpSocket, rx: &UdpSocket, publishers: usize, fanout: usize, srtp: bool) -> Result<Setup, String> {
-    let dir = sut::scratch("janus");
-    let http_port = 18_100 + (std::process::id() % 800) as u16;
-    write_config(&dir, http_port)?;
+/// Janus with only `plugin`, every thread pinned to `cpu`; returns it and its HTTP API.
+pub(crate) fn start(cpu: usize, tag: &str, plugin: &str, plugin_general: &str) -> Result<(Sut, SocketAddr), String> {
+    let dir = sut::scratch(tag);
+    let http_port = 18_100 + (std::process::id() % 1600) as u16;
+    write_config(&dir, http_port, plugin, plugin_general)?;
     let log = std::fs::File::create(dir.join("janus.log")).map_err(|e| e.to_string())?;
     let child = Command::new("taskset")
         .args(["-c", &cpu.to_string(), "janus", "-C"])
@@ -113,6 +120,13 @@ pub fn setup(cpu: usize, tx: &UdpSocket, rx: &UdpSocket, publishers: usize, fano
     let sut = Sut::Process { child, dir };
     let http = SocketAddr::from(([127, 0, 0, 1], http_port));
     sut::wait_for(|| TcpStream::connect(http).is_ok(), "janus");
+    Ok((sut, http))
+}
+
+/// Janus on `cpu` with `publishers` rooms of one remote publisher forwarded to `rx`
+/// `fanout` times; SRTP both ways when `srtp`. Checked end to end before it is used.
+pub fn setup(cpu: usize, tx: &UdpSocket, rx: &UdpSocket, publishers: usize, fanout: usize, srtp: bool) -> Result<Setup, String> {
+    let (sut, http) = start(cpu, "janus", "videoroom", "")?;
     let api = Api::open(http)?;
     let rx_port = rx.local_addr().map_err(|e| e.to_string())?.port();
     let (mut dests, mut flows, mut subs) = (vec![], vec![], vec![]);

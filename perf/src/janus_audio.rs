@@ -5,11 +5,10 @@
 
 use crate::audio_mix::Opts;
 use crate::janus::post;
-use crate::sut::{self, Sut};
+use crate::sut::Sut;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn get(http: SocketAddr, path: &str) -> Result<Value, String> {
@@ -22,45 +21,10 @@ fn get(http: SocketAddr, path: &str) -> Result<Value, String> {
     serde_json::from_str(body).map_err(|e| format!("janus reply {body:?}: {e}"))
 }
 
-fn config(dir: &std::path::Path, http_port: u16) -> Result<(), String> {
-    let lib = "/usr/lib/x86_64-linux-gnu/janus";
-    let main = format!(
-        "general: {{ configs_folder = \"{d}\" plugins_folder = \"{lib}/plugins\" transports_folder = \"{lib}/transports\" \
-         events_folder = \"{lib}/events\" loggers_folder = \"{lib}/loggers\" debug_level = 2 }}\n\
-         plugins: {{ disable = \"libjanus_videoroom.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,\
-         libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so\" }}\n\
-         transports: {{ disable = \"libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so,libjanus_websockets.so\" }}\n\
-         events: {{ broadcast = false }}\nloggers: {{ disable = \"libjanus_jsonlog.so\" }}\n\
-         media: {{ rtp_port_range = \"31000-39999\" }}\nnat: {{ ice_lite = true }}\n",
-        d = dir.display()
-    );
-    let http = format!("general: {{ json = \"compact\" base_path = \"/janus\" http = true port = {http_port} ip = \"127.0.0.1\" https = false }}\nadmin: {{ admin_http = false }}\n");
-    let bridge = "general: { rtp_port_range = \"40000-49999\" }\n".to_string();
-    for (name, text) in [("janus.jcfg", main), ("janus.transport.http.jcfg", http), ("janus.plugin.audiobridge.jcfg", bridge)] {
-        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// Janus with `participants` plain-RTP participants in rooms of `room_size`, each
 /// mixed back to `rx`; returns Janus and where each participant sends.
 fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Result<(Sut, Vec<SocketAddr>), String> {
-    let dir = sut::scratch("janus-audio");
-    let http_port = 19_000 + (std::process::id() % 800) as u16;
-    config(&dir, http_port)?;
-    let log = std::fs::File::create(dir.join("janus.log")).map_err(|e| e.to_string())?;
-    let child = Command::new("taskset")
-        .args(["-c", &o.sut_cpu.to_string(), "janus", "-C"])
-        .arg(dir.join("janus.jcfg"))
-        .arg("-F")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("janus: {e}"))?;
-    let sut = Sut::Process { child, dir };
-    let http = SocketAddr::from(([127, 0, 0, 1], http_port));
-    sut::wait_for(|| TcpStream::connect(http).is_ok(), "janus");
+    let (sut, http) = crate::janus::start(o.sut_cpu, "janus-audio", "audiobridge", "rtp_port_range = \"40000-49999\"")?;
     let r = post(http, "/janus", &json!({"janus": "create", "transaction": "c"}))?;
     let session = r["data"]["id"].as_u64().ok_or(format!("janus create: {r}"))?;
     let attach = || -> Result<u64, String> {
@@ -111,9 +75,9 @@ fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Res
 
 pub fn measure(o: &Opts, room_size: usize, participants: usize, tx: &UdpSocket, rx: &UdpSocket, payload: &[u8]) -> Result<(usize, f64, f64, u64, bool), String> {
     let (sut, dests) = setup(o, rx.local_addr().unwrap(), participants, room_size)?;
-    crate::audio_mix::drive_pub(tx, rx, &dests, Duration::from_millis(600), payload, 0);
+    crate::audio_mix::drive(tx, rx, &dests, Duration::from_millis(600), payload, 0);
     let cpu0 = sut.cpu_seconds();
-    let got = crate::audio_mix::drive_pub(tx, rx, &dests, o.duration, payload, 1000);
+    let got = crate::audio_mix::drive(tx, rx, &dests, o.duration, payload, 1000);
     let cpu = (sut.cpu_seconds() - cpu0) / o.duration.as_secs_f64();
     let expected = participants as f64 * 50.0 * o.duration.as_secs_f64();
     let pass = got as f64 >= 0.99 * expected;
