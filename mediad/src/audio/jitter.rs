@@ -156,13 +156,13 @@ impl JitterBuffer {
             self.recycle(packet.payload);
             return Pushed::Late;
         }
-        let offset = offset as usize;
-        if offset >= MAX_SLOTS {
-            // Too far ahead for the window: play point moves up, what it passes is lost.
-            let advance = offset + 1 - MAX_SLOTS;
-            for _ in 0..advance {
-                self.skip_front(true);
-            }
+        if offset as usize >= MAX_SLOTS {
+            // Beyond the window: what lies between is gone; playing it out as
+            // concealment would only add its length as delay. Start over from here.
+            self.stats.lost += offset as u64;
+            self.reset();
+            self.next_seq = Some(packet.seq);
+            result = Pushed::Restarted;
         }
         let index = packet.seq.wrapping_sub(self.next_seq.expect("set")) as usize;
         while self.slots.len() <= index {
@@ -198,13 +198,11 @@ impl JitterBuffer {
         self.last_transit = Some(transit);
     }
 
-    /// Move the play point past one packet; `lost` counts it as lost (a gap or a
-    /// packet overtaken by the window), not as dropped on purpose.
-    fn skip_front(&mut self, lost: bool) {
+    /// Drop the packet at the play point on purpose (to shrink the delay).
+    fn skip_front(&mut self) {
         if let Some(Some(p)) = self.slots.pop_front() {
             self.recycle(p.payload);
         }
-        self.stats.lost += u64::from(lost);
         if let Some(n) = self.next_seq.as_mut() {
             *n = n.wrapping_add(1);
         }
@@ -230,13 +228,16 @@ impl JitterBuffer {
             if self.too_deep >= after && self.slots.len() > 1 {
                 self.too_deep = 0;
                 self.stats.dropped_to_shrink += 1;
-                self.skip_front(false);
+                self.skip_front();
             }
         } else {
             self.too_deep = 0;
         }
         let Some(front) = self.slots.pop_front() else {
+            // Nothing arrived in time: the next packet starts a new play point (after a
+            // pause, packets sent meanwhile are not waited for, nor concealed).
             self.playing = false;
+            self.next_seq = None;
             self.stats.underruns += 1;
             return Pop::Empty;
         };
@@ -331,6 +332,21 @@ mod tests {
         }
         assert!(jb.depth_ms() <= jb.target_ms() + 40.0, "{} vs {}", jb.depth_ms(), jb.target_ms());
         assert!(jb.stats().dropped_to_shrink > 0);
+    }
+
+    #[test]
+    fn a_pause_or_a_jump_adds_no_delay() {
+        let mut jb = JitterBuffer::new(48_000);
+        for s in 0..3u16 {
+            jb.push(pkt(s), s as u64 * 960);
+        }
+        while !matches!(jb.pop(), Pop::Empty) {}
+        // The sender paused for 10 packets (or they were lost), then goes on.
+        jb.push(pkt(13), 13 * 960);
+        jb.push(pkt(14), 14 * 960);
+        assert!(matches!(jb.pop(), Pop::Packet(p) if p.seq == 13), "no concealment of the pause");
+        assert_eq!(jb.push(pkt(14 + 500), 15 * 960), Pushed::Restarted, "a jump past the window restarts");
+        assert!(jb.depth_ms() <= 20.0);
     }
 
     #[test]
