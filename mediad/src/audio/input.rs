@@ -14,11 +14,8 @@ use rtp_types::RtpPacket;
 /// Level of a frame without audio (RFC 6464's floor).
 pub const SILENT_DBOV: f32 = -127.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtmfSource {
-    Rfc4733,
-    Inband,
-}
+/// Where digits came from: the control protocol's own type.
+pub use control::DtmfSource;
 
 #[derive(Default, Debug, Clone, Copy)]
 pub struct InputCounters {

@@ -91,6 +91,7 @@ pub struct Mixer {
     pub speakers_max: usize,
     participants: Vec<Participant>,
     index: HashMap<LegId, usize>,
+    /// Shared encodes: (encoding, used this tick, payload length it produced).
     shared: Vec<(Encoding, bool, Option<usize>)>,
     room_prompt: Option<Player>,
     announced: Vec<LegId>,
@@ -389,15 +390,9 @@ impl Mixer {
             self.shared[idx].1 = true;
             p.shared = Some(idx);
         }
-        // One encode per shared key in use.
-        self.shared.retain(|s| s.1);
-        for p in &mut self.participants {
-            // Indices may have moved with retain: recompute from the key.
-            if let (Some(_), Some(o)) = (p.shared, p.output.as_ref()) {
-                p.shared = self.shared.iter().position(|(e, _, _)| (e.codec, e.frames) == o.key());
-            }
-        }
-        for s in &mut self.shared {
+        // One encode per shared key in use this tick. Keys are few (codec × ptime),
+        // so an encoding nobody uses now is kept, idle, rather than rebuilt later.
+        for s in self.shared.iter_mut().filter(|s| s.1) {
             s.2 = s.0.push(&self.total);
         }
         for p in &mut self.participants {

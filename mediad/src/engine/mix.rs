@@ -6,7 +6,6 @@ use super::buffers::Buf;
 use super::counters::{add, get, set, LegCounters};
 use super::mesh::Handoff;
 use super::Engine;
-use crate::audio::input::DtmfSource;
 use crate::audio::mixer::{MixEvent, Mixer, Outbound, ParticipantSpec};
 use crate::audio::prompt::Player;
 use control::{leg_core, ErrorBody, ErrorCode, Event, LegId};
@@ -260,15 +259,7 @@ impl Engine {
         let events = std::mem::take(&mut self.mix.events);
         for e in events {
             let ev = match e {
-                MixEvent::Dtmf { leg, digit, duration_ms, source } => Event::Dtmf {
-                    leg,
-                    digit: digit.to_string(),
-                    duration_ms,
-                    source: match source {
-                        DtmfSource::Rfc4733 => control::DtmfSource::Rfc4733,
-                        DtmfSource::Inband => control::DtmfSource::Inband,
-                    },
-                },
+                MixEvent::Dtmf { leg, digit, duration_ms, source } => Event::Dtmf { leg, digit: digit.to_string(), duration_ms, source },
                 MixEvent::PromptDone { id } => Event::PromptDone { id },
                 MixEvent::Speakers(_) => continue,
             };

@@ -10,8 +10,7 @@ mod native;
 
 use native::{G722Decoder, G722Encoder, G729Decoder, G729Encoder, Plc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     Opus,
     Pcmu,
