@@ -12,6 +12,10 @@ pub fn event_of(digit: char) -> Option<u8> {
     DIGITS.iter().position(|&d| d as char == digit.to_ascii_uppercase()).map(|i| i as u8)
 }
 
+/// A telephone-event payload shorter than its 4 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
 /// A finished key press.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Digit {
@@ -35,9 +39,9 @@ impl EventReceiver {
 
     /// One telephone-event payload with its RTP timestamp; digits that finished are
     /// pushed to `out`. Malformed payloads return Err and change nothing.
-    pub fn on_payload(&mut self, ts: u32, payload: &[u8], out: &mut Vec<Digit>) -> Result<(), ()> {
+    pub fn on_payload(&mut self, ts: u32, payload: &[u8], out: &mut Vec<Digit>) -> Result<(), Malformed> {
         if payload.len() < 4 {
-            return Err(());
+            return Err(Malformed);
         }
         let (event, end, duration) = (payload[0], payload[1] & 0x80 != 0, u16::from_be_bytes([payload[2], payload[3]]));
         if event > 15 {
@@ -86,7 +90,7 @@ impl EventSender {
     }
 
     /// The next 20 ms packet's payload; None when the event is over.
-    pub fn next(&mut self) -> Option<[u8; 4]> {
+    pub fn next_payload(&mut self) -> Option<[u8; 4]> {
         if self.ends_left == 0 {
             return None;
         }
@@ -249,7 +253,7 @@ mod tests {
         let mut rx = EventReceiver::new(8000);
         let mut digits = Vec::new();
         let mut packets = 0;
-        while let Some(p) = tx.next() {
+        while let Some(p) = tx.next_payload() {
             packets += 1;
             rx.on_payload(4242, &p, &mut digits).unwrap();
         }

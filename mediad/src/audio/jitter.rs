@@ -146,7 +146,7 @@ impl JitterBuffer {
         let mut result = Pushed::Accepted;
         let next = *self.next_seq.get_or_insert(packet.seq);
         let mut offset = packet.seq.wrapping_sub(next);
-        if offset >= RESTART_GAP && offset <= u16::MAX - RESTART_GAP {
+        if (RESTART_GAP..=u16::MAX - RESTART_GAP).contains(&offset) {
             self.reset();
             self.next_seq = Some(packet.seq);
             offset = 0;

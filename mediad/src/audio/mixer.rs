@@ -204,14 +204,14 @@ impl Mixer {
 
     /// Play to one participant (`leg`, which must take the mix) or the whole room;
     /// replaces what played there.
-    pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<(), ()> {
+    pub fn play(&mut self, player: Player, leg: Option<LegId>) -> Result<(), &'static str> {
         self.attention = true;
         match leg {
             None => self.room_prompt = Some(player),
             Some(l) => {
-                let p = self.get_mut(l).ok_or(())?;
+                let p = self.get_mut(l).ok_or("not in the mix")?;
                 if p.output.is_none() {
-                    return Err(());
+                    return Err("the leg takes no audio from mediad");
                 }
                 p.prompt = Some(player);
             }

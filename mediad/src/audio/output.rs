@@ -122,7 +122,7 @@ impl Output {
         };
         let Some(ev) = self.dtmf.front_mut() else { return false };
         let first = std::mem::take(&mut ev.first);
-        let Some(payload) = ev.next() else {
+        let Some(payload) = ev.next_payload() else {
             self.dtmf.pop_front();
             return self.write_dtmf(out);
         };

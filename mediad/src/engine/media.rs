@@ -141,7 +141,7 @@ impl Engine {
             self.emit(e);
         }
         if let Some(at) = mix_at {
-            self.to_mixer(at, src_id, data);
+            self.mix_input(at, src_id, data);
         }
         let Some(rslot) = room else { return };
         // The fixed header is validated above; rewrite its fields where they sit.
@@ -227,7 +227,7 @@ impl Engine {
                         self.mix_push(room, leg, buf.bytes());
                         self.recycle(buf);
                     }
-                    Handoff::ToLeg { leg, buf } => self.to_leg_from_peer(leg, buf),
+                    Handoff::ToLeg { leg, buf } => self.deliver_from_peer(leg, buf),
                 }
             }
         }

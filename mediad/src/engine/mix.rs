@@ -125,7 +125,7 @@ impl Engine {
             }
             MixCommand::Play { room, leg, player } => {
                 // A replaced prompt just stops (no `prompt.done`); the registry forgets it.
-                m.mixer(room)?.play(player, leg).map_err(|_| not_here("the leg (taking the mix)"))?;
+                m.mixer(room)?.play(player, leg).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("the leg: {e}")))?;
             }
             MixCommand::Stop { room, id } => {
                 if !m.mixer(room)?.stop(id) {
@@ -140,7 +140,7 @@ impl Engine {
     }
 
     /// Audio from leg `src` (a raw RTP packet as received) for its mixer.
-    pub(super) fn to_mixer(&mut self, (core, room): MixAt, src: LegId, data: &[u8]) {
+    pub(super) fn mix_input(&mut self, (core, room): MixAt, src: LegId, data: &[u8]) {
         if core == self.core {
             return self.mix_push(room, src, data);
         }
@@ -199,7 +199,7 @@ impl Engine {
         self.resend(slot, data, None);
     }
 
-    pub(super) fn to_leg_from_peer(&mut self, leg: LegId, buf: Box<Buf>) {
+    pub(super) fn deliver_from_peer(&mut self, leg: LegId, buf: Box<Buf>) {
         if let Some(slot) = self.leg_slot(leg) {
             self.resend(slot, buf.bytes(), None);
         }
@@ -235,7 +235,7 @@ impl Engine {
             }
         }
         m.busy = busy;
-        if m.ticks % STATS_EVERY == 0 {
+        if m.ticks.is_multiple_of(STATS_EVERY) {
             publish_stats(m);
         }
         let out = std::mem::take(&mut self.mix.out);
