@@ -177,9 +177,9 @@ pub fn idle_cost(o: &Opts, rooms: usize, rx: SocketAddr) -> f64 {
     (m.sut.cpu_seconds() - cpu0) / o.duration.as_secs_f64()
 }
 
-fn steps(room_size: usize, max: usize) -> Vec<usize> {
+fn steps(room_size: usize, from: usize, max: usize) -> Vec<usize> {
     let mut v = Vec::new();
-    let mut p = room_size.max(250);
+    let mut p = room_size.max(from);
     while p <= max {
         v.push(p / room_size * room_size);
         p *= 2;
@@ -189,10 +189,10 @@ fn steps(room_size: usize, max: usize) -> Vec<usize> {
 }
 
 /// Climb until the first failure, then try halfway between the last pass and it.
-fn capacity(room_size: usize, max: usize, mut measure: impl FnMut(usize) -> Step) -> Option<Step> {
+fn capacity(room_size: usize, from: usize, max: usize, mut measure: impl FnMut(usize) -> Step) -> Option<Step> {
     let mut best: Option<Step> = None;
     let mut failed_at = None;
-    for p in steps(room_size, max) {
+    for p in steps(room_size, from, max) {
         let s = measure(p);
         if !s.4 {
             failed_at = Some(p);
@@ -247,7 +247,8 @@ pub fn run(o: &Opts) -> (Vec<Row>, Option<f64>) {
     for &size in &o.room_sizes {
         let case = format!("rooms of {size}");
         let janus = if o.systems.iter().any(|s| s == "janus-audiobridge") {
-            let j = capacity(size, o.max_participants, |p| match crate::janus_audio::measure(o, size, p, &tx, &rx, &payload) {
+            // AudioBridge runs a mixer thread per room: its ladder starts at one room.
+            let j = capacity(size, size, o.max_participants, |p| match crate::janus_audio::measure(o, size, p, &rx, &payload) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("  janus-audiobridge rooms of {size}, {p}: {e}");
@@ -259,7 +260,7 @@ pub fn run(o: &Opts) -> (Vec<Row>, Option<f64>) {
             None
         };
         if o.systems.iter().any(|s| s == "mediad") {
-            let m = capacity(size, o.max_participants, |p| measure_mediad(o, size, p, &tx, &rx, &payload));
+            let m = capacity(size, 250, o.max_participants, |p| measure_mediad(o, size, p, &tx, &rx, &payload));
             rows.push(row(&case, "mediad", m, janus.map(|j| j.map_or(0.0, |s| s.0 as f64))));
         }
         if let Some(j) = janus {

@@ -22,9 +22,11 @@ fn get(http: SocketAddr, path: &str) -> Result<Value, String> {
 }
 
 /// Janus with `participants` plain-RTP participants in rooms of `room_size`, each
-/// mixed back to `rx`; returns Janus and where each participant sends.
+/// mixed back to `rx`; returns Janus and where each participant sends. AudioBridge
+/// binds plain-RTP sockets to its `local_ip` (default: the host's first address, not
+/// loopback), hence `local_ip` in its configuration.
 fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Result<(Sut, Vec<SocketAddr>), String> {
-    let (sut, http) = crate::janus::start(o.sut_cpu, "janus-audio", "audiobridge", "rtp_port_range = \"40000-49999\"")?;
+    let (sut, http) = crate::janus::start(o.sut_cpu, "janus-audio", "audiobridge", "rtp_port_range = \"40000-49999\" local_ip = \"127.0.0.1\"")?;
     let r = post(http, "/janus", &json!({"janus": "create", "transaction": "c"}))?;
     let session = r["data"]["id"].as_u64().ok_or(format!("janus create: {r}"))?;
     let attach = || -> Result<u64, String> {
@@ -73,11 +75,13 @@ fn setup(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize) -> Res
     Ok((sut, dests))
 }
 
-pub fn measure(o: &Opts, room_size: usize, participants: usize, tx: &UdpSocket, rx: &UdpSocket, payload: &[u8]) -> Result<(usize, f64, f64, u64, bool), String> {
+pub fn measure(o: &Opts, room_size: usize, participants: usize, rx: &UdpSocket, payload: &[u8]) -> Result<(usize, f64, f64, u64, bool), String> {
     let (sut, dests) = setup(o, rx.local_addr().unwrap(), participants, room_size)?;
-    let (_, warm) = crate::audio_mix::drive(tx, rx, &dests, Duration::from_millis(600), payload, 0);
+    // Janus connects each participant's socket to the address given at join (`rx`),
+    // so the kernel drops anything that does not come from there: send from `rx`.
+    let (_, warm) = crate::audio_mix::drive(rx, rx, &dests, Duration::from_millis(600), payload, 0);
     let cpu0 = sut.cpu_seconds();
-    let (got, rounds) = crate::audio_mix::drive(tx, rx, &dests, o.duration, payload, warm as u16);
+    let (got, rounds) = crate::audio_mix::drive(rx, rx, &dests, o.duration, payload, warm as u16);
     let cpu = (sut.cpu_seconds() - cpu0) / o.duration.as_secs_f64();
     let expected = (participants as u64 * rounds) as f64;
     let pass = got as f64 >= 0.99 * expected;
