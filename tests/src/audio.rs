@@ -1,7 +1,7 @@
 //! Real audio peers for the audio MCU tests: ffmpeg tone senders and recorders in
 //! each codec, sipp playing its RFC 2833 pcaps, and tone analysis of recordings.
 
-use crate::{Proc, TempDir};
+use crate::{Netns, Proc, TempDir};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -24,9 +24,19 @@ pub const G722: AudioCodec = AudioCodec { name: "g722", pt: 9, encoder: "g722", 
 /// Rate recordings are written at.
 pub const RECORD_RATE: u32 = 16_000;
 
+/// ffmpeg, inside `ns` when given.
+fn ffmpeg(ns: Option<&Netns>) -> Command {
+    ns.map_or_else(|| Command::new("ffmpeg"), |ns| ns.command("ffmpeg"))
+}
+
 /// ffmpeg sending `source` (a lavfi audio graph) in `codec`, 20 ms packets, in real time.
 pub fn send_lavfi(dir: &TempDir, tag: &str, codec: AudioCodec, source: &str, port: u16) -> Proc {
-    let mut cmd = Command::new("ffmpeg");
+    send_lavfi_in(None, dir, tag, codec, source, port)
+}
+
+/// The same, inside `ns` when given.
+pub fn send_lavfi_in(ns: Option<&Netns>, dir: &TempDir, tag: &str, codec: AudioCodec, source: &str, port: u16) -> Proc {
+    let mut cmd = ffmpeg(ns);
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", source]);
     cmd.args(["-ac", "1", "-ar", &codec.rate.to_string(), "-c:a", codec.encoder]);
     if codec.name == "opus" {
@@ -51,6 +61,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(dir: &TempDir, tag: &str, codec: AudioCodec, port: u16) -> Recorder {
+        Recorder::start_in(None, dir, tag, codec, port)
+    }
+
+    /// The same, inside `ns` when given.
+    pub fn start_in(ns: Option<&Netns>, dir: &TempDir, tag: &str, codec: AudioCodec, port: u16) -> Recorder {
         let sdp = dir.path(&format!("{tag}.sdp"));
         std::fs::write(
             &sdp,
@@ -65,7 +80,7 @@ impl Recorder {
         let log = dir.path(&format!("{tag}.rx.log"));
         let proc = Proc::spawn(
             "ffmpeg-audio-rx",
-            Command::new("ffmpeg")
+            ffmpeg(ns)
                 .args(["-hide_banner", "-nostdin", "-loglevel", "info", "-protocol_whitelist", "file,rtp,udp", "-i"])
                 .arg(&sdp)
                 .args(["-ac", "1", "-ar", &RECORD_RATE.to_string(), "-f", "s16le", "-flush_packets", "1", "-y"])

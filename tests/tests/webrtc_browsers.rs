@@ -349,3 +349,80 @@ fn simulcast_receiver_below_the_low_layer_keeps_decoding_at_a_lower_frame_rate()
     assert!(narrow_fps > 2.0, "the narrow receiver keeps decoding: {narrow_fps} fps: {r}");
     assert!(narrow_fps < 0.75 * wide, "at a lower frame rate ({narrow_fps} against {wide}): {r}");
 }
+
+/// Hybrid room: two phones (plain RTP, PCMU 440 Hz and G.722 880 Hz, recorded by
+/// ffmpeg) and a Chromium page that takes the room's mix (`?audio=mix`), its microphone
+/// a 1300 Hz WAV. The browser hears both phones and not itself; each phone hears the
+/// browser and the other phone, not itself.
+#[test]
+fn browser_taking_the_mix_and_phones_hear_each_other() {
+    use system_tests::audio::*;
+    const SECONDS: u32 = 9;
+    let (_turn, ns, m, _signal) = conference_site("mixweb");
+    let dir = system_tests::TempDir::new("mixweb");
+    let wav = dir.path("mic.wav");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=1300:sample_rate=48000:duration=4"])
+        .args(["-af", "volume=0.5", "-ac", "1", "-c:a", "pcm_s16le"])
+        .arg(&wav)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg made no WAV");
+    let mut c = m.client();
+    // The room exists before the browser: signal's own room.create finds it (mixing).
+    let _: control::RoomInfo =
+        c.call(control::Op::RoomCreate { room: Some("hybrid".into()), mix: Some(control::MixSettings::default()), core: Some(0) }).unwrap();
+    let phones = [(PCMU, 440u32), (G722, 880)];
+    let mut recorders = Vec::new();
+    let mut senders = Vec::new();
+    for (i, &(codec, hz)) in phones.iter().enumerate() {
+        let port = 41_000 + i as u16 * 2;
+        recorders.push(Recorder::start_in(Some(&ns), &dir, &format!("phone{i}"), codec, port));
+        let leg = c
+            .leg_create(control::LegCreate {
+                core: Some(1 - i),
+                remote: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+                room: Some("hybrid".into()),
+                clock_rate: Some(8_000),
+                audio: Some(control::LegAudio {
+                    receive: vec![control::AudioPayload { pt: codec.pt, codec: codec.name.into() }],
+                    send: Some(control::AudioSend { pt: codec.pt, codec: codec.name.into(), ptime: 20 }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .unwrap();
+        senders.push(send_lavfi_in(Some(&ns), &dir, &format!("phone{i}"), codec, &sine(codec, hz, SECONDS + 6), leg.rtp_port));
+    }
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60", "ip", "netns", "exec", &ns.name, "node", "mix.mjs", "http://127.0.0.1:8080", "hybrid"])
+        .arg(&wav)
+        .arg(SECONDS.to_string())
+        .current_dir(web_dir())
+        .output()
+        .expect("node (apt-get install nodejs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no result from the browser:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    drop(senders);
+    let heard: Vec<(Vec<i16>, String)> = recorders.into_iter().map(|r| r.finish()).collect();
+
+    assert_eq!(r["errors"], serde_json::json!([]), "{}", r["console"]);
+    assert!(r["stats"]["packetsReceived"].as_u64().unwrap_or(0) > 200, "the mix reached the browser: {}", r["stats"]);
+    let rate = r["heard"]["rate"].as_u64().expect("the page recorded the mix") as u32;
+    let pcm: Vec<i16> = r["heard"]["samples"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i16).collect();
+    let share = |pcm: &[i16], rate, hz| tone_share(pcm, rate, hz as f32);
+    let browser = [440, 880, 1300].map(|hz| share(&pcm, rate, hz));
+    eprintln!("browser heard {browser:?}, {} samples at {rate}", pcm.len());
+    assert!(browser[0] > 0.1 && browser[1] > 0.1, "the browser hears both phones: {browser:?} at {} dBFS", rms_dbfs(&pcm));
+    assert!(browser[2] < 0.02, "and not itself: {browser:?}");
+    for (i, (pcm, log)) in heard.iter().enumerate() {
+        let own = phones[i].1;
+        let other = phones[1 - i].1;
+        // The browser joins a few seconds into the recording: its share is diluted.
+        let s = [own, other, 1300].map(|hz| share(pcm, RECORD_RATE, hz));
+        eprintln!("phone {i} heard {s:?}");
+        assert!(s[1] > 0.08 && s[2] > 0.05, "phone {i} hears the other phone and the browser: {s:?}\n{log}");
+        assert!(s[0] < 0.02, "phone {i} does not hear itself: {s:?}");
+    }
+}

@@ -289,11 +289,13 @@ impl Mixer {
         let prompts = self.room_prompt.is_some() || self.participants.iter().any(|p| p.prompt.is_some());
         let dtmf = self.participants.iter().any(|p| p.output.as_ref().is_some_and(|o| !o.dtmf.is_empty()));
         self.attention = prompts || dtmf;
-        // Take (and decode only the mixed) frames, and sum the speakers.
+        // Take (and decode only the mixed) frames, and sum the speakers. A room where
+        // nobody takes the mix (browsers keeping SFU audio) decodes nothing.
+        let listened = self.participants.iter().any(|p| p.output.is_some());
         self.total.fill(0.0);
         for p in &mut self.participants {
             let Some(input) = p.input.as_mut() else { continue };
-            input.take(p.speaker, &mut p.frame, &mut self.digits);
+            input.take(p.speaker && listened, &mut p.frame, &mut self.digits);
             if p.speaker {
                 for (t, &x) in self.total.iter_mut().zip(p.frame.iter()) {
                     *t += x * p.gain;

@@ -5,6 +5,8 @@
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+// Hear the room as one mixed stream from the server instead of a track per speaker.
+const mixMode = params.get('audio') === 'mix';
 const app = { id: null, joined: false, names: {}, errors: [], pub: null, sub: null, ws: null, local: null, speaking: null };
 window.app = app;
 
@@ -40,7 +42,10 @@ function tile(pid) {
 let capture = null;
 function preview() {
   const width = Number(params.get('width') || 640), height = Math.round(width * 3 / 4);
-  capture = capture || navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height } }).then((s) => {
+  // `?aproc=0`: no echo cancellation, noise suppression or gain control (a test tone
+  // would be treated as noise).
+  const audio = params.get('aproc') === '0' ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true;
+  capture = capture || navigator.mediaDevices.getUserMedia({ audio, video: { width, height } }).then((s) => {
     app.local = s;
     $('preview').srcObject = s;
     return s;
@@ -71,13 +76,19 @@ async function publish() {
   if (params.get('mic') === '0') toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
   app.pub = new RTCPeerConnection(pcConfig());
   for (const track of stream.getTracks()) {
-    const init = { direction: 'sendonly', streams: [stream] };
+    // `?audio=mix`: the microphone's transceiver also receives the room's mix.
+    const init = { direction: track.kind === 'audio' && mixMode ? 'sendrecv' : 'sendonly', streams: [stream] };
     // `?simulcast=1`: three encodings, leanest first (the server serves each receiver
     // the one its bandwidth allows).
     if (track.kind === 'video' && params.get('simulcast') === '1') init.sendEncodings = SIMULCAST;
     const tr = app.pub.addTransceiver(track, init);
     preferCodec(tr, track.kind);
   }
+  app.pub.ontrack = (e) => {
+    if (e.track.kind !== 'audio') return;
+    app.mix = new MediaStream([e.track]);
+    $('mix').srcObject = app.mix;
+  };
   app.pub.onconnectionstatechange = () => setStatus('publishing: ' + app.pub.connectionState);
   const offer = await app.pub.createOffer();
   await app.pub.setLocalDescription(offer);
@@ -134,7 +145,7 @@ function join() {
   history.replaceState(null, '', '/c/' + encodeURIComponent(room) + location.search);
   app.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
   app.ws.onopen = () => send({ type: 'join', room, name: $('name').value.trim(), pin: $('pin').value.trim() || undefined,
-    publish: params.get('publish') !== '0' });
+    publish: params.get('publish') !== '0', audio: mixMode ? 'mix' : undefined });
   app.ws.onmessage = (e) => onMessage(JSON.parse(e.data));
   app.ws.onclose = () => { setStatus('disconnected'); app.joined = false; };
   $('join').disabled = true;
@@ -174,6 +185,38 @@ app.stats = async () => {
   });
   return out;
 };
+
+// `?audio=mix`: what the mix brought so far, and `ms` of it as heard (mono samples at
+// the audio context's rate, −1..1) for tone analysis. WebAudio reads the same stream
+// the page's <audio> element plays.
+app.mixStats = async () => {
+  let out = null;
+  if (!app.pub) return out;
+  (await app.pub.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+      out = { ssrc: s.ssrc, packetsReceived: s.packetsReceived || 0, packetsLost: s.packetsLost || 0,
+        audioLevel: s.audioLevel || 0, totalAudioEnergy: s.totalAudioEnergy || 0 };
+    }
+  });
+  return out;
+};
+app.recordMix = (ms) => new Promise((resolve, reject) => {
+  if (!app.mix) { reject(new Error('no mix track')); return; }
+  const ctx = new AudioContext();
+  const src = ctx.createMediaStreamSource(app.mix);
+  const proc = ctx.createScriptProcessor(4096, 1, 1);
+  const want = Math.round(ctx.sampleRate * ms / 1000), samples = [];
+  proc.onaudioprocess = (e) => {
+    if (samples.length >= want) return;
+    for (const v of e.inputBuffer.getChannelData(0)) samples.push(v);
+    if (samples.length >= want) {
+      src.disconnect(); proc.disconnect(); ctx.close();
+      resolve({ rate: ctx.sampleRate, samples: samples.slice(0, want).map((v) => Math.round(v * 32767)) });
+    }
+  };
+  src.connect(proc);
+  proc.connect(ctx.destination);
+});
 
 // The local port of the receiving connection's selected pair (tests police it).
 app.subPort = async () => {

@@ -8,9 +8,14 @@
 //! we offer (one sendonly leg in the same room that skips the browser's own
 //! publisher). Roles never swap, so offers never collide: a change while a
 //! subscriber offer is unanswered is sent once the answer arrives.
+//!
+//! Audio: every room mixes (phones hear the browsers). A browser that joins with
+//! `"audio": "mix"` hears the room's mix on its publisher connection (the audio
+//! m-line answered `sendrecv`, mediad's mix SSRC) and gets no SFU audio; the others
+//! keep one SFU audio track per publisher and get no mix.
 
 use super::sdp::{self, Codec, Kind};
-use control::{LegCreate, LegId, LegInfo, LegUpdate, Media, StreamSpec, WebrtcRemote};
+use control::{AudioPayload, AudioSend, LegAudio, LegCreate, LegId, LegInfo, LegUpdate, Media, StreamSpec, WebrtcRemote};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,7 +72,19 @@ struct Participant {
     name: String,
     publisher: Option<(LegId, Vec<Track>)>,
     wants_media: bool,
+    /// Asked for the room's mix (`"audio": "mix"`) instead of SFU audio.
+    wants_mix: bool,
+    /// Its publisher leg takes the mix: subscribe it to no audio.
+    hears_mix: bool,
     sub: Subscriber,
+}
+
+/// What a `join` asks for besides the room.
+struct JoinOpts {
+    /// Whether it will publish (receivers that never do get their offer at once).
+    publish: bool,
+    /// `"audio": "mix"`.
+    mix: bool,
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +126,10 @@ impl Hub {
         let kind = msg.get("type").and_then(Value::as_str).unwrap_or("");
         let text = |k: &str| msg.get(k).and_then(Value::as_str);
         match kind {
-            "join" => self.join(conn, text("room").unwrap_or(""), text("name").unwrap_or(""), text("pin"), msg.get("publish").and_then(Value::as_bool).unwrap_or(true), media),
+            "join" => {
+                let opts = JoinOpts { publish: msg.get("publish").and_then(Value::as_bool).unwrap_or(true), mix: text("audio") == Some("mix") };
+                self.join(conn, text("room").unwrap_or(""), text("name").unwrap_or(""), text("pin"), opts, media)
+            }
             "publish" => match text("sdp") {
                 Some(s) => self.publish(conn, s, media),
                 None => error(conn, "publish needs sdp"),
@@ -125,7 +145,8 @@ impl Hub {
         }
     }
 
-    fn join(&mut self, conn: ConnId, room: &str, name: &str, pin: Option<&str>, publish: bool, media: &mut dyn MediaOps) -> Vec<Out> {
+    fn join(&mut self, conn: ConnId, room: &str, name: &str, pin: Option<&str>, opts: JoinOpts, media: &mut dyn MediaOps) -> Vec<Out> {
+        let publish = opts.publish;
         if self.room_of.contains_key(&conn) {
             return error(conn, "already joined");
         }
@@ -154,7 +175,7 @@ impl Hub {
             .keys()
             .map(|&to| Out { to, msg: json!({"type": "participant_joined", "id": conn, "name": name}) })
             .collect();
-        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, sub: Subscriber::default() });
+        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, wants_mix: opts.mix, hears_mix: false, sub: Subscriber::default() });
         self.room_of.insert(conn, room.to_string());
         let conf = self.confs.get_mut(room).expect("inserted above");
         out.insert(
@@ -208,7 +229,23 @@ impl Hub {
         }
         // Transport-wide sequence numbers share one id across the BUNDLE.
         let twcc_ext = desc.media.iter().zip(&accepted).filter(|(_, c)| c.is_some()).find_map(|(m, _)| m.extmap_id(sdp::TWCC_URI));
+        // The first Opus audio m-line is the voice the room's mix hears; it carries
+        // the mix back when asked for and the browser offered to receive.
+        let voice = desc.media.iter().zip(&accepted).position(|(m, c)| m.kind == Kind::Audio && c.is_some_and(|c| c.name.eq_ignore_ascii_case("opus")));
+        let hears_mix = voice.is_some_and(|i| p.wants_mix && desc.media[i].direction == "sendrecv");
+        let audio = voice.map(|i| {
+            let (m, pt) = (&desc.media[i], accepted[i].expect("accepted").pt);
+            LegAudio {
+                receive: vec![AudioPayload { pt, codec: "opus".into() }],
+                send: hears_mix.then(|| AudioSend { pt, codec: "opus".into(), ptime: 20 }),
+                level_ext: audio_level(m),
+                // Browsers send DTMF as RFC 4733 only; Opus carries no tones to detect.
+                inband_dtmf: false,
+                ..Default::default()
+            }
+        });
         let spec = LegCreate {
+            audio,
             webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag.clone(), ice_pwd: desc.ice_pwd.clone(), fingerprint: desc.fingerprint.clone() }),
             streams,
             twcc_ext,
@@ -222,12 +259,15 @@ impl Hub {
             Err(e) => return error(conn, format!("media: {e}")),
         };
         let local = info.webrtc.as_ref().expect("a WebRTC leg");
+        let mix_send = info.mix_ssrc.filter(|_| hears_mix).map(|ssrc| (ssrc, "mix", "mix-audio"));
         let mut tracks = Vec::new();
         let sections: Vec<sdp::Section> = desc
             .media
             .iter()
             .zip(&accepted)
-            .map(|(m, c)| {
+            .enumerate()
+            .map(|(i, (m, c))| {
+                let mix_here = mix_send.filter(|_| voice == Some(i));
                 if let Some(c) = c {
                     tracks.push(Track { kind: m.kind, codec: (*c).clone(), ssrc: info.out_ssrcs[tracks.len()] });
                 }
@@ -245,8 +285,8 @@ impl Hub {
                     kind: m.kind,
                     mid: &m.mid,
                     codec: *c,
-                    direction: "recvonly",
-                    send: None,
+                    direction: if mix_here.is_some() { "sendrecv" } else { "recvonly" },
+                    send: mix_here,
                     rejected_as: Some((&m.proto, &m.fmt)),
                     extmaps,
                     recv_rids: if simulcast { &m.send_rids } else { &[] },
@@ -261,6 +301,7 @@ impl Hub {
         let mut out = vec![Out { to: conn, msg: json!({"type": "answer", "sdp": answer}) }];
         p.publisher = Some((info.leg, tracks));
         p.wants_media = true;
+        p.hears_mix = mix_send.is_some();
         out.extend(conf.participants.keys().filter(|&&k| k != conn).map(|&to| Out { to, msg: json!({"type": "track_published", "id": conn, "kinds": kinds}) }));
         out.extend(self.sync(&room, media));
         out
@@ -279,15 +320,16 @@ impl Hub {
                 continue;
             }
             let mut changed = false;
+            let hears_mix = p.hears_mix;
             for slot in p.sub.slots.iter_mut().filter(|s| s.active) {
-                if !published.iter().any(|(from, _)| *from == slot.from) {
+                if !published.iter().any(|(from, _)| *from == slot.from) || (hears_mix && slot.kind == Kind::Audio) {
                     slot.active = false;
                     changed = true;
                 }
             }
             for (from, tracks) in published.iter().filter(|(from, _)| *from != id) {
                 for (i, t) in tracks.iter().enumerate() {
-                    if p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
+                    if (hears_mix && t.kind == Kind::Audio) || p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
                         continue;
                     }
                     let slot = Slot { mid: String::new(), from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true };

@@ -22,13 +22,14 @@ impl MediaOps for FakeMedia {
         self.next += 1;
         let leg = self.next;
         let n = spec.streams.len().max(1) as u32;
-        let info: LegInfo = serde_json::from_value(json!({
+        let mut info: LegInfo = serde_json::from_value(json!({
             "leg": leg, "core": 0, "media": "audio", "pool": "webrtc", "rtcp_mux": true,
             "local_ip": "127.0.0.1", "rtp_port": 53000 + leg, "rtcp_port": 53000 + leg, "advertised_ip": "127.0.0.1",
             "out_ssrcs": (0..n).map(|k| leg as u32 * 100 + k).collect::<Vec<_>>(),
             "webrtc": {"ice_ufrag": format!("u{leg}"), "ice_pwd": "p".repeat(24), "fingerprint": "sha-256 AA:BB", "candidates": [format!("127.0.0.1:{}", 53000 + leg)]}
         }))
         .unwrap();
+        info.mix_ssrc = spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| 7000 + leg as u32);
         self.created.push(spec);
         Ok(info)
     }
@@ -165,4 +166,35 @@ fn simulcast_publisher_gets_layers_in_mediad_and_in_the_answer() {
     let spec = m.created.iter().rev().find(|s| !s.streams.is_empty()).unwrap();
     assert!(spec.streams[1].rids.is_empty() && spec.streams[1].rid_ext.is_none());
     assert!(!of_type(&out, 2, "answer").unwrap()["sdp"].as_str().unwrap().contains("a=simulcast"));
+}
+
+#[test]
+fn a_mix_participant_hears_the_mix_on_its_publisher_and_no_sfu_audio() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
+    hub.handle(1, &json!({"type": "join", "room": "mixed", "name": "ann", "audio": "mix"}), &mut m);
+    let sendrecv = CHROME_OFFER.replacen("a=sendonly", "a=sendrecv", 1);
+    let out = hub.handle(1, &json!({"type": "publish", "sdp": sendrecv}), &mut m);
+    let answer = of_type(&out, 1, "answer").unwrap()["sdp"].as_str().unwrap().to_string();
+    let (audio, video) = answer.split_once("m=video").unwrap();
+    assert!(audio.contains("a=sendrecv") && audio.contains("a=ssrc:7001 "), "the mix goes out on the audio m-line: {audio}");
+    assert!(video.contains("a=recvonly") && !video.contains("a=ssrc:"), "{video}");
+    let a = m.created[0].audio.as_ref().expect("the publisher is a mix participant");
+    assert_eq!((a.receive[0].pt, a.send.as_ref().map(|s| s.pt), a.level_ext), (111, Some(111), Some(1)));
+
+    // bob keeps SFU audio: he still feeds the mix (phones hear him) but takes none.
+    hub.handle(2, &json!({"type": "join", "room": "mixed", "name": "bob"}), &mut m);
+    let out = hub.handle(2, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let bob = m.created.iter().find(|c| c.label.as_deref() == Some("bob/pub")).unwrap();
+    assert!(bob.audio.as_ref().is_some_and(|a| a.send.is_none() && a.receive.len() == 1));
+    let to_ann = of_type(&out, 1, "offer").unwrap()["sdp"].as_str().unwrap();
+    let to_bob = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap();
+    assert!(!to_ann.contains("m=audio") && to_ann.contains("m=video"), "ann gets bob's video only: {to_ann}");
+    assert!(to_bob.contains("m=audio") && to_bob.contains("m=video"), "bob gets ann's audio and video: {to_bob}");
+
+    // Asking for the mix with a send-only microphone gets SFU audio instead.
+    hub.handle(3, &json!({"type": "join", "room": "mixed", "name": "cat", "audio": "mix"}), &mut m);
+    let out = hub.handle(3, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let answer = of_type(&out, 3, "answer").unwrap()["sdp"].as_str().unwrap();
+    assert!(!answer.contains("a=sendrecv") && !answer.contains("a=ssrc:"), "{answer}");
+    assert!(of_type(&out, 3, "offer").unwrap()["sdp"].as_str().unwrap().contains("m=audio"));
 }

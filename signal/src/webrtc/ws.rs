@@ -31,7 +31,7 @@ struct Mediad<'a>(&'a MediadLink);
 
 impl MediaOps for Mediad<'_> {
     fn ensure_room(&mut self, room: &str) -> Result<(), String> {
-        let r: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::RoomCreate { room: Some(room.to_string()), mix: None, core: None }));
+        let r: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None }));
         match r {
             Ok(_) => Ok(()),
             Err(control::ClientError::Daemon(e)) if e.code == ErrorCode::RoomExists => Ok(()),
