@@ -4,3 +4,4 @@
 pub mod http;
 pub mod mediad_link;
 pub mod webrtc;
+pub mod sip;

@@ -3,7 +3,7 @@
 //! API; SIP and RTSP control arrive with their issues. `--spawn-mediad` starts a
 //! mediad of its own on loopback (all-in-one).
 
-use signal::{http, mediad_link, webrtc};
+use signal::{http, mediad_link, sip, webrtc};
 
 use clap::Parser;
 use mediad_link::MediadLink;
@@ -43,6 +43,15 @@ struct Args {
     /// A conference that needs a PIN: `<conference-id>=<4-10 digits>` (repeatable).
     #[arg(long = "pin", value_parser = parse_pin)]
     pins: Vec<(String, String)>,
+    /// SIP over UDP here (e.g. `0.0.0.0:5060`); off when absent.
+    #[arg(long)]
+    sip: Option<String>,
+    /// Conference for SIP calls to the bare host or to an unknown number.
+    #[arg(long, default_value = "default")]
+    sip_default_conference: String,
+    /// Ring this long before answering SIP calls (0: answer at once).
+    #[arg(long, default_value_t = 0)]
+    sip_answer_delay_ms: u64,
     /// All-in-one: start this mediad binary on loopback with a private socket.
     #[arg(long)]
     spawn_mediad: Option<PathBuf>,
@@ -99,6 +108,22 @@ fn main() {
         let c = ctx.clone();
         std::thread::spawn(move || http::serve(l, Some(acceptor), c));
     }
+    let sip_addr = args.sip.as_ref().map(|a| {
+        let sock = std::net::UdpSocket::bind(a).unwrap_or_else(|e| {
+            stop(child.as_mut());
+            fatal(&format!("SIP on {a}: {e}"))
+        });
+        let local = sock.local_addr().expect("bound");
+        let cfg = sip::endpoint::Config {
+            local,
+            default_conference: Some(args.sip_default_conference.clone()).filter(|c| !c.is_empty()),
+            pins: args.pins.iter().cloned().collect(),
+            answer_delay: Duration::from_millis(args.sip_answer_delay_ms),
+        };
+        let l = link.clone();
+        std::thread::Builder::new().name("sip-udp".into()).spawn(move || sip::udp::serve(sock, sip::endpoint::Endpoint::new(cfg), l)).expect("thread");
+        local
+    });
     let s = link.snapshot();
     let st = s.stats.expect("ready");
     println!("\nAppliance ready ({} media cores, {} I/O).", st.workers.len(), st.io);
@@ -108,7 +133,11 @@ fn main() {
     }
     println!("  Status page and API:     http://{}/status  http://{}/api/v1/status", args.http, args.http);
     println!("  mediad control socket:   {}  (mediactl --socket {} stats.daemon)", args.mediad_socket.display(), args.mediad_socket.display());
-    println!("  Not yet served: SIP (5060), RTSP (8554): they land with their issues.");
+    match sip_addr {
+        Some(a) => println!("  SIP phone (UDP):         sip:00<conference-id>@{a}  (PIN: sip:00<cid>,<pin>@{a})"),
+        None => println!("  SIP: off (--sip 0.0.0.0:5060 serves it)"),
+    }
+    println!("  Not yet served: RTSP (8554): it lands with its issue.");
     println!("Ctrl-C stops everything.\n");
     signals.wait();
     stop(child.as_mut());

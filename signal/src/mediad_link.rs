@@ -73,3 +73,38 @@ impl MediadLink {
         false
     }
 }
+
+/// The conference logic's view of mediad (WebRTC hub and SIP endpoint alike),
+/// through the control link.
+pub struct LinkOps<'a>(pub &'a MediadLink);
+
+impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
+    fn ensure_room(&mut self, room: &str) -> Result<(), String> {
+        let op = Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None };
+        match self.0.with(|c| c.call::<serde_json::Value>(op)) {
+            Ok(_) => Ok(()),
+            Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::RoomExists => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    /// Browsers and phones share conferences: the room goes only once it is empty
+    /// (checked and deleted under the link's one connection, so no leg slips in).
+    fn delete_room(&mut self, room: &str) {
+        let _ = self.0.with(|c| {
+            let rooms: Vec<RoomInfo> = c.call(Op::RoomList)?;
+            if rooms.iter().any(|r| r.room == room && r.legs.is_empty()) {
+                c.call::<serde_json::Value>(Op::RoomDelete { room: room.to_string() })?;
+            }
+            Ok(())
+        });
+    }
+    fn create_leg(&mut self, spec: control::LegCreate) -> Result<LegInfo, String> {
+        self.0.with(|c| c.call(Op::LegCreate(spec))).map_err(|e| e.to_string())
+    }
+    fn update_leg(&mut self, upd: control::LegUpdate) -> Result<(), String> {
+        self.0.with(|c| c.call::<serde_json::Value>(Op::LegUpdate(upd))).map(|_| ()).map_err(|e| e.to_string())
+    }
+    fn delete_leg(&mut self, leg: control::LegId) {
+        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::LegDelete { leg }));
+    }
+}

@@ -2,10 +2,10 @@
 //! The read timeout is short so the same thread also delivers what other
 //! participants' actions send to this one (joins, offers, leaves).
 
-use super::conference::{ConnId, Hub, MediaOps, Out};
+use super::conference::{ConnId, Hub, Out};
 use crate::http::Stream;
-use crate::mediad_link::MediadLink;
-use control::{ErrorCode, LegCreate, LegId, LegInfo, LegUpdate, Op};
+use crate::mediad_link::{LinkOps, MediadLink};
+use control::Op;
 use crossbeam_channel::{unbounded, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,32 +26,6 @@ pub struct Signalling {
     next: AtomicU64,
 }
 
-/// mediad through the control link.
-struct Mediad<'a>(&'a MediadLink);
-
-impl MediaOps for Mediad<'_> {
-    fn ensure_room(&mut self, room: &str) -> Result<(), String> {
-        let r: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None }));
-        match r {
-            Ok(_) => Ok(()),
-            Err(control::ClientError::Daemon(e)) if e.code == ErrorCode::RoomExists => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-    fn delete_room(&mut self, room: &str) {
-        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::RoomDelete { room: room.to_string() }));
-    }
-    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
-        self.0.with(|c| c.call(Op::LegCreate(spec))).map_err(|e| e.to_string())
-    }
-    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
-        self.0.with(|c| c.call::<serde_json::Value>(Op::LegUpdate(upd))).map(|_| ()).map_err(|e| e.to_string())
-    }
-    fn delete_leg(&mut self, leg: LegId) {
-        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::LegDelete { leg }));
-    }
-}
-
 impl Signalling {
     pub fn new(link: Arc<MediadLink>, pins: HashMap<String, String>, ice: super::ice_servers::IceServers) -> Self {
         Signalling { hub: Mutex::new(Hub::new(pins, ice)), link, outboxes: Mutex::new(HashMap::new()), next: AtomicU64::new(1) }
@@ -68,7 +42,7 @@ impl Signalling {
 
     fn dispatch(&self, conn: ConnId, text: &str) {
         let outs = match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(msg) => self.hub.lock().unwrap().handle(conn, &msg, &mut Mediad(&self.link)),
+            Ok(msg) => self.hub.lock().unwrap().handle(conn, &msg, &mut LinkOps(&self.link)),
             Err(e) => vec![Out { to: conn, msg: serde_json::json!({"type": "error", "message": format!("not JSON: {e}")}) }],
         };
         self.deliver(outs);
@@ -120,7 +94,7 @@ impl Signalling {
             }
         }
         self.outboxes.lock().unwrap().remove(&conn);
-        let outs = self.hub.lock().unwrap().leave(conn, &mut Mediad(&self.link));
+        let outs = self.hub.lock().unwrap().leave(conn, &mut LinkOps(&self.link));
         self.deliver(outs);
     }
 }

@@ -1,0 +1,202 @@
+use super::*;
+use control::LegInfo;
+
+#[derive(Default)]
+struct FakeMedia {
+    next: LegId,
+    created: Vec<LegCreate>,
+    updated: Vec<LegUpdate>,
+    deleted: Vec<LegId>,
+}
+
+impl MediaOps for FakeMedia {
+    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_room(&mut self, _: &str) {}
+    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
+        self.next += 1;
+        self.created.push(spec);
+        Ok(serde_json::from_value(serde_json::json!({"leg": self.next, "core": 0, "media": "audio", "pool": "rtp", "rtcp_mux": false,
+            "local_ip": "127.0.0.1", "rtp_port": 50000 + 2 * self.next, "rtcp_port": 50001 + 2 * self.next, "advertised_ip": "127.0.0.1"}))
+        .unwrap())
+    }
+    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
+        self.updated.push(upd);
+        Ok(())
+    }
+    fn delete_leg(&mut self, leg: LegId) {
+        self.deleted.push(leg);
+    }
+}
+
+const PHONE: &str = "127.0.0.1:6060";
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+fn endpoint(delay_ms: u64) -> Endpoint {
+    let pins = [("777".to_string(), "1234".to_string())].into_iter().collect();
+    Endpoint::new(Config { local: "127.0.0.1:5060".parse().unwrap(), default_conference: Some("lobby".into()), pins, answer_delay: Duration::from_millis(delay_ms) })
+}
+
+fn request(method: &str, user: &str, call: &str, cseq: u32, branch: &str, to_tag: &str, body: &str) -> Vec<u8> {
+    let cseq_method = if method == "ACK" || method == "CANCEL" { method } else { method };
+    format!(
+        "{method} sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:6060;branch={branch};rport\r\nMax-Forwards: 70\r\n\
+f: \"Ann\" <sip:ann@10.0.0.9>;tag=a1\r\nt: <sip:{user}@127.0.0.1>{to_tag}\r\ni: {call}\r\nCSeq: {cseq} {cseq_method}\r\n\
+m: <sip:ann@10.0.0.9:6060>\r\nc: application/sdp\r\nl: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The responses sent so far (status line first words), drained.
+fn sent(ep: &mut Endpoint) -> Vec<Message> {
+    ep.out.drain(..).map(|(to, b)| {
+        assert_eq!(to, PHONE.parse().unwrap(), "answers go back where the request came from");
+        Message::parse(&b).expect("ours parse")
+    }).collect()
+}
+
+fn codes(ms: &[Message]) -> Vec<u16> {
+    ms.iter().filter_map(Message::code).collect()
+}
+
+#[test]
+fn dial_in_answer_ack_and_bye() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    ep.receive(&request("INVITE", "0012345", "c1", 1, "z9hG4bK1", "", SDP), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 180, 200]);
+    let ok = &r[2];
+    let via = ok.header("Via").unwrap();
+    assert!(via.contains("rport=6060") && via.contains("received=127.0.0.1"), "{via}");
+    let tag = param(ok.header("To").unwrap(), "tag").unwrap().to_string();
+    let answer = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(answer.contains("m=audio 50002 RTP/AVP 0 101"), "{answer}");
+    let leg = &m.created[0];
+    assert_eq!(leg.room.as_deref(), Some("12345"));
+    assert_eq!(leg.remote, Some("127.0.0.1:6000".parse().unwrap()));
+    let a = leg.audio.as_ref().unwrap();
+    assert_eq!((a.receive[0].codec.as_str(), a.telephone_event, a.inband_dtmf), ("pcmu", Some(101), true));
+    // No ACK yet: the 200 is resent at T1, then 2·T1.
+    ep.tick(t0 + Duration::from_millis(510), &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    ep.receive(&request("ACK", "0012345", "c1", 1, "z9hG4bK2", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    ep.tick(t0 + Duration::from_secs(5), &mut m);
+    assert!(sent(&mut ep).is_empty(), "the ACK stopped the retransmissions");
+    // A re-INVITE putting the call on hold mutes the leg; resuming unmutes it.
+    let hold = SDP.replace("m=audio", "a=sendonly\r\nm=audio");
+    ep.receive(&request("INVITE", "0012345", "c1", 2, "z9hG4bK3", &format!(";tag={tag}"), &hold), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 200]);
+    assert!(String::from_utf8_lossy(&r[1].body).contains("a=recvonly"));
+    assert_eq!(m.updated.last().unwrap().muted, Some(true));
+    assert!(ep.events.contains(&CallEvent::Held { call: "c1".into(), held: true }));
+    ep.receive(&request("ACK", "0012345", "c1", 2, "z9hG4bK4", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    ep.receive(&request("BYE", "0012345", "c1", 3, "z9hG4bK5", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    assert_eq!(m.deleted, [1]);
+    assert_eq!(ep.calls(), 0);
+    // The BYE retransmitted: the same 200 again, nothing deleted twice.
+    ep.receive(&request("BYE", "0012345", "c1", 3, "z9hG4bK5", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    assert_eq!(m.deleted, [1]);
+}
+
+#[test]
+fn cancel_before_answer_late_offer_and_our_bye() {
+    let (mut ep, mut m, t0) = (endpoint(2000), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    ep.receive(&request("INVITE", "12345", "c2", 1, "z9hG4bKa", "", SDP), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 180]);
+    ep.receive(&request("CANCEL", "12345", "c2", 1, "z9hG4bKa", "", ""), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200, 487]);
+    assert_eq!((m.deleted.as_slice(), ep.calls()), (&[1][..], 0));
+    ep.tick(t0 + Duration::from_secs(3), &mut m);
+    assert!(sent(&mut ep).is_empty(), "a cancelled call is never answered");
+
+    // Late offer: our offer in the 200, the phone's answer in the ACK.
+    ep.receive(&request("INVITE", "12345", "c3", 1, "z9hG4bKb", "", ""), from, t0, &mut m);
+    ep.tick(t0 + Duration::from_secs(2), &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 180, 200]);
+    assert!(String::from_utf8_lossy(&r[2].body).contains("m=audio 50004 RTP/AVP 0 101"));
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    ep.receive(&request("ACK", "12345", "c3", 1, "z9hG4bKc", &format!(";tag={tag}"), &SDP.replace("6000", "7000")), from, t0, &mut m);
+    assert_eq!(m.updated.last().unwrap().remote, Some("127.0.0.1:7000".parse().unwrap()));
+    // We hang up: a BYE to the phone's Contact, resent until answered.
+    ep.hangup("c3", t0, &mut m, "operator");
+    let (to, bye) = ep.out.pop().unwrap();
+    let bye = Message::parse(&bye).unwrap();
+    assert_eq!((to, bye.method(), bye.uri()), (from, Some("BYE"), Some("sip:ann@10.0.0.9:6060")));
+    assert!(bye.header("From").unwrap().contains(&tag) && bye.header("To").unwrap().contains("tag=a1"));
+    ep.tick(t0 + Duration::from_millis(600), &mut m);
+    assert_eq!(ep.out.len(), 1, "BYE resent");
+}
+
+#[test]
+fn pins_dial_plan_and_refusals() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    ep.receive(&request("INVITE", "00777,1234", "p1", 1, "z9hG4bKp1", "", SDP), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 180, 200]);
+    ep.receive(&request("INVITE", "00777,9999", "p2", 1, "z9hG4bKp2", "", SDP), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 403]);
+    ep.receive(&request("INVITE", "00777", "p3", 1, "z9hG4bKp3", "", SDP), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 403], "PIN entry by DTMF is not built: no PIN, no entry");
+    // The bare host goes to the default conference.
+    let bare = String::from_utf8(request("INVITE", "x", "p4", 1, "z9hG4bKp4", "", SDP)).unwrap().replacen("sip:x@127.0.0.1", "sip:127.0.0.1", 1);
+    ep.receive(bare.as_bytes(), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 180, 200]);
+    assert_eq!(m.created.last().unwrap().room.as_deref(), Some("lobby"));
+    // Nothing to mix: 488, and the 488 is resent to a retransmitted INVITE.
+    let ilbc = SDP.replace("RTP/AVP 0 101", "RTP/AVP 97").replace("a=rtpmap:101 telephone-event/8000", "a=rtpmap:97 iLBC/8000");
+    ep.receive(&request("INVITE", "12345", "p5", 1, "z9hG4bKp5", "", &ilbc), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 488]);
+    ep.receive(&request("INVITE", "12345", "p5", 1, "z9hG4bKp5", "", &ilbc), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [488]);
+    assert_eq!(m.created.len(), 2, "no leg for refused calls");
+}
+
+#[test]
+fn hostile_messages_get_400_or_are_dropped_and_leak_nothing() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    let good = String::from_utf8(request("OPTIONS", "x", "h1", 1, "z9hG4bKh1", "", "")).unwrap();
+    ep.receive(good.as_bytes(), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [200]);
+    assert!(r[0].header("Allow").unwrap().contains("INVITE"));
+    // Content-Length beyond the datagram: 400 with a Warning.
+    let long = good.replace("l: 0", "l: 500");
+    ep.receive(long.as_bytes(), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [400]);
+    assert!(r[0].header("Warning").unwrap().contains("Content-Length"));
+    // CSeq naming another method: 400.
+    ep.receive(good.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE").as_bytes(), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [400]);
+    // Without Call-ID or Via nothing can be answered: dropped and counted.
+    let before = ep.counters.malformed;
+    ep.receive(good.replace("i: h1\r\n", "").as_bytes(), from, t0, &mut m);
+    ep.receive(good.replace("Via: SIP/2.0/UDP 10.0.0.9:6060;branch=z9hG4bKh1;rport\r\n", "").as_bytes(), from, t0, &mut m);
+    let huge = good.replace("Max-Forwards: 70", &format!("X-Big: {}", "a".repeat(70_000)));
+    ep.receive(huge.as_bytes(), from, t0, &mut m);
+    ep.receive(b"INVITE sip:x SIP/2.0\r\n\r\n", from, t0, &mut m);
+    ep.receive(&[0xff; 300], from, t0, &mut m);
+    assert!(sent(&mut ep).is_empty());
+    assert_eq!(ep.counters.malformed, before + 5);
+    // A broken request URI: 400; an unknown dialog: 481; unknown methods: 405.
+    let broken = String::from_utf8(request("INVITE", "x", "h2", 1, "z9hG4bKh2", "", SDP)).unwrap().replacen("sip:x@127.0.0.1", "sip:x@[nope", 1);
+    ep.receive(broken.as_bytes(), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 400]);
+    ep.receive(&request("BYE", "x", "nodialog", 2, "z9hG4bKh3", ";tag=zz", ""), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [481]);
+    ep.receive(&request("SUBSCRIBE", "x", "h4", 1, "z9hG4bKh4", "", ""), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [405]);
+    assert!(m.created.is_empty() && ep.calls() == 0, "no leg and no dialog from any of it");
+    // Completed transactions are forgotten after 64·T1.
+    ep.tick(t0 + Duration::from_secs(33), &mut m);
+    assert!(ep.completed.is_empty());
+}
