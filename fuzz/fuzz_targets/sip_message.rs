@@ -31,7 +31,9 @@ impl MediaOps for NoMedia {
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Message::parse(data) {
         let back = Message::parse(&m.to_bytes()).expect("what we write parses");
-        assert_eq!(back, m);
+        // Content-Length is always written, from the body.
+        let without_length = |m: &Message| m.headers.iter().filter(|(n, _)| n != "Content-Length").cloned().collect::<Vec<_>>();
+        assert_eq!((&back.start, &back.body, without_length(&back)), (&m.start, &m.body, without_length(&m)));
         if let Some(u) = m.uri().and_then(uri::Uri::parse) {
             let _ = uri::destination(&u);
             assert_eq!(uri::Uri::parse(&u.to_string()).as_ref(), Some(&u), "{u}");

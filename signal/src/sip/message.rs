@@ -133,7 +133,8 @@ impl Message {
         let start = parse_start(lines.next().ok_or(ParseError::BadStartLine)?)?;
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in lines {
-            if line.len() > MAX_HEADER_LINE {
+            // Control characters (NUL, bare CR or LF, ...) have no place in a header.
+            if line.len() > MAX_HEADER_LINE || line.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
                 return Err(ParseError::BadHeader);
             }
             if line.starts_with(' ') || line.starts_with('\t') {
@@ -142,7 +143,9 @@ impl Message {
                 if last.1.len() + line.len() > MAX_HEADER_LINE {
                     return Err(ParseError::BadHeader);
                 }
-                last.1.push(' ');
+                if !last.1.is_empty() {
+                    last.1.push(' ');
+                }
                 last.1.push_str(line.trim());
                 continue;
             }
