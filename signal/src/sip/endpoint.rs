@@ -208,7 +208,7 @@ impl Endpoint {
         let answerable = ["Via", "From", "To", "Call-ID", "CSeq"].iter().all(|h| m.header(h).is_some_and(|v| !v.is_empty()));
         if answerable && m.cseq().is_some() && m.method().is_some_and(|x| x != "ACK") {
             let mut r = m.response(400, "Bad Request", None);
-            r.push("Warning", format!("399 mediad \"{e}\""));
+            r.push("Warning", warning(399, &e.to_string()));
             self.send(from, &r);
         }
     }
@@ -293,7 +293,7 @@ impl Endpoint {
                 Err(e) => {
                     let tag = self.token();
                     let mut r = self.reply(&msg, from, 488, Some(&tag));
-                    r.push("Warning", format!("304 mediad \"{e}\""));
+                    r.push("Warning", warning(304, &e.to_string()));
                     self.counters.rejected += 1;
                     let bytes = r.to_bytes();
                     if let Some(b) = msg.branch() {
@@ -545,6 +545,13 @@ impl Endpoint {
         });
         calls.chain(self.requests.values().map(Retransmit::due)).min()
     }
+}
+
+/// A Warning header value (RFC 3261 §20.43). Error texts may quote hostile input:
+/// only printable ASCII without quotes or backslashes goes into the header.
+fn warning(code: u16, text: &str) -> String {
+    let clean: String = text.chars().map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '?' }).take(200).collect();
+    format!("{code} mediad \"{clean}\"")
 }
 
 /// The mediad leg of a call: plain RTP from the SIP pool, in the conference's mix,

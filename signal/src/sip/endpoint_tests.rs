@@ -39,10 +39,9 @@ fn endpoint(delay_ms: u64) -> Endpoint {
 }
 
 fn request(method: &str, user: &str, call: &str, cseq: u32, branch: &str, to_tag: &str, body: &str) -> Vec<u8> {
-    let cseq_method = if method == "ACK" || method == "CANCEL" { method } else { method };
     format!(
         "{method} sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:6060;branch={branch};rport\r\nMax-Forwards: 70\r\n\
-f: \"Ann\" <sip:ann@10.0.0.9>;tag=a1\r\nt: <sip:{user}@127.0.0.1>{to_tag}\r\ni: {call}\r\nCSeq: {cseq} {cseq_method}\r\n\
+f: \"Ann\" <sip:ann@10.0.0.9>;tag=a1\r\nt: <sip:{user}@127.0.0.1>{to_tag}\r\ni: {call}\r\nCSeq: {cseq} {method}\r\n\
 m: <sip:ann@10.0.0.9:6060>\r\nc: application/sdp\r\nl: {}\r\n\r\n{body}",
         body.len()
     )
