@@ -5,3 +5,5 @@ pub mod http;
 pub mod mediad_link;
 pub mod webrtc;
 pub mod sip;
+#[cfg(test)]
+mod fake_media;

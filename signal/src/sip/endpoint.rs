@@ -6,9 +6,9 @@
 //! conference's mixing room.
 //!
 //! Responses go back to where the request came from (RFC 3581 `rport` behaviour for
-//! every client: phones behind NAT are the rule), and so do our in-dialog requests
-//! when the phone's Contact is not reachable from here is unknown; we use the
-//! request's source unless a Record-Route set names a proxy.
+//! every client: phones behind NAT are the rule), and so does our BYE (its request
+//! URI is the phone's Contact). Record-Route is not handled yet: calls through a
+//! proxy that insists on staying in the path are not supported.
 
 use super::message::{param, Message, ParseError, StartLine};
 use super::sdp::{self, Offer};
@@ -62,7 +62,6 @@ struct Call {
     state: State,
     peer: SocketAddr,
     leg: LegId,
-    conference: String,
     /// The INVITE (for the 200 OK and CANCEL's 487) and its branch.
     invite: Message,
     local_tag: String,
@@ -74,7 +73,6 @@ struct Call {
     local_media: (IpAddr, u16),
     /// 2xx retransmitted until the ACK (RFC 3261 §13.3.1.4).
     ok: Option<Retransmit>,
-    our_cseq: u32,
     held: bool,
 }
 
@@ -158,8 +156,13 @@ impl Endpoint {
 
     fn respond(&mut self, req: &Message, from: SocketAddr, code: u16, tag: Option<&str>, now: Instant) {
         let r = self.reply(req, from, code, tag);
+        self.complete(req, from, &r, now);
+    }
+
+    /// Send `r` answering `req`; a final answer is kept to repeat to retransmissions.
+    fn complete(&mut self, req: &Message, from: SocketAddr, r: &Message, now: Instant) {
         let bytes = r.to_bytes();
-        if code >= 200 {
+        if r.code().is_some_and(|c| c >= 200) {
             if let (Some(b), Some((_, m))) = (req.branch(), req.cseq()) {
                 self.completed.insert(format!("{b} {m}"), (now + LINGER, from, bytes.clone()));
             }
@@ -295,12 +298,7 @@ impl Endpoint {
                     let mut r = self.reply(&msg, from, 488, Some(&tag));
                     r.push("Warning", warning(304, &e.to_string()));
                     self.counters.rejected += 1;
-                    let bytes = r.to_bytes();
-                    if let Some(b) = msg.branch() {
-                        self.completed.insert(format!("{b} INVITE"), (now + LINGER, from, bytes.clone()));
-                    }
-                    self.out.push((from, bytes));
-                    return;
+                    return self.complete(&msg, from, &r, now);
                 }
             }
         };
@@ -318,7 +316,7 @@ impl Endpoint {
             }
         };
         let local_tag = self.token();
-        self.events.push(CallEvent::Trying { call: call_id.clone(), from: caller, conference: cid.clone() });
+        self.events.push(CallEvent::Trying { call: call_id.clone(), from: caller, conference: cid });
         let ringing = self.reply(&msg, from, 180, Some(&local_tag));
         self.send(from, &ringing);
         self.events.push(CallEvent::Ringing { call: call_id.clone() });
@@ -328,7 +326,6 @@ impl Endpoint {
             state: State::Ringing(now + self.cfg.answer_delay),
             peer: from,
             leg: info.leg,
-            conference: cid,
             invite: msg,
             local_tag,
             remote_uri,
@@ -337,7 +334,6 @@ impl Endpoint {
             session_id,
             local_media: (info.advertised_ip, info.rtp_port),
             ok: None,
-            our_cseq: 1,
             held: false,
         };
         self.calls.insert(call_id.clone(), call);
@@ -475,11 +471,10 @@ impl Endpoint {
 
     /// End a call from our side: BYE when confirmed, else just drop the leg.
     pub fn hangup(&mut self, call_id: &str, now: Instant, media: &mut dyn MediaOps, cause: &str) {
-        let Some(mut call) = self.calls.remove(call_id) else { return };
+        let Some(call) = self.calls.remove(call_id) else { return };
         media.delete_leg(call.leg);
         self.events.push(CallEvent::Ended { call: call_id.to_string(), cause: cause.to_string() });
         if call.state == State::Confirmed || call.state == State::Answered {
-            call.our_cseq += 1;
             let branch = format!("z9hG4bK{}", self.token());
             let target = call.invite.header("Contact").and_then(NameAddr::parse).map(|n| n.uri.to_string()).unwrap_or_else(|| format!("sip:{}", call.peer));
             let mut bye = Message::request("BYE", &target);
@@ -488,16 +483,13 @@ impl Endpoint {
                 .push("From", format!("{};tag={}", call.invite.header("To").unwrap_or(""), call.local_tag))
                 .push("To", call.remote_uri.clone())
                 .push("Call-ID", call_id)
-                .push("CSeq", format!("{} BYE", call.our_cseq.max(call.invite.cseq().map(|c| c.0 + 1).unwrap_or(1))));
+                // Our own CSeq space (RFC 3261 §12.2.1.1): the BYE is the first and only
+                // request we send in a dialog.
+                .push("CSeq", "1 BYE");
             let bytes = bye.to_bytes();
             self.out.push((call.peer, bytes.clone()));
             self.requests.insert(branch, Retransmit::new(call.peer, bytes, now, T2));
         }
-    }
-
-    /// Every call in conference `cid` (for the API).
-    pub fn calls_in(&self, cid: &str) -> Vec<String> {
-        self.calls.iter().filter(|(_, c)| c.conference == cid).map(|(id, _)| id.clone()).collect()
     }
 
     /// Timers: answers due, 2xx and BYE retransmissions, expiry of completed

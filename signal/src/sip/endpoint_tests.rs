@@ -1,34 +1,5 @@
 use super::*;
-use control::LegInfo;
-
-#[derive(Default)]
-struct FakeMedia {
-    next: LegId,
-    created: Vec<LegCreate>,
-    updated: Vec<LegUpdate>,
-    deleted: Vec<LegId>,
-}
-
-impl MediaOps for FakeMedia {
-    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-    fn delete_room(&mut self, _: &str) {}
-    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
-        self.next += 1;
-        self.created.push(spec);
-        Ok(serde_json::from_value(serde_json::json!({"leg": self.next, "core": 0, "media": "audio", "pool": "rtp", "rtcp_mux": false,
-            "local_ip": "127.0.0.1", "rtp_port": 50000 + 2 * self.next, "rtcp_port": 50001 + 2 * self.next, "advertised_ip": "127.0.0.1"}))
-        .unwrap())
-    }
-    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
-        self.updated.push(upd);
-        Ok(())
-    }
-    fn delete_leg(&mut self, leg: LegId) {
-        self.deleted.push(leg);
-    }
-}
+use crate::fake_media::FakeMedia;
 
 const PHONE: &str = "127.0.0.1:6060";
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";

@@ -212,11 +212,6 @@ impl Message {
         self
     }
 
-    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.headers.retain(|(n, _)| n != name);
-        self.push(name, value)
-    }
-
     pub fn method(&self) -> Option<&str> {
         match &self.start {
             StartLine::Request { method, .. } => Some(method),

@@ -41,7 +41,6 @@ pub struct Offer {
     pub mlines: Vec<(String, String, String)>,
     /// Index of the audio m-line used.
     pub audio_index: usize,
-    pub origin_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +107,6 @@ pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
         direction,
         mlines,
         audio_index,
-        origin_version: s.origin.sess_version,
     })
 }
 
@@ -168,7 +166,6 @@ pub fn offer_late(local: &Local) -> String {
         direction: "sendrecv".into(),
         mlines: vec![("audio".into(), "RTP/AVP".into(), String::new())],
         audio_index: 0,
-        origin_version: 0,
     };
     answer(&o, local)
 }

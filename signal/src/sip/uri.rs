@@ -64,16 +64,6 @@ impl Uri {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-
-    /// `host:port` for sending (5060, or 5061 for sips).
-    pub fn host_port(&self) -> String {
-        let port = self.port.unwrap_or(if self.secure { 5061 } else { 5060 });
-        if self.host.contains(':') {
-            format!("[{}]:{port}", self.host)
-        } else {
-            format!("{}:{port}", self.host)
-        }
-    }
 }
 
 impl std::fmt::Display for Uri {
@@ -115,7 +105,7 @@ fn strip_prefix_ci<'a>(s: &'a str, p: &str) -> Option<&'a str> {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
-pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(r) = s.strip_prefix('[') {
         let (h, after) = r.split_once(']')?;
         h.parse::<std::net::Ipv6Addr>().ok()?;
@@ -194,7 +184,8 @@ mod tests {
         let u = Uri::parse("sip:0012345,1234@10.0.0.1:5061;transport=TCP").unwrap();
         assert_eq!((u.user.as_str(), u.host.as_str(), u.port, u.param("transport")), ("0012345,1234", "10.0.0.1", Some(5061), Some("TCP")));
         let u = Uri::parse("SIPS:[::1]:5071").unwrap();
-        assert!(u.secure && u.host == "::1" && u.host_port() == "[::1]:5071");
+        assert!(u.secure && u.host == "::1" && u.port == Some(5071));
+        assert_eq!(u.to_string(), "sips:[::1]:5071");
         assert_eq!(Uri::parse("sip:a%2Cb@h").unwrap().user, "a,b");
         for bad in ["", "http://x", "sip:", "sip:a@", "sip:a@h:99999", "sip:a@h:0", "sip:a@[zz]", "sip:a@h h", "sip:%zz@h", "sip:%0a@h"] {
             assert!(Uri::parse(bad).is_none(), "{bad}");

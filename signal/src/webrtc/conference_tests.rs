@@ -1,47 +1,6 @@
 use super::*;
+use crate::fake_media::FakeMedia;
 use crate::webrtc::sdp::tests::CHROME_OFFER;
-
-/// mediad stand-in: records ops, hands out legs whose out SSRCs encode the leg id.
-#[derive(Default)]
-struct FakeMedia {
-    next: LegId,
-    created: Vec<LegCreate>,
-    updated: Vec<LegUpdate>,
-    deleted: Vec<LegId>,
-    rooms_deleted: Vec<String>,
-}
-
-impl MediaOps for FakeMedia {
-    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-    fn delete_room(&mut self, room: &str) {
-        self.rooms_deleted.push(room.into());
-    }
-    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
-        self.next += 1;
-        let leg = self.next;
-        let n = spec.streams.len().max(1) as u32;
-        let mut info: LegInfo = serde_json::from_value(json!({
-            "leg": leg, "core": 0, "media": "audio", "pool": "webrtc", "rtcp_mux": true,
-            "local_ip": "127.0.0.1", "rtp_port": 53000 + leg, "rtcp_port": 53000 + leg, "advertised_ip": "127.0.0.1",
-            "out_ssrcs": (0..n).map(|k| leg as u32 * 100 + k).collect::<Vec<_>>(),
-            "webrtc": {"ice_ufrag": format!("u{leg}"), "ice_pwd": "p".repeat(24), "fingerprint": "sha-256 AA:BB", "candidates": [format!("127.0.0.1:{}", 53000 + leg)]}
-        }))
-        .unwrap();
-        info.mix_ssrc = spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| 7000 + leg as u32);
-        self.created.push(spec);
-        Ok(info)
-    }
-    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
-        self.updated.push(upd);
-        Ok(())
-    }
-    fn delete_leg(&mut self, leg: LegId) {
-        self.deleted.push(leg);
-    }
-}
-
 
 fn of_type<'a>(out: &'a [Out], to: ConnId, t: &str) -> Option<&'a Value> {
     out.iter().find(|o| o.to == to && o.msg["type"] == t).map(|o| &o.msg)

@@ -1,0 +1,52 @@
+//! mediad stand-in for the unit tests of the WebRTC hub and the SIP endpoint: records
+//! every op and hands out legs whose numbers encode the leg id (WebRTC legs: ports
+//! 53000 + leg, out SSRCs leg·100 + k; plain legs: RTP port 50000 + 2·leg; a leg
+//! that takes the mix: mix SSRC 7000 + leg).
+
+use crate::webrtc::conference::MediaOps;
+use control::{LegCreate, LegId, LegInfo, LegUpdate};
+use serde_json::json;
+
+#[derive(Default)]
+pub struct FakeMedia {
+    pub next: LegId,
+    pub created: Vec<LegCreate>,
+    pub updated: Vec<LegUpdate>,
+    pub deleted: Vec<LegId>,
+    pub rooms_deleted: Vec<String>,
+}
+
+impl MediaOps for FakeMedia {
+    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn delete_room(&mut self, room: &str) {
+        self.rooms_deleted.push(room.into());
+    }
+    fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String> {
+        self.next += 1;
+        let leg = self.next;
+        let mut info = if spec.webrtc.is_some() {
+            let n = spec.streams.len().max(1) as u32;
+            json!({
+                "leg": leg, "core": 0, "media": "audio", "pool": "webrtc", "rtcp_mux": true,
+                "local_ip": "127.0.0.1", "rtp_port": 53000 + leg, "rtcp_port": 53000 + leg, "advertised_ip": "127.0.0.1",
+                "out_ssrcs": (0..n).map(|k| leg as u32 * 100 + k).collect::<Vec<_>>(),
+                "webrtc": {"ice_ufrag": format!("u{leg}"), "ice_pwd": "p".repeat(24), "fingerprint": "sha-256 AA:BB", "candidates": [format!("127.0.0.1:{}", 53000 + leg)]}
+            })
+        } else {
+            json!({"leg": leg, "core": 0, "media": "audio", "pool": "rtp", "rtcp_mux": false,
+                "local_ip": "127.0.0.1", "rtp_port": 50000 + 2 * leg, "rtcp_port": 50001 + 2 * leg, "advertised_ip": "127.0.0.1"})
+        };
+        info["mix_ssrc"] = json!(spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| 7000 + leg as u32));
+        self.created.push(spec);
+        Ok(serde_json::from_value(info).unwrap())
+    }
+    fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String> {
+        self.updated.push(upd);
+        Ok(())
+    }
+    fn delete_leg(&mut self, leg: LegId) {
+        self.deleted.push(leg);
+    }
+}
