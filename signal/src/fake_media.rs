@@ -14,6 +14,10 @@ pub struct FakeMedia {
     pub updated: Vec<LegUpdate>,
     pub deleted: Vec<LegId>,
     pub rooms_deleted: Vec<String>,
+    pub attached: Vec<(String, LegId)>,
+    /// Prompts played (leg, file name) and stopped (prompt id = index + 1).
+    pub prompts: Vec<(LegId, String)>,
+    pub prompts_stopped: Vec<u64>,
 }
 
 impl MediaOps for FakeMedia {
@@ -48,5 +52,22 @@ impl MediaOps for FakeMedia {
     }
     fn delete_leg(&mut self, leg: LegId) {
         self.deleted.push(leg);
+    }
+    fn attach(&mut self, room: &str, leg: LegId) -> Result<(), String> {
+        self.attached.push((room.into(), leg));
+        Ok(())
+    }
+    fn play_prompt(&mut self, leg: LegId, file: &str) -> Result<u64, String> {
+        let name = std::path::Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
+        self.prompts.push((leg, name));
+        Ok(self.prompts.len() as u64)
+    }
+    fn stop_prompt(&mut self, id: u64) {
+        self.prompts_stopped.push(id);
+    }
+    fn leg_stats(&mut self, leg: LegId) -> Option<control::LegStats> {
+        serde_json::from_value(json!({"leg": leg, "core": 0, "rx_packets": 100, "rx_bytes": 17200, "tx_packets": 99, "tx_bytes": 17028,
+            "rtcp_rx": 0, "rtcp_tx": 0, "malformed": 0, "tx_dropped": 0, "lost": 1, "expected": 101, "jitter_us": 2500, "feedback_relayed": 0}))
+        .ok()
     }
 }

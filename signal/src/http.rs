@@ -1,6 +1,6 @@
 //! signal's HTTP(S) front: the conference page (`/`, `/c/<conference-id>`), the status
-//! page (`/status`) and API (`/api/v1/status`, `/healthz`), and the WebSocket endpoint
-//! (`/ws`) of WebRTC signalling.
+//! page (`/status`) and API (`/api/v1/status`, `/healthz`, SIP calls, events and CDRs
+//! under `/api/v1/sip/`), and the WebSocket endpoint (`/ws`) of WebRTC signalling.
 //!
 //! A thread per connection: signalling is a few messages per participant, and a
 //! blocking WebSocket with a short read timeout lets one thread both read its client
@@ -20,6 +20,8 @@ const CONFERENCE_PAGE: &str = include_str!("webrtc/page.html");
 const CONFERENCE_JS: &str = include_str!("webrtc/app.js");
 /// A request head larger than this is refused (431).
 const MAX_HEAD: usize = 16 * 1024;
+/// API request bodies larger than this are refused (413).
+const MAX_BODY: usize = 64 * 1024;
 /// Connections served at once (each has a thread); past it new ones get 503.
 const MAX_CONNECTIONS: usize = 4096;
 
@@ -65,6 +67,7 @@ impl Write for Stream {
 pub struct Context {
     pub link: Arc<MediadLink>,
     pub ws: Arc<ws::Signalling>,
+    pub sip: Option<Arc<crate::sip::service::SipService>>,
 }
 
 /// Accept connections forever, each on its own thread.
@@ -105,6 +108,7 @@ struct Head {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 impl Head {
@@ -126,12 +130,29 @@ fn read_head(stream: &mut Stream) -> Result<Head, u16> {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return Ok(Head {
+            Ok(httparse::Status::Complete(end)) => {
+                let mut head = Head {
                     method: req.method.unwrap_or("").to_string(),
                     path: req.path.unwrap_or("/").to_string(),
                     headers: req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect(),
-                })
+                    body: buf[end..].to_vec(),
+                };
+                let want: usize = match head.header("content-length") {
+                    None => 0,
+                    Some(v) => v.trim().parse().map_err(|_| 400u16)?,
+                };
+                if want > MAX_BODY {
+                    return Err(413);
+                }
+                while head.body.len() < want {
+                    let n = stream.read(&mut chunk).map_err(|_| 408u16)?;
+                    if n == 0 {
+                        return Err(400);
+                    }
+                    head.body.extend_from_slice(&chunk[..n]);
+                }
+                head.body.truncate(want);
+                return Ok(head);
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
             Ok(httparse::Status::Partial) => return Err(431),
@@ -148,6 +169,8 @@ fn respond(stream: &mut Stream, code: u16, content_type: &str, body: &str) {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Error",
@@ -168,7 +191,15 @@ fn handle(mut stream: Stream, ctx: &Context) {
         Ok(h) => h,
         Err(code) => return json(&mut stream, code, serde_json::json!({"error": "bad request head"})),
     };
-    let path = head.path.split('?').next().unwrap_or("/").to_string();
+    let (path, query) = head.path.split_once('?').unwrap_or((head.path.as_str(), ""));
+    let path = path.to_string();
+    if path.starts_with("/api/v1/sip/") {
+        let (code, v) = match &ctx.sip {
+            Some(svc) => crate::sip::api::handle(svc, &head.method, &path, query, &head.body),
+            None => (404, serde_json::json!({"error": "SIP is off (start signal with --sip)"})),
+        };
+        return json(&mut stream, code, v);
+    }
     if head.method != "GET" {
         return json(&mut stream, 405, serde_json::json!({"error": "GET only"}));
     }

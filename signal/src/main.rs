@@ -52,6 +52,9 @@ struct Args {
     /// Ring this long before answering SIP calls (0: answer at once).
     #[arg(long, default_value_t = 0)]
     sip_answer_delay_ms: u64,
+    /// Folder of the spoken prompts SIP callers hear (PIN entry); mediad reads them.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../prompts/en"))]
+    prompts: PathBuf,
     /// All-in-one: start this mediad binary on loopback with a private socket.
     #[arg(long)]
     spawn_mediad: Option<PathBuf>,
@@ -93,7 +96,29 @@ fn main() {
     let signalling = Arc::new(webrtc::ws::Signalling::new(link.clone(), args.pins.iter().cloned().collect(), ice));
     let (s, socket) = (signalling.clone(), args.mediad_socket.clone());
     std::thread::spawn(move || s.follow_speakers(socket));
-    let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling });
+    let mut sip_addr = None;
+    let sip = args.sip.as_ref().map(|a| {
+        let sock = std::net::UdpSocket::bind(a).unwrap_or_else(|e| {
+            stop(child.as_mut());
+            fatal(&format!("SIP on {a}: {e}"))
+        });
+        let local = sock.local_addr().expect("bound");
+        sip_addr = Some(local);
+        // mediad opens prompt files itself, maybe from another working directory.
+        let prompts = std::fs::canonicalize(&args.prompts).unwrap_or_else(|e| {
+            tracing::warn!("prompts folder {}: {e}; PIN prompts will be silent", args.prompts.display());
+            args.prompts.clone()
+        });
+        let cfg = sip::endpoint::Config {
+            local,
+            default_conference: Some(args.sip_default_conference.clone()).filter(|c| !c.is_empty()),
+            pins: args.pins.iter().cloned().collect(),
+            answer_delay: Duration::from_millis(args.sip_answer_delay_ms),
+            prompts,
+        };
+        sip::service::SipService::start(sock, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
+    });
+    let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling, sip });
     let c = ctx.clone();
     std::thread::spawn(move || http::serve(listener, None, c));
     if let Some(addr) = &args.https {
@@ -108,22 +133,6 @@ fn main() {
         let c = ctx.clone();
         std::thread::spawn(move || http::serve(l, Some(acceptor), c));
     }
-    let sip_addr = args.sip.as_ref().map(|a| {
-        let sock = std::net::UdpSocket::bind(a).unwrap_or_else(|e| {
-            stop(child.as_mut());
-            fatal(&format!("SIP on {a}: {e}"))
-        });
-        let local = sock.local_addr().expect("bound");
-        let cfg = sip::endpoint::Config {
-            local,
-            default_conference: Some(args.sip_default_conference.clone()).filter(|c| !c.is_empty()),
-            pins: args.pins.iter().cloned().collect(),
-            answer_delay: Duration::from_millis(args.sip_answer_delay_ms),
-        };
-        let l = link.clone();
-        std::thread::Builder::new().name("sip-udp".into()).spawn(move || sip::udp::serve(sock, sip::endpoint::Endpoint::new(cfg), l)).expect("thread");
-        local
-    });
     let s = link.snapshot();
     let st = s.stats.expect("ready");
     println!("\nAppliance ready ({} media cores, {} I/O).", st.workers.len(), st.io);

@@ -107,4 +107,19 @@ impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
     fn delete_leg(&mut self, leg: control::LegId) {
         let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::LegDelete { leg }));
     }
+    fn attach(&mut self, room: &str, leg: control::LegId) -> Result<(), String> {
+        self.0.with(|c| c.room_attach(room, leg)).map(|_| ()).map_err(|e| e.to_string())
+    }
+    fn play_prompt(&mut self, leg: control::LegId, file: &str) -> Result<u64, String> {
+        let op = Op::PromptPlay(control::PromptPlay { leg: Some(leg), room: None, file: file.to_string(), looping: false });
+        let v: serde_json::Value = self.0.with(|c| c.call(op)).map_err(|e| e.to_string())?;
+        v["id"].as_u64().ok_or_else(|| format!("prompt.play answered without an id: {v}"))
+    }
+    fn stop_prompt(&mut self, id: u64) {
+        // A prompt that ended meanwhile is no error worth reporting.
+        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::PromptStop { id }));
+    }
+    fn leg_stats(&mut self, leg: control::LegId) -> Option<control::LegStats> {
+        self.0.with(|c| c.leg_stats(leg)).ok()
+    }
 }

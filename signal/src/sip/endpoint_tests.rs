@@ -1,4 +1,5 @@
 use super::*;
+use crate::sip::message::param;
 use crate::fake_media::FakeMedia;
 
 const PHONE: &str = "127.0.0.1:6060";
@@ -6,7 +7,7 @@ const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\
 
 fn endpoint(delay_ms: u64) -> Endpoint {
     let pins = [("777".to_string(), "1234".to_string())].into_iter().collect();
-    Endpoint::new(Config { local: "127.0.0.1:5060".parse().unwrap(), default_conference: Some("lobby".into()), pins, answer_delay: Duration::from_millis(delay_ms) })
+    Endpoint::new(Config { local: "127.0.0.1:5060".parse().unwrap(), default_conference: Some("lobby".into()), pins, answer_delay: Duration::from_millis(delay_ms), prompts: "/p".into() })
 }
 
 fn request(method: &str, user: &str, call: &str, cseq: u32, branch: &str, to_tag: &str, body: &str) -> Vec<u8> {
@@ -114,7 +115,8 @@ fn pins_dial_plan_and_refusals() {
     ep.receive(&request("INVITE", "00777,9999", "p2", 1, "z9hG4bKp2", "", SDP), from, t0, &mut m);
     assert_eq!(codes(&sent(&mut ep)), [100, 403]);
     ep.receive(&request("INVITE", "00777", "p3", 1, "z9hG4bKp3", "", SDP), from, t0, &mut m);
-    assert_eq!(codes(&sent(&mut ep)), [100, 403], "PIN entry by DTMF is not built: no PIN, no entry");
+    assert_eq!(codes(&sent(&mut ep)), [100, 180, 200], "no PIN dialled: answered, to be asked for it");
+    assert_eq!(m.created.last().unwrap().room, None, "outside the conference until the PIN is right");
     // The bare host goes to the default conference.
     let bare = String::from_utf8(request("INVITE", "x", "p4", 1, "z9hG4bKp4", "", SDP)).unwrap().replacen("sip:x@127.0.0.1", "sip:127.0.0.1", 1);
     ep.receive(bare.as_bytes(), from, t0, &mut m);
@@ -126,7 +128,7 @@ fn pins_dial_plan_and_refusals() {
     assert_eq!(codes(&sent(&mut ep)), [100, 488]);
     ep.receive(&request("INVITE", "12345", "p5", 1, "z9hG4bKp5", "", &ilbc), from, t0, &mut m);
     assert_eq!(codes(&sent(&mut ep)), [488]);
-    assert_eq!(m.created.len(), 2, "no leg for refused calls");
+    assert_eq!(m.created.len(), 3, "no leg for refused calls");
 }
 
 #[test]
@@ -169,4 +171,85 @@ fn hostile_messages_get_400_or_are_dropped_and_leak_nothing() {
     // Completed transactions are forgotten after 64·T1.
     ep.tick(t0 + Duration::from_secs(33), &mut m);
     assert!(ep.completed.is_empty());
+}
+
+/// Answer a call to the PIN-protected 777 without a PIN and ACK it; returns its To tag.
+fn lobby_call(ep: &mut Endpoint, m: &mut FakeMedia, call: &str, t0: Instant) -> String {
+    let from = PHONE.parse().unwrap();
+    ep.receive(&request("INVITE", "00777", call, 1, &format!("z9hG4bK{call}"), "", SDP), from, t0, m);
+    let r = sent(ep);
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    let played = m.prompts.len();
+    ep.receive(&request("ACK", "00777", call, 1, &format!("z9hG4bK{call}a"), &format!(";tag={tag}"), ""), from, t0, m);
+    assert_eq!(m.prompts.len(), played + 1, "the prompt waits for the ACK");
+    tag
+}
+
+fn press(ep: &mut Endpoint, m: &mut FakeMedia, leg: LegId, keys: &str, now: Instant) {
+    for k in keys.chars() {
+        let ev = control::Event::Dtmf { leg, digit: k.to_string(), duration_ms: 100, source: control::DtmfSource::Rfc4733 };
+        ep.media_event(&ev, now, m);
+    }
+}
+
+#[test]
+fn pin_entry_by_dtmf_lets_the_caller_in() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    lobby_call(&mut ep, &mut m, "k1", t0);
+    assert_eq!(m.prompts, [(1, "enter-pin".to_string())]);
+    assert!(ep.events.contains(&CallEvent::PinRequested { call: "k1".into() }));
+    // The first key stops the prompt; the PIN complete lets the caller in, no # needed.
+    press(&mut ep, &mut m, 1, "12", t0);
+    assert_eq!(m.prompts_stopped, [1]);
+    assert!(m.attached.is_empty());
+    press(&mut ep, &mut m, 1, "34", t0);
+    assert_eq!(m.attached, [("777".to_string(), 1)]);
+    assert!(ep.events.contains(&CallEvent::Joined { call: "k1".into(), conference: "777".into() }));
+    assert_eq!(m.prompts.last().unwrap().1, "welcome");
+    assert!(!ep.events.iter().any(|e| matches!(e, CallEvent::Dtmf { .. })), "PIN digits are not reported");
+    // Keys in the conference are ordinary DTMF events.
+    press(&mut ep, &mut m, 1, "5", t0);
+    assert!(ep.events.contains(&CallEvent::Dtmf { call: "k1".into(), digit: '5' }));
+    // SIP INFO digits reach PIN entry the same way (another caller).
+    let tag = lobby_call(&mut ep, &mut m, "k2", t0);
+    let info = request("INFO", "00777", "k2", 2, "z9hG4bKk2i", &format!(";tag={tag}"), "Signal=1\r\nDuration=160\r\n");
+    let info = String::from_utf8(info).unwrap().replace("c: application/sdp", "c: application/dtmf-relay");
+    ep.receive(info.as_bytes(), PHONE.parse().unwrap(), t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    press(&mut ep, &mut m, 2, "234#", t0);
+    assert_eq!(m.attached.last(), Some(&("777".to_string(), 2)));
+}
+
+#[test]
+fn three_wrong_pins_end_the_call_after_the_goodbye() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    lobby_call(&mut ep, &mut m, "w1", t0);
+    press(&mut ep, &mut m, 1, "9999", t0);
+    assert!(ep.events.iter().all(|e| !matches!(e, CallEvent::PinRejected { .. })), "a wrong PIN waits for # or a pause");
+    press(&mut ep, &mut m, 1, "#", t0);
+    assert!(ep.events.contains(&CallEvent::PinRejected { call: "w1".into(), tries_left: 2 }));
+    assert_eq!(m.prompts.last().unwrap().1, "wrong-pin");
+    press(&mut ep, &mut m, 1, "1#", t0);
+    // Silence counts as the third try.
+    ep.tick(t0 + Duration::from_secs(16), &mut m);
+    assert!(ep.events.contains(&CallEvent::PinRejected { call: "w1".into(), tries_left: 0 }));
+    assert_eq!(m.prompts.last().unwrap().1, "pin-failed");
+    ep.out.clear();
+    // Keys during the goodbye change nothing; its end sends the BYE.
+    press(&mut ep, &mut m, 1, "1234", t0);
+    assert!(m.attached.is_empty() && ep.calls() == 1);
+    let goodbye = m.prompts.len() as u64;
+    ep.media_event(&control::Event::PromptDone { id: goodbye }, t0 + Duration::from_secs(19), &mut m);
+    let bye = Message::parse(&ep.out.pop().unwrap().1).unwrap();
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(m.deleted, [1]);
+    match ep.events.last().unwrap() {
+        CallEvent::Ended { cause, qos: Some(q), .. } => assert_eq!((cause.as_str(), q.rx_packets, q.lost), ("wrong PIN", 100, 1)),
+        other => panic!("{other:?}"),
+    }
+    // A goodbye that never reports its end still ends the call.
+    lobby_call(&mut ep, &mut m, "w2", t0);
+    press(&mut ep, &mut m, 2, "0#0#0#", t0);
+    ep.tick(t0 + Duration::from_secs(11), &mut m);
+    assert_eq!(ep.calls(), 0);
 }

@@ -1,10 +1,16 @@
 //! SIP in signal (RFC 3261), sans-IO: messages, URIs and the dial plan, SDP for
-//! audio, transaction timers and the endpoint that turns calls into mediad legs in
-//! the conference's mixing room. The socket loop lives in `udp.rs`.
+//! audio, transaction timers, PIN entry, and the endpoint that turns calls into
+//! mediad legs in the conference's mixing room; the call log keeps events and CDRs.
+//! The socket and the threads live in `service.rs`.
 
+pub mod api;
+pub mod call_log;
+mod calls_in;
 pub mod endpoint;
+mod lobby;
 pub mod message;
+pub mod pin;
 pub mod sdp;
+pub mod service;
 pub mod transaction;
-pub mod udp;
 pub mod uri;

@@ -28,6 +28,13 @@ pub trait MediaOps {
     fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String>;
     fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String>;
     fn delete_leg(&mut self, leg: LegId);
+    /// Put a leg that is in no room into `room` (a caller let in after the PIN).
+    fn attach(&mut self, room: &str, leg: LegId) -> Result<(), String>;
+    /// Play a prompt file to one leg; mediad's prompt id.
+    fn play_prompt(&mut self, leg: LegId, file: &str) -> Result<u64, String>;
+    fn stop_prompt(&mut self, id: u64);
+    /// The leg's counters (for a call's QoS record before the leg goes).
+    fn leg_stats(&mut self, leg: LegId) -> Option<control::LegStats>;
 }
 
 /// A message for one connection.

@@ -1,0 +1,68 @@
+//! SIP's part of signal's HTTP API (JSON):
+//!
+//! - `GET /api/v1/sip/calls`: calls in progress (their open CDRs).
+//! - `DELETE /api/v1/sip/calls/<call-id>`: hang a call up (we send BYE).
+//! - `GET /api/v1/sip/events?after=<seq>&limit=<n>&wait_ms=<ms>`: call events after a
+//!   sequence number, oldest first; `wait_ms` long-polls for the first one.
+//! - `GET /api/v1/sip/cdrs?limit=<n>`: records of ended calls, newest last.
+//! - `GET /api/v1/sip/counters`: malformed, rejected and retransmitted messages.
+
+use super::service::SipService;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Longest long-poll a client may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub fn handle(svc: &SipService, method: &str, path: &str, query: &str, _body: &[u8]) -> (u16, Value) {
+    let rest = path.trim_start_matches("/api/v1/sip/");
+    let q = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok());
+    match (method, rest) {
+        ("GET", "calls") => (200, json!({ "calls": svc.active() })),
+        ("DELETE", r) if r.starts_with("calls/") => match percent_decode(&r["calls/".len()..]) {
+            Some(id) if svc.hangup(&id) => (200, json!({ "call": id, "ended": true })),
+            Some(id) => (404, json!({ "error": format!("no call `{id}`") })),
+            None => (400, json!({ "error": "bad percent-encoding in the call id" })),
+        },
+        ("GET", "events") => {
+            let wait = Duration::from_millis(q("wait_ms").unwrap_or(0)).min(MAX_WAIT);
+            let limit = q("limit").unwrap_or(1000).clamp(1, 10_000) as usize;
+            let events = svc.events_after(q("after").unwrap_or(0), limit, wait);
+            let last = events.last().map(|e| e.seq).or(q("after")).unwrap_or(0);
+            (200, json!({ "events": events, "last": last }))
+        }
+        ("GET", "cdrs") => (200, json!({ "cdrs": svc.cdrs(q("limit").unwrap_or(1000) as usize) })),
+        ("GET", "counters") => (200, json!(svc.counters())),
+        (_, "calls" | "events" | "cdrs" | "counters") => (405, json!({ "error": format!("{method} is not served here") })),
+        _ => (404, json!({ "error": "not found" })),
+    }
+}
+
+/// `%40` → `@` (Call-IDs carry `@`); None for broken escapes or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(super::percent_decode("abc%40host").as_deref(), Some("abc@host"));
+        assert_eq!(super::percent_decode("a%4"), None);
+        assert_eq!(super::percent_decode("a%zz"), None);
+        assert_eq!(super::percent_decode("%ff"), None);
+    }
+}
