@@ -136,20 +136,9 @@ pub fn sipp_dtmf(dir: &TempDir, media_port: u16, digits: &str) -> (Proc, Proc) {
     let uas_port = crate::free_udp_port();
     let uac_port = crate::free_udp_port();
     let uas = dir.path("uas.xml");
-    std::fs::write(&uas, UAS.replace("MEDIA_PORT", &media_port.to_string())).unwrap();
-    let plays: String = digits
-        .chars()
-        .map(|d| {
-            let name = match d {
-                '#' => "pound".to_string(),
-                '*' => "star".to_string(),
-                d => d.to_string(),
-            };
-            format!("<nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{name}.pcap\"/></action></nop>\n<pause milliseconds=\"400\"/>\n")
-        })
-        .collect();
+    std::fs::write(&uas, include_str!("../sipp/uas_answer_to.xml").replace("MEDIA_PORT", &media_port.to_string())).unwrap();
     let uac = dir.path("uac.xml");
-    std::fs::write(&uac, UAC.replace("PLAYS", &plays)).unwrap();
+    std::fs::write(&uac, crate::sip::uac_digits(digits, include_str!("../sipp/end_our_bye.xml"))).unwrap();
     let spawn = |name: &str, args: Vec<String>| {
         Proc::spawn(
             name,
@@ -169,91 +158,3 @@ pub fn sipp_dtmf(dir: &TempDir, media_port: u16, digits: &str) -> (Proc, Proc) {
     );
     (uas_proc, uac_proc)
 }
-
-const UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="answer toward mediad">
-  <recv request="INVITE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio MEDIA_PORT RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-]]></send>
-  <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"#;
-
-const UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="play RFC 2833 digits">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-]]></send>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>
-PLAYS
-  <pause milliseconds="1500"/>
-  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-"#;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod peers;
+pub mod sip;
 
 /// Binaries built by `cargo build --workspace --bins` next to the test executable.
 pub fn bin(name: &str) -> PathBuf {

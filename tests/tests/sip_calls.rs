@@ -1,63 +1,16 @@
 //! SIP calls into conferences through signal, media through mediad's audio MCU, with
 //! sipp as the phones: dial-in with sipp's G.711 pcap as the voice and a second phone
 //! echoing what it hears (`-rtp_echo`), the pcap's RFC 2833 digit read by mediad;
-//! CANCEL before answer; malformed datagrams answered with 400 or dropped.
+//! CANCEL before answer; malformed datagrams answered with 400 or dropped; the PIN
+//! typed as RFC 2833 digits (and three wrong PINs ending the call); re-INVITE hold
+//! and resume; BYE from signal's side through the API; events and CDRs read back.
 
 use control::*;
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use system_tests::{bin, free_udp_port, Mediad, Proc, TempDir};
-
-/// signal with SIP on a free loopback port, driving `m`.
-fn signal_sip(m: &Mediad, extra: &[&str]) -> (Proc, u16) {
-    let port = free_udp_port();
-    let log = std::fs::File::create(m.dir.path("signal.log")).unwrap();
-    let http = format!("127.0.0.1:{}", system_tests::free_tcp_port());
-    let p = Proc::spawn(
-        "signal",
-        Command::new(bin("signal"))
-            .arg("--mediad-socket")
-            .arg(&m.socket)
-            .args(["--http", &http, "--sip", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log),
-    );
-    // Ready once OPTIONS is answered.
-    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-    probe.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        probe.send_to(options("ready", 1).as_bytes(), ("127.0.0.1", port)).unwrap();
-        let mut buf = [0u8; 2048];
-        if probe.recv(&mut buf).is_ok() {
-            return (p, port);
-        }
-        assert!(Instant::now() < end, "signal does not answer SIP");
-    }
-}
-
-fn options(call: &str, cseq: u32) -> String {
-    format!(
-        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{call}{cseq};rport\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\n\
-To: <sip:127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
-/// sipp run to completion (bounded); its exit status and log.
-fn sipp(dir: &TempDir, tag: &str, args: &[&str]) -> Proc {
-    Proc::spawn(
-        "sipp",
-        Command::new("sipp")
-            .args(args)
-            .args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "40", "-timeout_error"])
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path(&format!("{tag}.log"))).unwrap()),
-    )
-}
+use system_tests::sip::{api, cdrs, events, media_port, options, signal_sip, sipp, sipp_ok, uac_digits, wait_event};
+use system_tests::{free_udp_port, Mediad, TempDir};
+use serde_json::Value;
 
 fn legs_in(c: &mut Client, room: &str) -> Vec<LegStats> {
     let st: Result<RoomStats, _> = c.call(Op::StatsRoom { room: room.into() });
@@ -67,7 +20,8 @@ fn legs_in(c: &mut Client, room: &str) -> Vec<LegStats> {
 #[test]
 fn sipp_dials_in_with_pcap_voice_and_an_echoing_phone_hears_the_mix() {
     let m = Mediad::start(2, "epoll", &[]);
-    let (_signal, sip) = signal_sip(&m, &[]);
+    let sig = signal_sip(&m, &[]);
+    let sip = sig.sip;
     let dir = TempDir::new("sip-dialin");
     // sipp's uac_pcap scenario reads pcap/g711a.pcap and pcap/dtmf_2833_1.pcap.
     std::os::unix::fs::symlink("/usr/share/sip-tester", dir.path("pcap")).unwrap();
@@ -105,64 +59,14 @@ fn sipp_dials_in_with_pcap_voice_and_an_echoing_phone_hears_the_mix() {
     assert!(legs_in(&mut c, "12345").is_empty());
 }
 
-const CANCEL: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="cancel before answer">
-  <send retrans="500"><![CDATA[
-INVITE sip:0012345@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:0012345@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180"/>
-  <send><![CDATA[
-CANCEL sip:0012345@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:0012345@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  <recv response="487"/>
-  <send><![CDATA[
-ACK sip:0012345@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-</scenario>
-"#;
-
 #[test]
 fn sipp_cancels_before_answer_and_hostile_datagrams_get_400_or_nothing() {
     let m = Mediad::start(1, "epoll", &[]);
-    let (_signal, sip) = signal_sip(&m, &["--sip-answer-delay-ms", "3000"]);
+    let sig = signal_sip(&m, &["--sip-answer-delay-ms", "3000"]);
+    let sip = sig.sip;
     let dir = TempDir::new("sip-cancel");
     let xml = dir.path("cancel.xml");
-    std::fs::write(&xml, CANCEL).unwrap();
+    std::fs::write(&xml, include_str!("../sipp/uac_cancel.xml")).unwrap();
     let mut p = sipp(&dir, "cancel", &["-sf", xml.to_str().unwrap(), "-p", &free_udp_port().to_string(), &format!("127.0.0.1:{sip}")]);
     let ok = p.wait_timeout(Duration::from_secs(20)).expect("sipp ends");
     assert!(ok.success(), "CANCEL → 200, INVITE → 487: {}", std::fs::read_to_string(dir.path("cancel.log")).unwrap_or_default());
@@ -185,4 +89,89 @@ fn sipp_cancels_before_answer_and_hostile_datagrams_get_400_or_nothing() {
     let huge = options("h4", 1).replace("Max-Forwards: 70", &format!("X-Pad: {}", "x".repeat(9000)));
     assert_eq!(ask(huge.as_bytes()), None, "a 9 kB header line: dropped");
     assert!(ask(options("h5", 1).as_bytes()).is_some_and(|r| r.starts_with("SIP/2.0 200")), "and signal still answers");
+}
+
+fn of_call<'a>(evs: &'a [Value], call: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["call"] == call).collect()
+}
+
+/// The Call-ID of the only call whose CDR is still open.
+fn active_call(http: u16) -> String {
+    let (_, v) = api(http, "GET", "/api/v1/sip/calls", None);
+    v["calls"][0]["call"].as_str().expect("a call in progress").to_string()
+}
+
+#[test]
+fn pin_typed_as_rfc2833_digits_lets_in_and_three_wrong_pins_hang_up() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let sig = signal_sip(&m, &["--pin", "777=4712"]);
+    let dir = TempDir::new("sip-pin");
+    let target = format!("127.0.0.1:{}", sig.sip);
+    // Right PIN after listening to the prompt for 2 s (no `#`: complete is enough;
+    // sipp replays fixed pcaps, so a key pressed twice in a row would be one RFC 4733
+    // event), then stays 3 s and hangs up.
+    let good = dir.path("good.xml");
+    std::fs::write(&good, uac_digits(",4712", &include_str!("../sipp/end_our_bye.xml").replace("1500", "3000"))).unwrap();
+    let mut g = sipp(&dir, "good", &["-sf", good.to_str().unwrap(), "-s", "00777", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &target]);
+    let e = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "joined");
+    let good_call = e["call"].as_str().unwrap().to_string();
+    let legs: Vec<LegInfo> = m.client().call(Op::LegList).unwrap();
+    assert!(legs.iter().any(|l| l.room.as_deref() == Some("777")), "the caller is in the conference now: {legs:?}");
+    sipp_ok(&mut g, &dir, "good").unwrap();
+    // Three wrong PINs (one of them a pause): the goodbye prompt, then our BYE.
+    let bad = dir.path("bad.xml");
+    std::fs::write(&bad, uac_digits("9#,12#,1#", include_str!("../sipp/end_their_bye.xml"))).unwrap();
+    let mut b = sipp(&dir, "bad", &["-sf", bad.to_str().unwrap(), "-s", "00777", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &target]);
+    sipp_ok(&mut b, &dir, "bad").expect("signal hangs up after three wrong PINs");
+    let evs = events(sig.http);
+    let names = |call: &str| of_call(&evs, call).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&good_call), ["trying", "ringing", "answered", "pin_requested", "joined", "ended"], "{evs:?}");
+    let bad_call = evs.iter().find(|e| e["event"] == "pin_rejected").unwrap()["call"].as_str().unwrap().to_string();
+    let tries: Vec<u64> = of_call(&evs, &bad_call).iter().filter(|e| e["event"] == "pin_rejected").map(|e| e["tries_left"].as_u64().unwrap()).collect();
+    assert_eq!(tries, [2, 1, 0]);
+    assert!(!evs.iter().any(|e| e["event"] == "dtmf"), "PIN digits are not published");
+    let cdr = cdrs(sig.http);
+    let cause = |call: &str| cdr.iter().find(|c| c["call"] == call).map(|c| c["cause"].clone());
+    assert_eq!(cause(&good_call), Some(Value::from("remote BYE")));
+    assert_eq!(cause(&bad_call), Some(Value::from("wrong PIN")));
+    for c in &cdr {
+        // Prompts reach the caller: 2 s of "enter the PIN" alone is 100 packets.
+        assert!(c["qos"]["tx_packets"].as_u64().unwrap() > 100, "the caller heard the prompts: {c}");
+        assert_eq!((c["direction"].as_str(), c["conference"].as_str(), c["codec"].as_str()), (Some("in"), Some("777"), Some("pcmu")));
+    }
+    assert!(m.client().call::<Vec<LegInfo>>(Op::LegList).unwrap().is_empty(), "no leg left behind");
+}
+
+#[test]
+fn hold_and_resume_by_reinvite_and_bye_from_our_side() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let sig = signal_sip(&m, &[]);
+    let dir = TempDir::new("sip-hold");
+    let target = format!("127.0.0.1:{}", sig.sip);
+    let hold = dir.path("hold.xml");
+    std::fs::write(&hold, include_str!("../sipp/uac_hold_resume.xml")).unwrap();
+    let mut h = sipp(&dir, "hold", &["-sf", hold.to_str().unwrap(), "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &target]);
+    let held = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "held" && e["held"] == true);
+    let legs: Vec<LegInfo> = m.client().call(Op::LegList).unwrap();
+    assert!(legs.iter().all(|l| l.muted), "a held phone is not mixed: {legs:?}");
+    wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "held" && e["held"] == false && e["call"] == held["call"]);
+    let legs: Vec<LegInfo> = m.client().call(Op::LegList).unwrap();
+    assert!(legs.iter().all(|l| !l.muted), "resumed: mixed again: {legs:?}");
+    sipp_ok(&mut h, &dir, "hold").unwrap();
+
+    // A phone that stays until we hang it up through the API.
+    let stay = dir.path("stay.xml");
+    std::fs::write(&stay, uac_digits("", include_str!("../sipp/end_their_bye.xml"))).unwrap();
+    let mut s = sipp(&dir, "stay", &["-sf", stay.to_str().unwrap(), "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &target]);
+    wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered" && e["call"] != held["call"]);
+    let call = active_call(sig.http);
+    let path = format!("/api/v1/sip/calls/{}", call.replace('@', "%40"));
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 200);
+    sipp_ok(&mut s, &dir, "stay").expect("the phone gets our BYE and answers it");
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 404, "gone");
+    let cdr = cdrs(sig.http);
+    let ours = cdr.iter().find(|c| c["call"] == call.as_str()).expect("a CDR");
+    assert_eq!(ours["cause"], "hung up by the API");
+    assert!(ours["duration_s"].as_f64().unwrap() > 0.0 && ours["answer_ms"].is_u64(), "{ours}");
+    assert!(m.client().call::<Vec<LegInfo>>(Op::LegList).unwrap().is_empty());
 }
