@@ -226,6 +226,10 @@ pub struct LegUpdate {
     /// Gain of the leg's voice in the mix, dB (−60..=+20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain_db: Option<f32>,
+    /// New codecs for an audio MCU participant (the answer chose another codec than
+    /// the leg was created with). It cannot start or stop taking the mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::LegAudio>,
 }
 
 /// The reply line: `{"id":7,"ok":{...}}` or `{"id":7,"error":{...}}`.

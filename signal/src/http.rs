@@ -164,6 +164,7 @@ fn read_head(stream: &mut Stream) -> Result<Head, u16> {
 fn respond(stream: &mut Stream, code: u16, content_type: &str, body: &str) {
     let reason = match code {
         200 => "OK",
+        201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
         404 => "Not Found",

@@ -52,6 +52,16 @@ struct Args {
     /// Ring this long before answering SIP calls (0: answer at once).
     #[arg(long, default_value_t = 0)]
     sip_answer_delay_ms: u64,
+    /// Realm of SIP registrations (Digest).
+    #[arg(long, default_value = "mediad")]
+    sip_realm: String,
+    /// A device that may register: `<name>=<password>` (repeatable); none: REGISTER
+    /// is refused.
+    #[arg(long = "sip-user", value_parser = parse_user)]
+    sip_users: Vec<(String, String)>,
+    /// Trunks for SIP calls out (TOML; see docs/sip.md).
+    #[arg(long)]
+    sip_trunks: Option<PathBuf>,
     /// Folder of the spoken prompts SIP callers hear (PIN entry); mediad reads them.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../prompts/en"))]
     prompts: PathBuf,
@@ -109,11 +119,21 @@ fn main() {
             tracing::warn!("prompts folder {}: {e}; PIN prompts will be silent", args.prompts.display());
             args.prompts.clone()
         });
+        let trunks = match &args.sip_trunks {
+            None => vec![],
+            Some(f) => std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|t| sip::trunks::parse(&t)).unwrap_or_else(|e| {
+                stop(child.as_mut());
+                fatal(&format!("SIP trunks {}: {e}", f.display()))
+            }),
+        };
         let cfg = sip::endpoint::Config {
             local,
             default_conference: Some(args.sip_default_conference.clone()).filter(|c| !c.is_empty()),
             pins: args.pins.iter().cloned().collect(),
             answer_delay: Duration::from_millis(args.sip_answer_delay_ms),
+            realm: args.sip_realm.clone(),
+            users: args.sip_users.iter().cloned().collect(),
+            trunks,
             prompts,
         };
         sip::service::SipService::start(sock, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
@@ -166,6 +186,17 @@ fn parse_pin(s: &str) -> Result<(String, String), String> {
         return Err("a PIN is 4-10 digits".into());
     }
     Ok((cid.to_string(), pin.to_string()))
+}
+
+fn parse_user(s: &str) -> Result<(String, String), String> {
+    let (name, pw) = s.split_once('=').ok_or("expected <name>=<password>")?;
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)) {
+        return Err(format!("bad user name `{name}` (letters, digits, - _ . +)"));
+    }
+    if pw.len() < 8 {
+        return Err("a SIP password has at least 8 characters".into());
+    }
+    Ok((name.to_string(), pw.to_string()))
 }
 
 /// HTTPS from PEM files, or a self-signed certificate for localhost (dev mode).

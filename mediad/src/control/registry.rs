@@ -115,6 +115,12 @@ impl Daemon {
                 if let Some(w) = &upd.webrtc {
                     check_webrtc_remote(w)?;
                 }
+                if let Some(a) = &upd.audio {
+                    if rec.audio.as_ref().map(|r| r.send.is_some()) != Some(a.send.is_some()) {
+                        return Err(ErrorBody::new(ErrorCode::BadRequest, "audio may change a participant's codecs, not whether it is one or takes the mix"));
+                    }
+                    mix::participant(upd.leg, a, rec.info.muted)?;
+                }
                 let core = rec.info.core;
                 self.mix_update(&st, upd.leg, upd.muted, upd.gain_db)?;
                 self.ask(core, |reply| Command::UpdateLeg { update: upd.clone(), reply })?;
@@ -128,6 +134,15 @@ impl Daemon {
                 if let Some(m) = upd.muted {
                     rec.info.muted = m;
                 }
+                if let Some(a) = &upd.audio {
+                    // The mixer builds a participant's codecs when it joins: leave and
+                    // join again where it was.
+                    let at = rec.mix_at;
+                    self.mix_move(&mut st, upd.leg, None)?;
+                    st.legs.get_mut(&upd.leg).expect("checked").audio = Some(a.clone());
+                    self.mix_move(&mut st, upd.leg, at)?;
+                }
+                let rec = st.legs.get(&upd.leg).expect("checked");
                 to_value(&rec.info)
             }
             Op::LegDelete { leg } => {

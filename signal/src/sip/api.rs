@@ -1,6 +1,10 @@
 //! SIP's part of signal's HTTP API (JSON):
 //!
 //! - `GET /api/v1/sip/calls`: calls in progress (their open CDRs).
+//! - `POST /api/v1/sip/calls` `{"to": ..., "conference": ..., "trunk": ...}`: call a
+//!   SIP URI, a registered device or a number (through a trunk) into a conference;
+//!   201 with `{"call": <call-id>}`.
+//! - `GET /api/v1/sip/registrations`: devices registered here.
 //! - `DELETE /api/v1/sip/calls/<call-id>`: hang a call up (we send BYE).
 //! - `GET /api/v1/sip/events?after=<seq>&limit=<n>&wait_ms=<ms>`: call events after a
 //!   sequence number, oldest first; `wait_ms` long-polls for the first one.
@@ -14,11 +18,19 @@ use std::time::Duration;
 /// Longest long-poll a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
-pub fn handle(svc: &SipService, method: &str, path: &str, query: &str, _body: &[u8]) -> (u16, Value) {
+pub fn handle(svc: &SipService, method: &str, path: &str, query: &str, body: &[u8]) -> (u16, Value) {
     let rest = path.trim_start_matches("/api/v1/sip/");
     let q = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).and_then(|v| v.parse::<u64>().ok());
     match (method, rest) {
         ("GET", "calls") => (200, json!({ "calls": svc.active() })),
+        ("POST", "calls") => match serde_json::from_slice::<super::calls_out::Dial>(body) {
+            Ok(d) => match svc.dial(&d) {
+                Ok(call) => (201, json!({ "call": call })),
+                Err(e) => (409, json!({ "error": e })),
+            },
+            Err(e) => (400, json!({ "error": format!("expected {{\"to\", \"conference\", \"trunk\"?}}: {e}") })),
+        },
+        ("GET", "registrations") => (200, svc.registered()),
         ("DELETE", r) if r.starts_with("calls/") => match percent_decode(&r["calls/".len()..]) {
             Some(id) if svc.hangup(&id) => (200, json!({ "call": id, "ended": true })),
             Some(id) => (404, json!({ "error": format!("no call `{id}`") })),
@@ -33,7 +45,7 @@ pub fn handle(svc: &SipService, method: &str, path: &str, query: &str, _body: &[
         }
         ("GET", "cdrs") => (200, json!({ "cdrs": svc.cdrs(q("limit").unwrap_or(1000) as usize) })),
         ("GET", "counters") => (200, json!(svc.counters())),
-        (_, "calls" | "events" | "cdrs" | "counters") => (405, json!({ "error": format!("{method} is not served here") })),
+        (_, "calls" | "events" | "cdrs" | "counters" | "registrations") => (405, json!({ "error": format!("{method} is not served here") })),
         _ => (404, json!({ "error": "not found" })),
     }
 }

@@ -15,6 +15,8 @@ use std::time::Instant;
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum State {
+    /// A call out: INVITE sent, no final answer yet.
+    Calling,
     /// 180 sent; 200 OK due at the instant.
     Ringing(Instant),
     /// 200 OK sent, waiting for the ACK.
@@ -30,8 +32,12 @@ pub(super) struct Call {
     /// The INVITE (for the 200 OK and CANCEL's 487) and its branch.
     pub(super) invite: Message,
     pub(super) local_tag: String,
-    /// Their From (our To in requests we send).
+    /// Our side as From/To names it in our requests (without the tag).
+    pub(super) local_uri: String,
+    /// Their side with their tag (our To in requests we send).
     pub(super) remote_uri: String,
+    /// Where our in-dialog requests are addressed (their Contact).
+    pub(super) remote_target: String,
     pub(super) offer: Option<Offer>,
     pub(super) sdp_version: u64,
     pub(super) session_id: u64,
@@ -43,6 +49,8 @@ pub(super) struct Call {
     pub(super) lobby: Option<Lobby>,
     /// Our CSeq for requests we send in the dialog (RFC 3261 §12.2.1.1).
     pub(super) cseq: u32,
+    /// A call out: our INVITE's client transaction.
+    pub(super) out: Option<super::calls_out::Outgoing>,
 }
 
 impl Call {
@@ -51,8 +59,9 @@ impl Call {
     }
 
     pub(super) fn next_due(&self) -> Option<Instant> {
-        let own = match self.state {
-            State::Ringing(at) => Some(at),
+        let own = match (&self.state, &self.out) {
+            (State::Ringing(at), _) => Some(*at),
+            (State::Calling, Some(o)) if o.waits_for.is_none() => Some(o.retrans.as_ref().map_or(o.deadline, |r| r.due().min(o.deadline))),
             _ => self.ok.as_ref().map(Retransmit::due),
         };
         own.into_iter().chain(self.lobby.as_ref().and_then(Lobby::next_due)).min()
@@ -124,7 +133,8 @@ impl Endpoint {
         }
         let caller = msg.header("From").and_then(NameAddr::parse).map(|n| n.uri.user).unwrap_or_default();
         let room = if lobby_pin.is_some() { None } else { Some(cid.as_str()) };
-        let spec = leg_spec(offer.as_ref(), room, &caller, &call_id);
+        let remote = offer.as_ref().map(|o| SocketAddr::new(o.addr, o.port));
+        let spec = leg_spec(offer.as_ref().map(|o| &o.audio), sdp::ALL, remote, room, format!("sip:{caller} {call_id}"));
         let info = match media.create_leg(spec) {
             Ok(i) => i,
             Err(e) => {
@@ -139,6 +149,8 @@ impl Endpoint {
         self.send(from, &ringing);
         self.events.push(CallEvent::Ringing { call: call_id.clone() });
         let remote_uri = msg.header("From").unwrap_or("").to_string();
+        let local_uri = msg.header("To").unwrap_or("").to_string();
+        let remote_target = msg.header("Contact").and_then(NameAddr::parse).map(|n| n.uri.to_string()).unwrap_or_else(|| format!("sip:{from}"));
         let session_id = self.session_id();
         let call = Call {
             state: State::Ringing(now + self.cfg.answer_delay),
@@ -147,7 +159,9 @@ impl Endpoint {
             conference: cid,
             invite: msg,
             local_tag,
+            local_uri,
             remote_uri,
+            remote_target,
             offer,
             sdp_version: 1,
             session_id,
@@ -156,6 +170,7 @@ impl Endpoint {
             held: false,
             lobby: lobby_pin.map(|p| Lobby::new(&p)),
             cseq: 0,
+            out: None,
         };
         self.legs.insert(info.leg, call_id.clone());
         self.calls.insert(call_id.clone(), call);
@@ -194,7 +209,7 @@ impl Endpoint {
         if call.offer.is_none() {
             match sdp::parse_offer(&msg.body) {
                 Ok(o) => {
-                    let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)), ..Default::default() };
+                    let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)), audio: Some(chosen_audio(&o.audio)), ..Default::default() };
                     let _ = media.update_leg(upd);
                     self.events.push(CallEvent::Codec { call: id.clone(), codec: o.audio.codec.to_string() });
                     call.offer = Some(o);
@@ -218,9 +233,20 @@ impl Endpoint {
         let call = self.calls.get_mut(&call_id).expect("checked by the caller");
         if let Some(o) = &offer {
             let held = o.direction != "sendrecv";
+            // A new codec (or payload type) re-joins the leg to the mix with it.
+            let recoded = call.offer.as_ref().map(|p| (p.audio.pt, p.audio.codec)) != Some((o.audio.pt, o.audio.codec));
             // Hold: mediad stops mixing the leg (it hears nothing anyway).
-            let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)).filter(|a| !a.ip().is_unspecified()), muted: Some(held), ..Default::default() };
+            let upd = LegUpdate {
+                leg: call.leg,
+                remote: Some(SocketAddr::new(o.addr, o.port)).filter(|a| !a.ip().is_unspecified()),
+                muted: Some(held),
+                audio: recoded.then(|| chosen_audio(&o.audio)),
+                ..Default::default()
+            };
             let _ = media.update_leg(upd);
+            if recoded {
+                self.events.push(CallEvent::Codec { call: call_id.clone(), codec: o.audio.codec.to_string() });
+            }
             if held != call.held {
                 call.held = held;
                 self.events.push(CallEvent::Held { call: call_id.clone(), held });
@@ -281,50 +307,71 @@ impl Endpoint {
         }
     }
 
-    /// End a call from our side: BYE when answered, else just drop the leg.
+    /// End a call from our side: BYE when answered, CANCEL while a call out rings,
+    /// else just drop the leg.
     pub fn hangup(&mut self, call_id: &str, now: Instant, media: &mut dyn MediaOps, cause: &str) {
-        let Some(call) = self.calls.remove(call_id) else { return };
-        if call.state == State::Confirmed || call.state == State::Answered {
-            let branch = format!("z9hG4bK{}", self.token());
-            let target = call.invite.header("Contact").and_then(NameAddr::parse).map(|n| n.uri.to_string()).unwrap_or_else(|| format!("sip:{}", call.peer));
-            let mut bye = Message::request("BYE", &target);
-            bye.push("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.cfg.local))
-                .push("Max-Forwards", "70")
-                .push("From", format!("{};tag={}", call.invite.header("To").unwrap_or(""), call.local_tag))
-                .push("To", call.remote_uri.clone())
-                .push("Call-ID", call_id)
-                .push("CSeq", format!("{} BYE", call.cseq + 1));
-            let bytes = bye.to_bytes();
-            self.out.push((call.peer, bytes.clone()));
-            self.requests.insert(branch, Retransmit::new(call.peer, bytes, now, T2));
+        let Some(mut call) = self.calls.remove(call_id) else { return };
+        match call.state {
+            State::Confirmed | State::Answered => {
+                call.cseq += 1;
+                let bye = self.in_dialog("BYE", &call, call_id);
+                let branch = bye.branch().unwrap_or("").to_string();
+                let bytes = bye.to_bytes();
+                self.out.push((call.peer, bytes.clone()));
+                self.requests.insert(branch, Retransmit::new(call.peer, bytes, now, T2));
+            }
+            State::Calling => self.cancel_out(&call, now),
+            State::Ringing(_) => {}
         }
         self.finish(call_id, call, cause, media);
+    }
+
+    /// A request inside the call's dialog (RFC 3261 §12.2.1.1), with our next CSeq.
+    pub(super) fn in_dialog(&mut self, method: &str, call: &Call, call_id: &str) -> Message {
+        let branch = format!("z9hG4bK{}", self.token());
+        let mut m = Message::request(method, &call.remote_target);
+        m.push("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.cfg.local))
+            .push("Max-Forwards", "70")
+            .push("From", format!("{};tag={}", call.local_uri, call.local_tag))
+            .push("To", call.remote_uri.clone())
+            .push("Call-ID", call_id)
+            .push("CSeq", format!("{} {method}", call.cseq));
+        m
     }
 }
 
 /// The mediad leg of a call: plain RTP from the SIP pool, in the conference's mix
-/// (or in no room while it waits for a PIN), in the offered codec (a late offer gets
-/// PCMU until the ACK's answer).
-fn leg_spec(offer: Option<&Offer>, room: Option<&str>, caller: &str, call_id: &str) -> LegCreate {
-    let (pt, codec, clock, te, ptime) = match offer {
-        Some(o) => (o.audio.pt, o.audio.codec, o.audio.clock, o.audio.telephone_event, o.audio.ptime),
-        None => (0, "pcmu", 8000, Some(101), 20),
+/// (or in no room while it waits for a PIN), in the codec chosen, or ready for any
+/// of `offered` until the answer to our offer says which.
+pub(super) fn leg_spec(chosen: Option<&sdp::AudioChoice>, offered: &[&str], remote: Option<SocketAddr>, room: Option<&str>, label: String) -> LegCreate {
+    let (receive, send, te) = match chosen {
+        Some(a) => (vec![AudioPayload { pt: a.pt, codec: a.codec.into() }], (a.pt, a.codec, a.ptime), a.telephone_event),
+        None => {
+            let rx = offered.iter().map(|c| AudioPayload { pt: sdp::offer_pt(c), codec: c.to_string() }).collect();
+            let first = offered.first().copied().unwrap_or("pcmu");
+            (rx, (sdp::offer_pt(first), first, 20), Some(sdp::TE_PT))
+        }
     };
     LegCreate {
         pool: PortPool::Rtp,
-        clock_rate: Some(if codec == "opus" { 48_000 } else { clock }),
-        remote: offer.filter(|o| !o.addr.is_unspecified()).map(|o| SocketAddr::new(o.addr, o.port)),
+        clock_rate: Some(if send.1 == "opus" { 48_000 } else { 8000 }),
+        remote: remote.filter(|r| !r.ip().is_unspecified()),
         room: room.map(str::to_string),
-        label: Some(format!("sip:{caller} {call_id}")),
+        label: Some(label),
         audio: Some(LegAudio {
-            receive: vec![AudioPayload { pt, codec: codec.into() }],
-            send: Some(AudioSend { pt, codec: codec.into(), ptime }),
+            inband_dtmf: receive.iter().any(|p| matches!(p.codec.as_str(), "pcmu" | "pcma")),
+            receive,
+            send: Some(AudioSend { pt: send.0, codec: send.1.into(), ptime: send.2 }),
             telephone_event: te,
-            inband_dtmf: matches!(codec, "pcmu" | "pcma"),
             ..Default::default()
         }),
         ..Default::default()
     }
+}
+
+/// The leg's audio once an answer chose `a` (a leg made ready for several codecs).
+pub(super) fn chosen_audio(a: &sdp::AudioChoice) -> LegAudio {
+    leg_spec(Some(a), &[], None, None, String::new()).audio.expect("audio")
 }
 
 /// Our SDP: the answer to the call's offer, or an offer of every codec (late offer).
@@ -332,6 +379,6 @@ fn local_sdp(call: &Call) -> String {
     let local = sdp::Local { session_id: call.session_id, version: call.sdp_version, addr: call.local_media.0, port: call.local_media.1, user: "mediad" };
     match &call.offer {
         Some(o) => sdp::answer(o, &local),
-        None => sdp::offer_late(&local),
+        None => sdp::offer(&local, sdp::ALL),
     }
 }

@@ -32,6 +32,11 @@ pub struct Config {
     pub pins: HashMap<String, String>,
     /// Time between 180 Ringing and 200 OK (0: answer at once).
     pub answer_delay: Duration,
+    /// Registrar realm and its users (name → password); no users: REGISTER gets 403.
+    pub realm: String,
+    pub users: HashMap<String, String>,
+    /// Trunks for calls out to numbers.
+    pub trunks: Vec<super::trunks::Trunk>,
     /// Folder with the spoken prompts (`enter-pin.wav`, `wrong-pin.wav`, ...), as
     /// mediad reads them.
     pub prompts: PathBuf,
@@ -72,15 +77,20 @@ pub struct Endpoint {
     /// Final responses of completed transactions by branch + method, resent when the
     /// request is (non-INVITE, and INVITE failures until their ACK).
     completed: HashMap<String, (Instant, SocketAddr, Vec<u8>)>,
-    /// Requests we sent (BYE), resent until answered.
+    /// Requests we sent (BYE, CANCEL), resent until answered.
     pub(super) requests: HashMap<String, Retransmit>,
+    pub(super) registrar: Option<super::registrar::Registrar>,
+    pub(super) trunks: Vec<super::trunks::Trunk>,
+    pub(super) trunk_regs: HashMap<String, super::trunk_register::TrunkReg>,
+    /// INVITEs we cancelled, to ACK their final answers (until 64·T1).
+    pub(super) cancelled: HashMap<String, (Message, SocketAddr, Instant)>,
     pub out: Vec<(SocketAddr, Vec<u8>)>,
     pub events: Vec<CallEvent>,
     pub counters: Counters,
     next_id: u64,
 }
 
-pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
 
 fn reason(code: u16) -> &'static str {
     match code {
@@ -88,9 +98,11 @@ fn reason(code: u16) -> &'static str {
         180 => "Ringing",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        423 => "Interval Too Brief",
         481 => "Call/Transaction Does Not Exist",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
@@ -104,8 +116,14 @@ impl Endpoint {
     pub fn new(cfg: Config) -> Self {
         let mut seed = [0u8; 8];
         let _ = openssl::rand::rand_bytes(&mut seed);
+        let registrar = (!cfg.users.is_empty()).then(|| super::registrar::Registrar::new(&cfg.realm, cfg.users.clone()));
+        let trunks = cfg.trunks.clone();
         Endpoint {
             cfg,
+            registrar,
+            trunks,
+            trunk_regs: HashMap::new(),
+            cancelled: HashMap::new(),
             calls: HashMap::new(),
             legs: HashMap::new(),
             completed: HashMap::new(),
@@ -186,7 +204,7 @@ impl Endpoint {
         };
         match &msg.start {
             StartLine::Request { .. } => self.request(msg, from, now, media),
-            StartLine::Response { .. } => self.response(&msg),
+            StartLine::Response { .. } => self.response(&msg, now, media),
         }
     }
 
@@ -254,6 +272,7 @@ impl Endpoint {
             }
             "INFO" => self.info(&msg, from, now, media),
             "UPDATE" => self.respond(&msg, from, 200, None, now),
+            "REGISTER" => self.register(&msg, from, now),
             _ => {
                 let mut r = self.reply(&msg, from, 405, None);
                 r.push("Allow", ALLOW);
@@ -262,13 +281,23 @@ impl Endpoint {
         }
     }
 
-    fn response(&mut self, msg: &Message) {
-        // Responses to our BYEs end their retransmission.
-        if let Some(b) = msg.branch() {
-            if msg.code().is_some_and(|c| c >= 200) {
-                self.requests.remove(b);
+    fn response(&mut self, msg: &Message, now: Instant, media: &mut dyn MediaOps) {
+        match msg.cseq().map(|c| c.1).as_deref() {
+            Some("INVITE") => self.invite_response(msg, now, media),
+            Some("REGISTER") => self.register_response(msg, now, media),
+            // Final answers to our BYEs and CANCELs end their retransmission.
+            _ => {
+                if let Some(b) = msg.branch().filter(|_| msg.code().is_some_and(|c| c >= 200)) {
+                    self.requests.remove(b);
+                }
             }
         }
+    }
+
+    /// Devices registered here (name, contact, source address, seconds left).
+    pub fn registered(&self, now: Instant) -> Vec<(String, String, SocketAddr, u64)> {
+        let Some(r) = &self.registrar else { return vec![] };
+        r.registered(now).into_iter().map(|(u, b)| (u, b.contact.to_string(), b.addr, b.expires.saturating_duration_since(now).as_secs())).collect()
     }
 
     /// Close a call that is no longer in `calls`: its leg's last stats go into the
@@ -304,6 +333,11 @@ impl Endpoint {
             self.hangup(&id, now, media, "no ACK");
         }
         self.lobby_tick(now, media);
+        self.calls_out_tick(now, media);
+        self.trunks_tick(now, media);
+        if let Some(r) = self.registrar.as_mut() {
+            r.expire(now);
+        }
         let mut gone = Vec::new();
         for (b, r) in self.requests.iter_mut() {
             match r.poll(now) {
@@ -321,7 +355,7 @@ impl Endpoint {
     /// When `tick` next has something to do.
     pub fn next_due(&self) -> Option<Instant> {
         let calls = self.calls.values().filter_map(Call::next_due);
-        calls.chain(self.requests.values().map(Retransmit::due)).min()
+        calls.chain(self.requests.values().map(Retransmit::due)).chain(self.trunks_next_due()).min()
     }
 }
 

@@ -2,15 +2,29 @@ use super::*;
 use crate::sip::message::param;
 use crate::fake_media::FakeMedia;
 
-const PHONE: &str = "127.0.0.1:6060";
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const PHONE: &str = "127.0.0.1:6060";
+pub(super) const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-fn endpoint(delay_ms: u64) -> Endpoint {
+pub(super) fn endpoint(delay_ms: u64) -> Endpoint {
     let pins = [("777".to_string(), "1234".to_string())].into_iter().collect();
-    Endpoint::new(Config { local: "127.0.0.1:5060".parse().unwrap(), default_conference: Some("lobby".into()), pins, answer_delay: Duration::from_millis(delay_ms), prompts: "/p".into() })
+    let users = [("room1".to_string(), "s3cret-pw".to_string())].into_iter().collect();
+    let trunks = crate::sip::trunks::parse(
+        "[[trunk]]\nname='pbx'\nhost='127.0.0.1:5070'\nuser='mediad'\npassword='pw'\ncodecs=['pcma','pcmu']\ndefault=true\n[[trunk.rewrite]]\npattern='8X{10}'\nstrip=1\nprefix='+7'\n",
+    )
+    .unwrap();
+    Endpoint::new(Config {
+        local: "127.0.0.1:5060".parse().unwrap(),
+        default_conference: Some("lobby".into()),
+        pins,
+        answer_delay: Duration::from_millis(delay_ms),
+        realm: "mediad".into(),
+        users,
+        trunks,
+        prompts: "/p".into(),
+    })
 }
 
-fn request(method: &str, user: &str, call: &str, cseq: u32, branch: &str, to_tag: &str, body: &str) -> Vec<u8> {
+pub(super) fn request(method: &str, user: &str, call: &str, cseq: u32, branch: &str, to_tag: &str, body: &str) -> Vec<u8> {
     format!(
         "{method} sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:6060;branch={branch};rport\r\nMax-Forwards: 70\r\n\
 f: \"Ann\" <sip:ann@10.0.0.9>;tag=a1\r\nt: <sip:{user}@127.0.0.1>{to_tag}\r\ni: {call}\r\nCSeq: {cseq} {method}\r\n\
@@ -21,14 +35,14 @@ m: <sip:ann@10.0.0.9:6060>\r\nc: application/sdp\r\nl: {}\r\n\r\n{body}",
 }
 
 /// The responses sent so far (status line first words), drained.
-fn sent(ep: &mut Endpoint) -> Vec<Message> {
+pub(super) fn sent(ep: &mut Endpoint) -> Vec<Message> {
     ep.out.drain(..).map(|(to, b)| {
         assert_eq!(to, PHONE.parse().unwrap(), "answers go back where the request came from");
         Message::parse(&b).expect("ours parse")
     }).collect()
 }
 
-fn codes(ms: &[Message]) -> Vec<u16> {
+pub(super) fn codes(ms: &[Message]) -> Vec<u16> {
     ms.iter().filter_map(Message::code).collect()
 }
 
@@ -92,10 +106,12 @@ fn cancel_before_answer_late_offer_and_our_bye() {
     ep.tick(t0 + Duration::from_secs(2), &mut m);
     let r = sent(&mut ep);
     assert_eq!(codes(&r), [100, 180, 200]);
-    assert!(String::from_utf8_lossy(&r[2].body).contains("m=audio 50004 RTP/AVP 0 101"));
+    assert!(String::from_utf8_lossy(&r[2].body).contains("m=audio 50004 RTP/AVP 111 9 8 0 18 101"), "every codec offered");
     let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
     ep.receive(&request("ACK", "12345", "c3", 1, "z9hG4bKc", &format!(";tag={tag}"), &SDP.replace("6000", "7000")), from, t0, &mut m);
-    assert_eq!(m.updated.last().unwrap().remote, Some("127.0.0.1:7000".parse().unwrap()));
+    let upd = m.updated.last().unwrap();
+    assert_eq!(upd.remote, Some("127.0.0.1:7000".parse().unwrap()));
+    assert_eq!(upd.audio.as_ref().unwrap().send.as_ref().unwrap().codec, "pcmu", "the leg takes the answer's codec");
     // We hang up: a BYE to the phone's Contact, resent until answered.
     ep.hangup("c3", t0, &mut m, "operator");
     let (to, bye) = ep.out.pop().unwrap();
@@ -253,3 +269,6 @@ fn three_wrong_pins_end_the_call_after_the_goodbye() {
     ep.tick(t0 + Duration::from_secs(11), &mut m);
     assert_eq!(ep.calls(), 0);
 }
+
+#[path = "calls_out_tests.rs"]
+mod calls_out;

@@ -207,6 +207,11 @@ impl Message {
         self.headers.iter().filter(|(n, _)| n == name).flat_map(|(_, v)| split_list(v)).collect()
     }
 
+    /// Every header line of `name` whole (auth challenges hold commas of their own).
+    pub fn header_lines(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+    }
+
     pub fn push(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         self.headers.push((name.to_string(), value.into()));
         self

@@ -6,11 +6,16 @@
 pub mod api;
 pub mod call_log;
 mod calls_in;
+pub mod calls_out;
+mod trunk_register;
+pub mod digest;
 pub mod endpoint;
 mod lobby;
 pub mod message;
 pub mod pin;
+pub mod registrar;
 pub mod sdp;
 pub mod service;
 pub mod transaction;
+pub mod trunks;
 pub mod uri;

@@ -156,19 +156,44 @@ pub fn answer(offer: &Offer, local: &Local) -> String {
     s
 }
 
-/// Our offer in the 200 OK to an INVITE without SDP (late offer): PCMU with
-/// telephone-event, which every phone answers (the leg is created for it).
-pub fn offer_late(local: &Local) -> String {
-    let o = Offer {
-        addr: local.addr,
-        port: 0,
-        audio: AudioChoice { pt: 0, codec: "pcmu", encoding: "PCMU", clock: 8000, telephone_event: Some(101), ptime: 20 },
-        direction: "sendrecv".into(),
-        mlines: vec![("audio".into(), "RTP/AVP".into(), String::new())],
-        audio_index: 0,
-    };
-    answer(&o, local)
+/// Payload type of Opus in our offers (dynamic; the others are static).
+const OPUS_PT: u8 = 111;
+/// telephone-event in our offers.
+pub const TE_PT: u8 = 101;
+
+/// mediad codec names we can offer, in the order given, those unknown dropped.
+pub fn known(codecs: &[String]) -> Vec<&'static str> {
+    codecs.iter().filter_map(|c| CODECS.iter().find(|k| k.0.eq_ignore_ascii_case(c)).map(|k| k.0)).collect()
 }
+
+/// The payload type our offers give `codec`.
+pub fn offer_pt(codec: &str) -> u8 {
+    CODECS.iter().find(|c| c.0 == codec).and_then(|c| c.3).unwrap_or(OPUS_PT)
+}
+
+/// Our offer (calls out, and the 200 OK to an INVITE without SDP): `codecs` in our
+/// order of preference with telephone-event, sendrecv.
+pub fn offer(local: &Local, codecs: &[&str]) -> String {
+    let ip = |a: IpAddr| if a.is_ipv4() { format!("IP4 {a}") } else { format!("IP6 {a}") };
+    let mut s = String::with_capacity(500);
+    let _ = write!(s, "v=0\r\no={} {} {} IN {}\r\ns=mediad\r\nc=IN {}\r\nt=0 0\r\n", local.user, local.session_id, local.version, ip(local.addr), ip(local.addr));
+    let pts: Vec<String> = codecs.iter().map(|c| offer_pt(c).to_string()).collect();
+    let _ = write!(s, "m=audio {} RTP/AVP {} {TE_PT}\r\n", local.port, pts.join(" "));
+    for c in codecs {
+        let Some((_, enc, clock, _)) = CODECS.iter().find(|k| k.0 == *c) else { continue };
+        let channels = if *c == "opus" { "/2" } else { "" };
+        let _ = write!(s, "a=rtpmap:{} {enc}/{clock}{channels}\r\n", offer_pt(c));
+        if *c == "g729" {
+            let _ = write!(s, "a=fmtp:18 annexb=no\r\n");
+        }
+    }
+    let _ = write!(s, "a=rtpmap:{TE_PT} telephone-event/8000\r\na=fmtp:{TE_PT} 0-16\r\na=ptime:20\r\na=sendrecv\r\n");
+    s
+}
+
+/// Every codec the audio MCU speaks, best first (late offers, calls without a
+/// trunk's allow-list).
+pub const ALL: &[&str] = &["opus", "g722", "pcma", "pcmu", "g729"];
 
 #[cfg(test)]
 mod tests {
@@ -200,5 +225,14 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         assert_eq!(parse_offer(none.as_bytes()), Err(SdpError::NoCodec));
         assert!(parse_offer(b"v=0\r\n").is_err());
         assert!(parse_offer(b"garbage").is_err());
+    }
+
+    #[test]
+    fn our_offer_parses_and_its_answer_picks_from_it() {
+        let local = Local { session_id: 3, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50010, user: "mediad" };
+        let o = offer(&local, &known(&["G722".into(), "pcmu".into(), "speex".into(), "opus".into()]));
+        assert!(o.contains("m=audio 50010 RTP/AVP 9 0 111 101\r\n") && o.contains("a=rtpmap:111 opus/48000/2\r\n"), "{o}");
+        let parsed = parse_offer(o.as_bytes()).unwrap();
+        assert_eq!((parsed.audio.codec, parsed.audio.telephone_event), ("g722", Some(101)));
     }
 }

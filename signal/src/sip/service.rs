@@ -110,6 +110,24 @@ impl SipService {
         true
     }
 
+    /// Put `d.to` into `d.conference` (a call out); its Call-ID.
+    pub fn dial(&self, d: &super::calls_out::Dial) -> Result<String, String> {
+        let mut ep = self.ep.lock().unwrap();
+        let r = ep.dial(d, Instant::now(), &mut LinkOps(&self.link));
+        self.flush(&mut ep);
+        r
+    }
+
+    pub fn registered(&self) -> serde_json::Value {
+        let ep = self.ep.lock().unwrap();
+        let list: Vec<_> = ep
+            .registered(Instant::now())
+            .into_iter()
+            .map(|(name, contact, addr, left)| serde_json::json!({"name": name, "contact": contact, "address": addr, "expires_s": left}))
+            .collect();
+        serde_json::json!({ "registrations": list })
+    }
+
     pub fn active(&self) -> Vec<Cdr> {
         self.log.lock().unwrap().active()
     }
