@@ -50,13 +50,16 @@ To: <sip:127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 
     )
 }
 
-/// sipp for one call (bounded by its own timeout); its log is `<tag>.log` in `dir`.
+/// sipp for one call unless `args` say `-m` (bounded by its own timeout); its log is
+/// `<tag>.log` in `dir`.
 pub fn sipp(dir: &TempDir, tag: &str, args: &[&str]) -> Proc {
+    let calls = if args.contains(&"-m") { &[][..] } else { &["-m", "1"][..] };
     Proc::spawn(
         "sipp",
         Command::new("sipp")
             .args(args)
-            .args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "60", "-timeout_error"])
+            .args(calls)
+            .args(["-i", "127.0.0.1", "-nostdin", "-timeout", "60", "-timeout_error"])
             .current_dir(&dir.0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -132,7 +132,7 @@ impl Endpoint {
             .trunks
             .iter()
             .filter(|t| t.register == RegisterMode::Permanent)
-            .filter(|t| self.trunk_regs.get(&t.name).map_or(true, |r| r.pending.is_none() && r.next_at.is_some_and(|at| now >= at)))
+            .filter(|t| self.trunk_regs.get(&t.name).is_none_or(|r| r.pending.is_none() && r.next_at.is_some_and(|at| now >= at)))
             .map(|t| t.name.clone())
             .collect();
         for name in due {

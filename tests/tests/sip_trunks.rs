@@ -1,0 +1,93 @@
+//! SIP calls out and registration: a conference calls a number through a trunk whose
+//! PBX is sipp (it challenges our REGISTER with 401 and our INVITE with 407, checks
+//! both Digest answers, answers with PCMA and echoes media); room systems register
+//! with Digest and are then called by name.
+
+use control::*;
+use serde_json::json;
+use std::time::Duration;
+use system_tests::sip::{api, cdrs, media_port, signal_sip, sipp, sipp_ok, wait_event};
+use system_tests::{free_udp_port, Mediad, TempDir};
+
+#[test]
+fn a_number_through_a_trunk_that_challenges_register_and_invite() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let dir = TempDir::new("sip-trunk");
+    let pbx_port = free_udp_port();
+    let trunks = dir.path("trunks.toml");
+    std::fs::write(
+        &trunks,
+        format!(
+            "[[trunk]]\nname = \"pbx\"\nhost = \"127.0.0.1:{pbx_port}\"\nuser = \"mediad\"\npassword = \"trunk-pw\"\nregister = \"before-call\"\n\
+register_interval_s = 60\ncodecs = [\"g722\", \"pcma\", \"pcmu\"]\ncaller_id = \"+15550100\"\ndefault = true\n\
+[[trunk.rewrite]]\npattern = \"8X{{10}}\"\nstrip = 1\nprefix = \"+7\"\n"
+        ),
+    )
+    .unwrap();
+    let xml = dir.path("pbx.xml");
+    std::fs::write(&xml, include_str!("../sipp/uas_trunk.xml")).unwrap();
+    let mut pbx = sipp(&dir, "pbx", &["-sf", xml.to_str().unwrap(), "-p", &pbx_port.to_string(), "-mp", &media_port(), "-rtp_echo", "-m", "2", "-trace_logs"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let sig = signal_sip(&m, &["--sip-trunks", trunks.to_str().unwrap()]);
+    let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "84951234567", "conference": "4242"})));
+    assert_eq!(code, 201, "{v}");
+    let call = v["call"].as_str().unwrap().to_string();
+    let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered" && e["call"] == call.as_str());
+    assert_eq!(answered["codec"], "pcma", "the PBX's choice among the trunk's codecs");
+    let trying = wait_event(sig.http, Duration::from_secs(1), |e| e["event"] == "trying" && e["call"] == call.as_str());
+    assert_eq!(trying["to"], format!("sip:+74951234567@127.0.0.1:{pbx_port}"), "the number as the trunk's rule rewrites it");
+    assert_eq!((trying["direction"].as_str(), trying["from"].as_str()), (Some("out"), Some("+15550100")));
+    // A phone dials in and talks (sipp's G.711 pcap): the PBX hears the mix and
+    // echoes it back into the room.
+    std::os::unix::fs::symlink("/usr/share/sip-tester", dir.path("pcap")).unwrap();
+    let target = format!("127.0.0.1:{}", sig.sip);
+    let mut voice = sipp(&dir, "voice", &["-sn", "uac_pcap", "-s", "004242", "-p", &free_udp_port().to_string(), &target]);
+    std::thread::sleep(Duration::from_secs(4));
+    let room: RoomStats = m.client().call(Op::StatsRoom { room: "4242".into() }).unwrap();
+    assert_eq!(room.legs.len(), 2);
+    let l = room.legs.iter().find(|l| l.label.as_deref().is_some_and(|s| s.contains("+7495"))).expect("the PBX leg");
+    assert!(l.tx_packets > 100 && l.rx_packets > 100, "mix out, echo in: {l:?}");
+    assert_eq!(l.audio.as_ref().map(|a| a.decode_errors), Some(0), "the echo decodes as PCMA: {l:?}");
+    // Hang up through the API: BYE to the PBX.
+    let path = format!("/api/v1/sip/calls/{}", call.replace('@', "%40"));
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 200);
+    sipp_ok(&mut pbx, &dir, "pbx").expect("the PBX saw valid credentials twice and our BYE");
+    sipp_ok(&mut voice, &dir, "voice").unwrap();
+    check_proxy_authorization(&dir);
+    let cdr = cdrs(sig.http).into_iter().find(|c| c["call"] == call.as_str()).expect("a CDR");
+    assert_eq!((cdr["direction"].as_str(), cdr["codec"].as_str(), cdr["cause"].as_str()), (Some("out"), Some("pcma"), Some("hung up by the API")));
+    // Refusals say why.
+    let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "123", "conference": "4242", "trunk": "nope"})));
+    assert_eq!((code, v["error"].as_str().unwrap().contains("no trunk")), (409, true), "{v}");
+    assert_eq!(api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"conference": "4242"}))).0, 400);
+}
+
+fn md5(s: &str) -> String {
+    let out = std::process::Command::new("md5sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(s.as_bytes())?;
+        c.wait_with_output()
+    });
+    String::from_utf8_lossy(&out.unwrap().stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// sipp cannot verify Proxy-Authorization; recompute its Digest (RFC 2617 qop=auth,
+/// MD5 from coreutils) from what the PBX logged.
+fn check_proxy_authorization(dir: &TempDir) {
+    let log = std::fs::read_dir(&dir.0).unwrap().filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().ends_with("_logs.log")).expect("sipp's log");
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let line = text.lines().find(|l| l.starts_with("Proxy-Authorization:")).unwrap_or_else(|| panic!("no Proxy-Authorization logged: {text}"));
+    let p = |k: &str| -> String {
+        let at = line.find(&format!("{k}=")).unwrap_or_else(|| panic!("{k} in {line}")) + k.len() + 1;
+        let rest = &line[at..];
+        match rest.strip_prefix('"') {
+            Some(q) => q[..q.find('"').unwrap()].to_string(),
+            None => rest.split([',', ' ']).next().unwrap().to_string(),
+        }
+    };
+    assert_eq!((p("username"), p("realm"), p("nonce"), p("qop")), ("mediad".into(), "pbx".into(), "4e6f6e636554776f".into(), "auth".into()));
+    let ha1 = md5("mediad:pbx:trunk-pw");
+    let ha2 = md5(&format!("INVITE:{}", p("uri")));
+    let want = md5(&format!("{ha1}:{}:{}:{}:auth:{ha2}", p("nonce"), p("nc"), p("cnonce")));
+    assert_eq!(p("response"), want, "the 407 was answered with the trunk's credentials");
+}
