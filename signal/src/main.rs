@@ -59,6 +59,10 @@ struct Args {
     /// is refused.
     #[arg(long = "sip-user", value_parser = parse_user)]
     sip_users: Vec<(String, String)>,
+    /// Digest algorithms the registrar challenges with, in order (RFC 8760 wants
+    /// sha-256 first; put md5 first for devices that take the first challenge).
+    #[arg(long, default_value = "sha-256,md5", value_parser = parse_digest)]
+    sip_digest: Digests,
     /// Trunks for SIP calls out (TOML; see docs/sip.md).
     #[arg(long)]
     sip_trunks: Option<PathBuf>,
@@ -133,6 +137,7 @@ fn main() {
             answer_delay: Duration::from_millis(args.sip_answer_delay_ms),
             realm: args.sip_realm.clone(),
             users: args.sip_users.iter().cloned().collect(),
+            digest: args.sip_digest.0.clone(),
             trunks,
             prompts,
         };
@@ -186,6 +191,17 @@ fn parse_pin(s: &str) -> Result<(String, String), String> {
         return Err("a PIN is 4-10 digits".into());
     }
     Ok((cid.to_string(), pin.to_string()))
+}
+
+#[derive(Clone, Debug)]
+struct Digests(Vec<sip::digest::Algorithm>);
+
+fn parse_digest(s: &str) -> Result<Digests, String> {
+    let v: Option<Vec<_>> = s.split(',').map(|a| sip::digest::Algorithm::parse(a.trim()).filter(|_| !a.trim().is_empty())).collect();
+    match v {
+        Some(v) if !v.is_empty() => Ok(Digests(v)),
+        _ => Err("a comma-separated list of sha-256 and md5".into()),
+    }
 }
 
 fn parse_user(s: &str) -> Result<(String, String), String> {

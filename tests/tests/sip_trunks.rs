@@ -1,7 +1,8 @@
 //! SIP calls out and registration: a conference calls a number through a trunk whose
 //! PBX is sipp (it challenges our REGISTER with 401 and our INVITE with 407, checks
 //! both Digest answers, answers with PCMA and echoes media); room systems register
-//! with Digest and are then called by name.
+//! with Digest (sipp: 401, then its computed answer; a wrong password refused) and
+//! are then called by name.
 
 use control::*;
 use serde_json::json;
@@ -90,4 +91,42 @@ fn check_proxy_authorization(dir: &TempDir) {
     let ha2 = md5(&format!("INVITE:{}", p("uri")));
     let want = md5(&format!("{ha1}:{}:{}:{}:auth:{ha2}", p("nonce"), p("nc"), p("cnonce")));
     assert_eq!(p("response"), want, "the 407 was answered with the trunk's credentials");
+}
+
+#[test]
+fn a_room_system_registers_with_digest_and_is_called_by_name() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let dir = TempDir::new("sip-registrar");
+    // sipp answers the first challenge whatever its algorithm: MD5 first.
+    let sig = signal_sip(&m, &["--sip-user", "room1=room1-secret", "--sip-digest", "md5,sha-256"]);
+    let target = format!("127.0.0.1:{}", sig.sip);
+    let device_port = free_udp_port();
+    let device_xml = dir.path("device.xml");
+    std::fs::write(&device_xml, include_str!("../sipp/uas_device.xml")).unwrap();
+    let mut device = sipp(&dir, "device", &["-sf", device_xml.to_str().unwrap(), "-p", &device_port.to_string(), "-mp", &media_port(), "-rtp_echo"]);
+    let reg_xml = dir.path("register.xml");
+    std::fs::write(&reg_xml, include_str!("../sipp/uac_register.xml").replace("DEVICE_PORT", &device_port.to_string())).unwrap();
+    // Wrong password first: refused, nothing bound.
+    let mut wrong = sipp(&dir, "wrong", &["-sf", reg_xml.to_str().unwrap(), "-s", "room1", "-au", "room1", "-ap", "guess-again", "-p", &free_udp_port().to_string(), &target]);
+    assert!(sipp_ok(&mut wrong, &dir, "wrong").is_err(), "a wrong password is not registered");
+    assert_eq!(api(sig.http, "GET", "/api/v1/sip/registrations", None).1["registrations"], json!([]));
+    let mut reg = sipp(&dir, "register", &["-sf", reg_xml.to_str().unwrap(), "-s", "room1", "-au", "room1", "-ap", "room1-secret", "-p", &free_udp_port().to_string(), &target]);
+    sipp_ok(&mut reg, &dir, "register").expect("401, then 200 for the right password");
+    let regs = api(sig.http, "GET", "/api/v1/sip/registrations", None).1;
+    assert_eq!(regs["registrations"][0]["name"], "room1", "{regs}");
+    assert_eq!(regs["registrations"][0]["address"], format!("127.0.0.1:{device_port}"), "its Contact: same address, no NAT");
+    // Called by its name into a conference.
+    let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "room1", "conference": "5555"})));
+    assert_eq!(code, 201, "{v}");
+    let call = v["call"].as_str().unwrap().to_string();
+    let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered" && e["call"] == call.as_str());
+    assert_eq!(answered["codec"], "pcmu");
+    let legs: Vec<LegInfo> = m.client().call(Op::LegList).unwrap();
+    assert_eq!(legs.iter().filter(|l| l.room.as_deref() == Some("5555")).count(), 1);
+    let path = format!("/api/v1/sip/calls/{}", call.replace('@', "%40"));
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 200);
+    sipp_ok(&mut device, &dir, "device").expect("the device was called and got our BYE");
+    // An unknown name without a trunk is refused.
+    let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "room9", "conference": "5555"})));
+    assert_eq!(code, 409, "{v}");
 }

@@ -43,7 +43,7 @@ fn a_number_through_the_trunk_with_proxy_auth() {
     ep.tick(t0 + Duration::from_millis(600), &mut m);
     assert_eq!(last_to(&mut ep, PBX).method(), Some("INVITE"));
     // 407: ACKed, then the INVITE again with credentials and CSeq 2.
-    let v = digest::Verifier::new("pbx");
+    let v = digest::Verifier::new("pbx", &[digest::Algorithm::Sha256, digest::Algorithm::Md5]);
     let ch: Vec<(&str, String)> = v.challenges(false).into_iter().map(|c| ("Proxy-Authenticate", c)).collect();
     ep.receive(&answer(&inv, 407, "Proxy Authentication Required", &ch, ""), pbx, t0, &mut m);
     let retry = last_to(&mut ep, PBX);

@@ -27,7 +27,7 @@ impl Algorithm {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "MD5" | "" => Some(Algorithm::Md5),
             "SHA-256" => Some(Algorithm::Sha256),
@@ -104,6 +104,9 @@ pub fn response(alg: Algorithm, user: &str, realm: &str, password: &str, method:
 pub struct Verifier {
     pub realm: String,
     key: PKey<openssl::pkey::Private>,
+    /// Challenge order: clients that take the first challenge whatever its algorithm
+    /// (sipp, some older room systems) need MD5 first.
+    algorithms: Vec<Algorithm>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -115,10 +118,12 @@ pub enum Check {
 }
 
 impl Verifier {
-    pub fn new(realm: &str) -> Self {
+    /// A verifier challenging with `algorithms` in that order (RFC 8760 §2.4 wants
+    /// SHA-256 before MD5).
+    pub fn new(realm: &str, algorithms: &[Algorithm]) -> Self {
         let mut k = [0u8; 32];
         openssl::rand::rand_bytes(&mut k).expect("random key");
-        Verifier { realm: realm.to_string(), key: PKey::hmac(&k).expect("hmac key") }
+        Verifier { realm: realm.to_string(), key: PKey::hmac(&k).expect("hmac key"), algorithms: algorithms.to_vec() }
     }
 
     fn mac(&self, stamp: &str) -> String {
@@ -132,12 +137,11 @@ impl Verifier {
         format!("{stamp}.{}", self.mac(&stamp))
     }
 
-    /// `WWW-Authenticate`/`Proxy-Authenticate` values, SHA-256 first (RFC 8760 §2.4:
-    /// clients take the first they support).
+    /// `WWW-Authenticate`/`Proxy-Authenticate` values, one per algorithm in order.
     pub fn challenges(&self, stale: bool) -> Vec<String> {
         let nonce = self.nonce(unix_s());
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}", self.realm, a.name()))
             .collect()
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn challenge_answer_check_round_trip_and_refusals() {
-        let v = Verifier::new("mediad");
+        let v = Verifier::new("mediad", &[Algorithm::Sha256, Algorithm::Md5]);
         let users = |u: &str| (u == "room1").then(|| "s3cret".to_string());
         let ch = v.challenges(false);
         assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));

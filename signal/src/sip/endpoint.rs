@@ -35,6 +35,8 @@ pub struct Config {
     /// Registrar realm and its users (name → password); no users: REGISTER gets 403.
     pub realm: String,
     pub users: HashMap<String, String>,
+    /// Digest algorithms challenged with, in order.
+    pub digest: Vec<super::digest::Algorithm>,
     /// Trunks for calls out to numbers.
     pub trunks: Vec<super::trunks::Trunk>,
     /// Folder with the spoken prompts (`enter-pin.wav`, `wrong-pin.wav`, ...), as
@@ -116,7 +118,7 @@ impl Endpoint {
     pub fn new(cfg: Config) -> Self {
         let mut seed = [0u8; 8];
         let _ = openssl::rand::rand_bytes(&mut seed);
-        let registrar = (!cfg.users.is_empty()).then(|| super::registrar::Registrar::new(&cfg.realm, cfg.users.clone()));
+        let registrar = (!cfg.users.is_empty()).then(|| super::registrar::Registrar::new(&cfg.realm, &cfg.digest, cfg.users.clone()));
         let trunks = cfg.trunks.clone();
         Endpoint {
             cfg,

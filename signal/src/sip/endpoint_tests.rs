@@ -19,6 +19,7 @@ pub(super) fn endpoint(delay_ms: u64) -> Endpoint {
         answer_delay: Duration::from_millis(delay_ms),
         realm: "mediad".into(),
         users,
+        digest: vec![crate::sip::digest::Algorithm::Sha256, crate::sip::digest::Algorithm::Md5],
         trunks,
         prompts: "/p".into(),
     })

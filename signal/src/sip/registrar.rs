@@ -1,7 +1,8 @@
 //! The registrar (RFC 3261 §10) for room systems and phones: REGISTER challenged with
 //! Digest (SHA-256 and MD5), one binding per user (the newest Contact wins), kept for
 //! the granted time. A registered device is callable by its user name; requests to it
-//! go to the address its REGISTER came from (devices behind NAT are the rule).
+//! go to its Contact when that is the address the REGISTER came from, else to the
+//! REGISTER's source (the device is behind NAT).
 
 use super::digest::{Check, Verifier};
 use super::endpoint::Endpoint;
@@ -31,8 +32,8 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    pub fn new(realm: &str, users: HashMap<String, String>) -> Self {
-        Registrar { verifier: Verifier::new(realm), users, bindings: HashMap::new() }
+    pub fn new(realm: &str, algorithms: &[super::digest::Algorithm], users: HashMap<String, String>) -> Self {
+        Registrar { verifier: Verifier::new(realm, algorithms), users, bindings: HashMap::new() }
     }
 
     pub fn lookup(&self, user: &str, now: Instant) -> Option<&Binding> {
@@ -47,6 +48,17 @@ impl Registrar {
 
     pub fn expire(&mut self, now: Instant) {
         self.bindings.retain(|_, b| b.expires > now);
+    }
+}
+
+/// Where requests to a registered device go: its Contact when that names the very
+/// address the REGISTER came from (no NAT between us: the device may listen on
+/// another port than it sent from), else the REGISTER's source (NAT: only that
+/// mapping reaches it).
+fn reach(contact: &Uri, from: SocketAddr) -> SocketAddr {
+    match contact.host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
+        Ok(ip) if ip == from.ip() => SocketAddr::new(ip, contact.port.unwrap_or(5060)),
+        _ => from,
     }
 }
 
@@ -105,7 +117,8 @@ impl Endpoint {
                     return self.complete(msg, from, &r, now);
                 } else {
                     let granted = asked.min(MAX_EXPIRES);
-                    reg.bindings.insert(user.clone(), Binding { contact: na.uri, addr: from, expires: now + Duration::from_secs(granted) });
+                    let addr = reach(&na.uri, from);
+                    reg.bindings.insert(user.clone(), Binding { contact: na.uri, addr, expires: now + Duration::from_secs(granted) });
                 }
             }
         }
