@@ -51,7 +51,13 @@ pub enum Op {
         core: Option<usize>,
     },
     #[serde(rename = "room.delete")]
-    RoomDelete { room: String },
+    RoomDelete {
+        room: String,
+        /// Only if no leg is in it (rooms shared by several signalling front ends
+        /// go when the last one leaves); the reply says `"deleted": false` otherwise.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        if_empty: bool,
+    },
     #[serde(rename = "room.list")]
     RoomList,
     #[serde(rename = "room.attach")]

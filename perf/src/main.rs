@@ -10,6 +10,7 @@ mod audio_mix;
 mod janus;
 mod janus_audio;
 mod sfu;
+mod sip_calls;
 mod turn;
 mod turn_client;
 mod turn_hold;
@@ -105,6 +106,14 @@ enum Scenario {
         #[arg(long, value_delimiter = ',', default_value = "mediad,janus-audiobridge")]
         systems: Vec<String>,
     },
+    /// SIP: call setup rate with zero failures and concurrent G.711 calls held, signal
+    /// + mediad against sipp's own UAS (the generator's ceiling), sipp as the load.
+    SipCalls {
+        #[arg(long, value_delimiter = ',', default_value = "100,250,500,1000,1500,2000,3000")]
+        rates: Vec<u32>,
+        #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
+        concurrent: Vec<usize>,
+    },
     /// TURN allocations one core holds (multiplexed and port mode, coturn), with
     /// allocations/s and memory per allocation.
     TurnHold {
@@ -116,18 +125,23 @@ enum Scenario {
 }
 
 fn mediad_binary() -> PathBuf {
+    sibling_binary("mediad")
+}
+
+/// A workspace binary next to perf's own, built on demand in perf's profile.
+fn sibling_binary(name: &str) -> PathBuf {
     let here = std::env::current_exe().unwrap();
-    let p = here.parent().unwrap().join("mediad");
+    let p = here.parent().unwrap().join(name);
     if !p.exists() {
-        eprintln!("building mediad next to perf ({})", p.display());
+        eprintln!("building {name} next to perf ({})", p.display());
         let profile = if here.to_string_lossy().contains("/release/") { vec!["--release"] } else { vec![] };
         let ok = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "mediad", "--bin", "mediad"])
+            .args(["build", "-p", name, "--bin", name])
             .args(profile)
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        assert!(ok && p.exists(), "could not build mediad");
+        assert!(ok && p.exists(), "could not build {name}");
     }
     p
 }
@@ -201,6 +215,13 @@ fn main() {
             }
             let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
             publish(&cli, &command, "audio-mix", &table, &json, None);
+            return;
+        }
+        Scenario::SipCalls { rates, concurrent } => {
+            let o = sip_calls::Opts { duration, rates, concurrent, gen_cpu: cli.gen_cpu, sut_cpu: cli.sut_cpu, mediad: mediad_binary(), signal: sibling_binary("signal") };
+            let (rows, table) = sip_calls::run(&o);
+            let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+            publish(&cli, &command, "sip-calls", &table, &json, None);
             return;
         }
         Scenario::TurnHold { allocations, systems } => {

@@ -88,15 +88,9 @@ impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
         }
     }
     /// Browsers and phones share conferences: the room goes only once it is empty
-    /// (checked and deleted under the link's one connection, so no leg slips in).
+    /// (mediad checks and deletes in one step, so no leg slips in between).
     fn delete_room(&mut self, room: &str) {
-        let _ = self.0.with(|c| {
-            let rooms: Vec<RoomInfo> = c.call(Op::RoomList)?;
-            if rooms.iter().any(|r| r.room == room && r.legs.is_empty()) {
-                c.call::<serde_json::Value>(Op::RoomDelete { room: room.to_string() })?;
-            }
-            Ok(())
-        });
+        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::RoomDelete { room: room.to_string(), if_empty: true }));
     }
     fn create_leg(&mut self, spec: control::LegCreate) -> Result<LegInfo, String> {
         self.0.with(|c| c.call(Op::LegCreate(spec))).map_err(|e| e.to_string())

@@ -188,8 +188,11 @@ impl Daemon {
                 self.hub.publish(&Event::RoomCreated { room: name.clone() });
                 self.room_info(&st, &name)
             }
-            Op::RoomDelete { room } => {
+            Op::RoomDelete { room, if_empty } => {
                 let legs = st.rooms.get(room).ok_or_else(|| no_room(room))?.legs.clone();
+                if *if_empty && !legs.is_empty() {
+                    return Ok(json!({ "room": room, "deleted": false }));
+                }
                 for l in legs {
                     self.detach(&mut st, l)?;
                 }
@@ -200,7 +203,7 @@ impl Daemon {
                     }
                 }
                 self.hub.publish(&Event::RoomDeleted { room: room.clone() });
-                Ok(json!({ "room": room }))
+                Ok(json!({ "room": room, "deleted": true }))
             }
             Op::RoomList => to_value(st.rooms.keys().map(|k| self.room_record(&st, k)).collect::<Vec<_>>()),
             Op::RoomAttach { room, leg } => self.attach(&mut st, room, *leg),
