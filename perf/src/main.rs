@@ -113,6 +113,13 @@ enum Scenario {
         rates: Vec<u32>,
         #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
         concurrent: Vec<usize>,
+        /// mediad workers: 1 shares the SUT core with signal; 2 uses both cores of
+        /// this machine (the generator then shares them too).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Calls per conference while held (2: two-party calls).
+        #[arg(long, default_value_t = 2)]
+        room_size: usize,
     },
     /// TURN allocations one core holds (multiplexed and port mode, coturn), with
     /// allocations/s and memory per allocation.
@@ -217,8 +224,8 @@ fn main() {
             publish(&cli, &command, "audio-mix", &table, &json, None);
             return;
         }
-        Scenario::SipCalls { rates, concurrent } => {
-            let o = sip_calls::Opts { duration, rates, concurrent, gen_cpu: cli.gen_cpu, sut_cpu: cli.sut_cpu, mediad: mediad_binary(), signal: sibling_binary("signal") };
+        Scenario::SipCalls { rates, concurrent, workers, room_size } => {
+            let o = sip_calls::Opts { duration, rates, concurrent, workers, room_size: room_size.max(1), gen_cpu: cli.gen_cpu, sut_cpu: cli.sut_cpu, mediad: mediad_binary(), signal: sibling_binary("signal") };
             let (rows, table) = sip_calls::run(&o);
             let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
             publish(&cli, &command, "sip-calls", &table, &json, None);

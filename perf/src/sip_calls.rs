@@ -31,6 +31,11 @@ pub struct Opts {
     pub sut_cpu: usize,
     pub mediad: PathBuf,
     pub signal: PathBuf,
+    /// mediad workers (1: pinned to the SUT core with signal; more: unpinned).
+    pub workers: usize,
+    /// Calls per conference in the hold phase (2: two-party calls, every
+    /// participant a speaker with its own encode: the MCU's worst case).
+    pub room_size: usize,
 }
 
 /// signal + mediad, or sipp's UAS as the reference.
@@ -73,8 +78,12 @@ fn appliance(o: &Opts) -> Target {
     let dir = scratch("sip-calls");
     let sock = dir.join("c.sock");
     let cpu = o.sut_cpu.to_string();
-    let mediad = Command::new(&o.mediad)
-        .args(["--workers", "1", "--cpus", &cpu, "--metrics", "off", "--rtp-ports", "20000-59999"])
+    let mut mediad = Command::new(&o.mediad);
+    mediad.args(["--workers", &o.workers.to_string(), "--metrics", "off", "--rtp-ports", "20000-59999"]);
+    if o.workers == 1 {
+        mediad.args(["--cpus", &cpu]);
+    }
+    let mediad = mediad
         .arg("--control-socket")
         .arg(&sock)
         .stdout(Stdio::null())
@@ -261,14 +270,18 @@ struct HoldStep {
     rx_in: u64,
     tx_out: u64,
     received: u64,
+    /// Mixes the streams' arrival spans call for, and how many streams came back.
+    expected: u64,
+    streams: usize,
     cpu: f64,
 }
 
 impl HoldStep {
-    /// Of every frame and mix on the way, the share that did not arrive.
+    /// Of every frame on the way in and every 20 ms of mix on the way out (lost or
+    /// never produced), the share missing; a leg that heard nothing counts whole.
     fn loss(&self) -> f64 {
         let in_ok = self.rx_in as f64 / self.sent.max(1) as f64;
-        let out_ok = self.received as f64 / self.tx_out.max(1) as f64;
+        let out_ok = self.received as f64 / self.expected.max(1) as f64 * (self.streams as f64 / self.established.max(1) as f64);
         1.0 - in_ok.min(1.0) * out_ok.min(1.0)
     }
 }
@@ -279,8 +292,8 @@ fn hold(o: &Opts, calls: usize) -> HoldStep {
     let tx = sys::udp("127.0.0.1:0", 32 << 20);
     let media_port = rx.local_addr().unwrap().port();
     let hold_ms = (calls as f64 / 200.0 * 1000.0) as u64 + o.duration.as_millis() as u64 + 8000;
-    let (gen_cpu, sip, dir) = (o.gen_cpu, t.sip, t.dir.clone());
-    let gen = std::thread::spawn(move || sipp_load(gen_cpu, sip, &dir, 200, calls, hold_ms, media_port, 2));
+    let (gen_cpu, sip, dir, room_size) = (o.gen_cpu, t.sip, t.dir.clone(), o.room_size);
+    let gen = std::thread::spawn(move || sipp_load(gen_cpu, sip, &dir, 200, calls, hold_ms, media_port, room_size));
     // Wait until every call has its leg.
     let mut c = Client::connect(t.control.as_ref().unwrap(), "perf").unwrap().0;
     let end = Instant::now() + Duration::from_secs(calls as u64 / 100 + 30);
@@ -295,24 +308,33 @@ fn hold(o: &Opts, calls: usize) -> HoldStep {
     let dests: Vec<SocketAddr> = legs.iter().map(|l| SocketAddr::new(l.local_ip, l.rtp_port)).collect();
     let cpu0 = t.cpu();
     let t0 = Instant::now();
-    let (received, rounds) = drive_g711(&tx, &rx, &dests, o.duration);
+    let (streams, rounds) = drive_g711(&tx, &rx, &dests, o.duration);
     let cpu = (t.cpu() - cpu0) / t0.elapsed().as_secs_f64();
     // Both directions from mediad's own counters once everything stopped: what it got
     // of what we sent, and what we got of what it sent.
-    let (mut rx_in, mut tx_out) = (0u64, 0u64);
+    let (mut rx_in, mut tx_out, mut dropped, mut late, mut concealed) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for l in &legs {
         if let Ok(st) = c.leg_stats(l.leg) {
             rx_in += st.rx_packets;
             tx_out += st.tx_packets;
+            dropped += st.tx_dropped;
+            if let Some(a) = &st.audio {
+                late += a.late;
+                concealed += a.concealed;
+            }
         }
     }
+    let d = c.daemon_stats().ok();
+    let ticks: Vec<(u64, u64, u64)> = d.map(|d| d.workers.iter().map(|w| (w.mix_ticks, w.mix_late_ticks, w.mix_max_us)).collect()).unwrap_or_default();
+    eprintln!("hold {calls}: mediad tx_dropped {dropped}, late {late}, concealed {concealed}, mix ticks/late/max µs per worker {ticks:?}");
     let _ = gen.join();
-    HoldStep { calls, established: dests.len(), sent: rounds * dests.len() as u64, rx_in, tx_out, received, cpu }
+    let (received, expected) = (streams.received(), streams.expected());
+    HoldStep { calls, established: dests.len(), sent: rounds * dests.len() as u64, rx_in, tx_out, received, expected, streams: streams.by_ssrc.len(), cpu }
 }
 
 /// A 20 ms G.711 µ-law frame of a 400 Hz tone to every leg each 20 ms; the mixes
-/// coming back counted. Returns (mixes received, rounds sent).
-fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Duration) -> (u64, u64) {
+/// coming back counted per stream. Returns (the mix streams, rounds sent).
+fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Duration) -> (Streams, u64) {
     let mut enc = mediad::audio::codec::Encoder::new(mediad::audio::codec::Codec::Pcmu);
     let pcm: Vec<i16> = (0..160).map(|i| ((i as f32 * 400.0 * std::f32::consts::TAU / 8000.0).sin() * 8000.0) as i16).collect();
     let mut payload = vec![0u8; 160];
@@ -328,14 +350,14 @@ fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Du
         })
         .collect();
     let mut rb = sys::RecvBatch::new(64);
-    let mut received = 0u64;
+    let mut streams = Streams::default();
     let start = Instant::now();
     let mut tick = 0u64;
     while start.elapsed() < duration {
         let due = start + Duration::from_millis(20 * tick);
         while Instant::now() < due {
-            let n = rb.recv(rx, libc::MSG_DONTWAIT) as u64;
-            received += n;
+            let n = rb.recv(rx, libc::MSG_DONTWAIT);
+            streams.count(&rb, n);
             if n == 0 {
                 std::thread::sleep(Duration::from_micros(300));
             }
@@ -361,10 +383,46 @@ fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Du
     // Jitter buffers drain and the mixers fall silent: everything sent arrives by then.
     let end = Instant::now() + Duration::from_millis(500);
     while Instant::now() < end {
-        received += rb.recv(rx, libc::MSG_DONTWAIT) as u64;
+        let n = rb.recv(rx, libc::MSG_DONTWAIT);
+        streams.count(&rb, n);
         std::thread::sleep(Duration::from_micros(500));
     }
-    (received, tick)
+    (streams, tick)
+}
+
+/// Mix streams coming back, by SSRC: packets, and the time span they arrived over.
+/// A leg hears one mix every 20 ms; mixes mediad did not produce (a mix tick it
+/// skipped) are missing from that count just as lost packets are. (RTP timestamps
+/// would not tell: mediad stamps only the packets it makes.)
+#[derive(Default)]
+struct Streams {
+    /// SSRC → (first arrival ns, last arrival ns, packets)
+    by_ssrc: std::collections::HashMap<u32, (u64, u64, u64)>,
+}
+
+impl Streams {
+    fn count(&mut self, rb: &sys::RecvBatch, n: usize) {
+        let now = sys::now_ns();
+        for i in 0..n {
+            let b = &rb.bufs[i][..rb.lens[i]];
+            if b.len() < 12 {
+                continue;
+            }
+            let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+            let e = self.by_ssrc.entry(ssrc).or_insert((now, now, 0));
+            e.1 = now;
+            e.2 += 1;
+        }
+    }
+
+    fn received(&self) -> u64 {
+        self.by_ssrc.values().map(|e| e.2).sum()
+    }
+
+    /// Mixes due over each stream's arrival span, one per 20 ms.
+    fn expected(&self) -> u64 {
+        self.by_ssrc.values().map(|e| ((e.1 - e.0) as f64 / 20e6).round() as u64 + 1).sum()
+    }
 }
 
 pub fn run(o: &Opts) -> (Vec<Row>, String) {
@@ -403,15 +461,19 @@ pub fn run(o: &Opts) -> (Vec<Row>, String) {
             rss_kb_per_allocation: None,
         });
     }
-    table.push_str("\nHeld calls (rooms of 2, G.711 20 ms both ways; mediad's leg counters):\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    table.push_str(&format!("\nHeld calls (rooms of {}, G.711 20 ms both ways; mediad {} worker(s)):", o.room_size, o.workers));
+    table.push_str("\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | mixes due (20 ms over arrival span) | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in &o.concurrent {
         let h = hold(o, n);
         let loss = h.loss();
-        eprintln!("hold {n}: {} established, frames {}/{} in, mixes {}/{} out (loss {:.4} %), CPU {:.2}", h.established, h.rx_in, h.sent, h.received, h.tx_out, loss * 100.0, h.cpu);
-        table.push_str(&format!("| {} | {} | {} | {} | {} | {} | {:.3} % | {:.2} |\n", h.calls, h.established, h.sent, h.rx_in, h.tx_out, h.received, loss * 100.0, h.cpu));
+        eprintln!(
+            "hold {n}: {} established, frames {}/{} in, mixes {} sent, {} received of {} due on {} streams (loss {:.4} %), CPU {:.2}",
+            h.established, h.rx_in, h.sent, h.tx_out, h.received, h.expected, h.streams, loss * 100.0, h.cpu
+        );
+        table.push_str(&format!("| {} | {} | {} | {} | {} | {} | {} | {:.3} % | {:.2} |\n", h.calls, h.established, h.sent, h.rx_in, h.tx_out, h.expected, h.received, loss * 100.0, h.cpu));
         rows.push(Row {
             scenario: "sip-calls".into(),
-            case: format!("hold-{n}"),
+            case: format!("hold-{n}-rooms-of-{}", o.room_size),
             system: "signal+mediad".into(),
             pps: h.received as f64 / o.duration.as_secs_f64(),
             cpu_cores: h.cpu,
