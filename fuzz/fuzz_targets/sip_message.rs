@@ -1,7 +1,9 @@
 //! Every SIP datagram is attacker-controlled: parsing never panics, what parses
 //! writes back to bytes that parse to the same message, and the endpoint (with a
-//! stand-in mediad) answers or drops whatever arrives without panicking. The SDP
-//! offer parser and the dial plan get the bodies and URIs.
+//! stand-in mediad) answers or drops whatever arrives without panicking: calls, PIN
+//! entry by INFO, REGISTER with Digest (the header parser and verifier get every
+//! Authorization), responses to calls out. The SDP offer parser and the dial plan get
+//! the bodies and URIs; the Digest parameter parser gets every header value.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use signal::sip::endpoint::{Config, Endpoint};
@@ -26,6 +28,17 @@ impl MediaOps for NoMedia {
         Ok(())
     }
     fn delete_leg(&mut self, _: control::LegId) {}
+    fn attach(&mut self, _: &str, _: control::LegId) -> Result<(), String> {
+        Ok(())
+    }
+    fn play_prompt(&mut self, _: control::LegId, _: &str) -> Result<u64, String> {
+        self.0 += 1;
+        Ok(self.0)
+    }
+    fn stop_prompt(&mut self, _: u64) {}
+    fn leg_stats(&mut self, _: control::LegId) -> Option<control::LegStats> {
+        None
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -39,8 +52,22 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(uri::Uri::parse(&u.to_string()).as_ref(), Some(&u), "{u}");
         }
         let _ = sdp::parse_offer(&m.body);
+        for (_, v) in &m.headers {
+            let _ = signal::sip::digest::params(v);
+        }
     }
-    let cfg = Config { local: "127.0.0.1:5060".parse().unwrap(), default_conference: Some("default".into()), pins: Default::default(), answer_delay: Duration::ZERO };
+    // A PIN conference, a registrar user and a trunk: every path a datagram can take.
+    let cfg = Config {
+        local: "127.0.0.1:5060".parse().unwrap(),
+        default_conference: Some("default".into()),
+        pins: [("777".to_string(), "1234".to_string())].into_iter().collect(),
+        answer_delay: Duration::ZERO,
+        realm: "mediad".into(),
+        users: [("room1".to_string(), "password1".to_string())].into_iter().collect(),
+        digest: vec![signal::sip::digest::Algorithm::Sha256, signal::sip::digest::Algorithm::Md5],
+        trunks: vec![],
+        prompts: "/nonexistent".into(),
+    };
     let mut ep = Endpoint::new(cfg);
     let (mut media, now) = (NoMedia(0), Instant::now());
     let from = "127.0.0.1:6000".parse().unwrap();

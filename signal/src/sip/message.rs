@@ -143,10 +143,13 @@ impl Message {
                 if last.1.len() + line.len() > MAX_HEADER_LINE {
                     return Err(ParseError::BadHeader);
                 }
-                if !last.1.is_empty() {
+                // A whitespace-only continuation adds nothing (values never end in
+                // whitespace: found by the sip_message fuzz target).
+                let more = line.trim();
+                if !last.1.is_empty() && !more.is_empty() {
                     last.1.push(' ');
                 }
-                last.1.push_str(line.trim());
+                last.1.push_str(more);
                 continue;
             }
             let (name, value) = line.split_once(':').ok_or(ParseError::BadHeader)?;
@@ -350,4 +353,21 @@ pub fn param<'a>(v: &'a str, name: &str) -> Option<&'a str> {
         let (k, val) = p.split_once('=').unwrap_or((p, ""));
         k.trim().eq_ignore_ascii_case(name).then(|| val.trim().trim_matches('"'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_compact_forms_and_round_trip() {
+        let raw = b"OPTIONS sip:x@h SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: one\r\n  two\r\nContact: <sip:a@h>\r\n \r\nf: <sip:a@h>;tag=1\r\nt: <sip:x@h>\r\ni: c1\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(m.header("Via"), Some("SIP/2.0/UDP h;branch=z9hG4bK1"), "compact names become canonical");
+        assert_eq!(m.header("Subject"), Some("one two"), "a folded line joins with one space");
+        assert_eq!(m.header("Contact"), Some("<sip:a@h>"), "a blank continuation adds nothing");
+        let back = Message::parse(&m.to_bytes()).unwrap();
+        assert_eq!((back.start, back.headers), (m.start.clone(), m.headers.clone()));
+        assert_eq!(Message::parse(b"OPTIONS sip:x@h SIP/2.0\r\n folded-first: x\r\n\r\n").unwrap_err(), ParseError::BadHeader);
+    }
 }
