@@ -111,7 +111,7 @@ enum Scenario {
     SipCalls {
         #[arg(long, value_delimiter = ',', default_value = "100,250,500,1000,1500,2000,3000")]
         rates: Vec<u32>,
-        #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
+        #[arg(long, value_delimiter = ',', default_value = "250,500,750,1000,2000")]
         concurrent: Vec<usize>,
         /// mediad workers: 1 shares the SUT core with signal; 2 uses both cores of
         /// this machine (the generator then shares them too).

@@ -390,15 +390,20 @@ fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Du
     (streams, tick)
 }
 
-/// Mix streams coming back, by SSRC: packets, and the time span they arrived over.
+/// Mix streams coming back, by SSRC: packets, and the time span they arrived over
+/// (after each stream's first second).
 /// A leg hears one mix every 20 ms; mixes mediad did not produce (a mix tick it
 /// skipped) are missing from that count just as lost packets are. (RTP timestamps
 /// would not tell: mediad stamps only the packets it makes.)
 #[derive(Default)]
 struct Streams {
-    /// SSRC → (first arrival ns, last arrival ns, packets)
-    by_ssrc: std::collections::HashMap<u32, (u64, u64, u64)>,
+    /// SSRC → (first arrival ns, first and last arrival ns after the warm-up, packets
+    /// after the warm-up)
+    by_ssrc: std::collections::HashMap<u32, (u64, u64, u64, u64)>,
 }
+
+/// A stream's first second is its jitter buffer settling: not counted.
+const WARM_UP_NS: u64 = 1_000_000_000;
 
 impl Streams {
     fn count(&mut self, rb: &sys::RecvBatch, n: usize) {
@@ -409,19 +414,25 @@ impl Streams {
                 continue;
             }
             let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-            let e = self.by_ssrc.entry(ssrc).or_insert((now, now, 0));
-            e.1 = now;
-            e.2 += 1;
+            let e = self.by_ssrc.entry(ssrc).or_insert((now, 0, 0, 0));
+            if now - e.0 < WARM_UP_NS {
+                continue;
+            }
+            if e.3 == 0 {
+                e.1 = now;
+            }
+            e.2 = now;
+            e.3 += 1;
         }
     }
 
     fn received(&self) -> u64 {
-        self.by_ssrc.values().map(|e| e.2).sum()
+        self.by_ssrc.values().map(|e| e.3).sum()
     }
 
     /// Mixes due over each stream's arrival span, one per 20 ms.
     fn expected(&self) -> u64 {
-        self.by_ssrc.values().map(|e| ((e.1 - e.0) as f64 / 20e6).round() as u64 + 1).sum()
+        self.by_ssrc.values().filter(|e| e.3 > 0).map(|e| ((e.2 - e.1) as f64 / 20e6).round() as u64 + 1).sum()
     }
 }
 
@@ -462,7 +473,7 @@ pub fn run(o: &Opts) -> (Vec<Row>, String) {
         });
     }
     table.push_str(&format!("\nHeld calls (rooms of {}, G.711 20 ms both ways; mediad {} worker(s)):", o.room_size, o.workers));
-    table.push_str("\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | mixes due (20 ms over arrival span) | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    table.push_str("\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | mixes due (20 ms over arrival span, 1st s excluded) | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in &o.concurrent {
         let h = hold(o, n);
         let loss = h.loss();

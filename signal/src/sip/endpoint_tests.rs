@@ -64,7 +64,7 @@ fn dial_in_answer_ack_and_bye() {
     assert_eq!(leg.room.as_deref(), Some("12345"));
     assert_eq!(leg.remote, Some("127.0.0.1:6000".parse().unwrap()));
     let a = leg.audio.as_ref().unwrap();
-    assert_eq!((a.receive[0].codec.as_str(), a.telephone_event, a.inband_dtmf), ("pcmu", Some(101), true));
+    assert_eq!((a.receive[0].codec.as_str(), a.telephone_event, a.inband_dtmf), ("pcmu", Some(101), false), "RFC 4733 offered: no tone detector");
     // No ACK yet: the 200 is resent at T1, then 2·T1.
     ep.tick(t0 + Duration::from_millis(510), &mut m);
     assert_eq!(codes(&sent(&mut ep)), [200]);
@@ -273,3 +273,12 @@ fn three_wrong_pins_end_the_call_after_the_goodbye() {
 
 #[path = "calls_out_tests.rs"]
 mod calls_out;
+
+#[test]
+fn g711_without_telephone_events_gets_inband_detection() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let plain = SDP.replace("RTP/AVP 0 101", "RTP/AVP 8").replace("a=rtpmap:101 telephone-event/8000\r\n", "");
+    ep.receive(&request("INVITE", "12345", "t1", 1, "z9hG4bKt1", "", &plain), PHONE.parse().unwrap(), t0, &mut m);
+    let a = m.created[0].audio.as_ref().unwrap();
+    assert_eq!((a.receive[0].codec.as_str(), a.telephone_event, a.inband_dtmf), ("pcma", None, true));
+}
