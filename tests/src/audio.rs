@@ -125,6 +125,17 @@ pub fn tone_share(pcm: &[i16], rate: u32, hz: f32) -> f32 {
 }
 
 /// RMS of a recording, in dBFS.
+/// A WAV file's samples, mono at `rate` (ffmpeg converts).
+pub fn wav_pcm(path: &std::path::Path, rate: u32) -> Vec<i16> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-ac", "1", "-ar", &rate.to_string(), "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg");
+    out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
 pub fn rms_dbfs(pcm: &[i16]) -> f32 {
     let p = pcm.iter().map(|&v| (v as f64 / 32768.0).powi(2)).sum::<f64>() / pcm.len().max(1) as f64;
     (10.0 * p.max(1e-12).log10()) as f32

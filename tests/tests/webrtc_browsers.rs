@@ -426,3 +426,75 @@ fn browser_taking_the_mix_and_phones_hear_each_other() {
         assert!(s[0] < 0.02, "phone {i} does not hear itself: {s:?}");
     }
 }
+
+/// baresip, headless with a 660 Hz tone from a WAV, dials into a conference where
+/// Chromium (1300 Hz microphone) takes the mix: each hears the other.
+#[test]
+fn baresip_dials_in_and_it_and_the_browser_hear_each_other() {
+    use system_tests::audio::*;
+    const SECONDS: u32 = 9;
+    let (_turn, ns, _m, _signal) = conference_site_with("baresip", &[], &["--sip", "127.0.0.1:5060"]);
+    let dir = system_tests::TempDir::new("baresip");
+    let tone = |path: &std::path::Path, hz: u32, rate: u32| {
+        let ok = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &format!("sine=frequency={hz}:sample_rate={rate}:duration=40")])
+            .args(["-af", "volume=0.5", "-ac", "1", "-c:a", "pcm_s16le"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ffmpeg made no WAV");
+    };
+    let (mic, phone_tone) = (dir.path("mic.wav"), dir.path("phone.wav"));
+    tone(&mic, 1300, 48_000);
+    tone(&phone_tone, 660, 8_000);
+    // baresip 1.0 as Debian ships it: aufile plays the WAV, sndfile writes what it
+    // decodes (dump-*-dec.wav), no registration (regint=0), PCMU only.
+    let conf = dir.path("baresip");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:5070\nnet_interface 127.0.0.1\naudio_source aufile,{}\naudio_player alsa,null\n\
+audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule alsa.so\n\
+module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
+            phone_tone.display(),
+            dir.0.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
+    let log = std::fs::File::create(dir.path("baresip.log")).unwrap();
+    let mut phone = Proc::spawn(
+        "baresip",
+        ns.command("baresip").arg("-f").arg(&conf).args(["-e", "/dial sip:00hybrid@127.0.0.1:5060", "-t", "30"]).stdin(Stdio::null()).stdout(log).stderr(Stdio::null()),
+    );
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60", "ip", "netns", "exec", &ns.name, "node", "mix.mjs", "http://127.0.0.1:8080", "hybrid"])
+        .arg(&mic)
+        .arg(SECONDS.to_string())
+        .current_dir(web_dir())
+        .output()
+        .expect("node (apt-get install nodejs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no result from the browser:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    // baresip writes its recording when the call ends.
+    phone.signal(libc::SIGTERM);
+    let _ = phone.wait_timeout(Duration::from_secs(5));
+    let baresip_log = std::fs::read_to_string(dir.path("baresip.log")).unwrap_or_default();
+    assert!(baresip_log.contains("Call established"), "baresip's call: {baresip_log}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{}", r["console"]);
+    let rate = r["heard"]["rate"].as_u64().expect("the page recorded the mix") as u32;
+    let pcm: Vec<i16> = r["heard"]["samples"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i16).collect();
+    let browser = [660, 1300].map(|hz| tone_share(&pcm, rate, hz as f32));
+    eprintln!("browser heard {browser:?}");
+    assert!(browser[0] > 0.3, "the browser hears baresip's tone: {browser:?} at {} dBFS", rms_dbfs(&pcm));
+    assert!(browser[1] < 0.02, "and not itself: {browser:?}");
+    let dump = std::fs::read_dir(&dir.0).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("-dec.wav"));
+    let dump = dump.unwrap_or_else(|| panic!("baresip's sndfile wrote no recording: {baresip_log}"));
+    let heard = wav_pcm(&dump, RECORD_RATE);
+    let phone_heard = [660, 1300].map(|hz| tone_share(&heard, RECORD_RATE, hz as f32));
+    eprintln!("baresip heard {phone_heard:?} over {} samples", heard.len());
+    assert!(phone_heard[1] > 0.1, "baresip hears the browser: {phone_heard:?}");
+    assert!(phone_heard[0] < 0.02, "and not itself: {phone_heard:?}");
+}

@@ -6,6 +6,7 @@ use super::endpoint::{CallEvent, Endpoint, ALLOW};
 use super::lobby::Lobby;
 use super::message::{param, Message};
 use super::sdp::{self, Offer};
+use super::session_timer;
 use super::transaction::{Retransmit, T2};
 use super::uri::{destination, Destination, NameAddr, Uri};
 use crate::webrtc::conference::MediaOps;
@@ -51,6 +52,9 @@ pub(super) struct Call {
     pub(super) cseq: u32,
     /// A call out: our INVITE's client transaction.
     pub(super) out: Option<super::calls_out::Outgoing>,
+    /// RFC 4028 session timer, and the branch of our refreshing UPDATE in flight.
+    pub(super) timer: Option<super::session_timer::SessionTimer>,
+    pub(super) refreshing: Option<String>,
 }
 
 impl Call {
@@ -62,6 +66,7 @@ impl Call {
         let own = match (&self.state, &self.out) {
             (State::Ringing(at), _) => Some(*at),
             (State::Calling, Some(o)) if o.waits_for.is_none() => Some(o.retrans.as_ref().map_or(o.deadline, |r| r.due().min(o.deadline))),
+            (State::Confirmed, _) if self.refreshing.is_none() => self.timer.as_ref().map(|t| t.due()),
             _ => self.ok.as_ref().map(Retransmit::due),
         };
         own.into_iter().chain(self.lobby.as_ref().and_then(Lobby::next_due)).min()
@@ -112,6 +117,9 @@ impl Endpoint {
                 return self.respond(&msg, from, 403, None, now);
             }
             (Some(want), None) => Some(want.clone()),
+        };
+        let Ok(timer) = session_timer::negotiate(&msg, now) else {
+            return self.too_brief(&msg, from, now);
         };
         let offer = if msg.body.is_empty() {
             None
@@ -171,6 +179,8 @@ impl Endpoint {
             lobby: lobby_pin.map(|p| Lobby::new(&p)),
             cseq: 0,
             out: None,
+            timer,
+            refreshing: None,
         };
         self.legs.insert(info.leg, call_id.clone());
         self.calls.insert(call_id.clone(), call);
@@ -185,12 +195,18 @@ impl Endpoint {
         let body = local_sdp(call);
         let (invite, tag, peer) = (call.invite.clone(), call.local_tag.clone(), call.peer);
         let mut r = self.reply(&invite, peer, 200, Some(&tag));
-        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Content-Type", "application/sdp");
+        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Supported", "timer").push("Content-Type", "application/sdp");
+        for (n, v) in self.calls[call_id].timer.iter().flat_map(|t| t.headers()) {
+            r.push(n, v);
+        }
         r.body = body.into_bytes();
         let bytes = r.to_bytes();
         self.out.push((peer, bytes.clone()));
         let call = self.calls.get_mut(call_id).expect("present");
         call.state = State::Answered;
+        if let Some(t) = call.timer.as_mut() {
+            t.refreshed = now;
+        }
         call.ok = Some(Retransmit::new(peer, bytes, now, T2));
         let codec = call.offer.as_ref().map(|o| o.audio.codec.to_string()).unwrap_or_else(|| "pending".into());
         self.events.push(CallEvent::Answered { call: call_id.to_string(), leg: call.leg, codec });
@@ -230,7 +246,12 @@ impl Endpoint {
             (false, Ok(o)) => Some(o),
             (false, Err(_)) => return self.respond(&msg, from, 488, None, now),
         };
+        // A re-INVITE refreshes the session (and may change its timer).
+        let Ok(timer) = session_timer::negotiate(&msg, now) else {
+            return self.too_brief(&msg, from, now);
+        };
         let call = self.calls.get_mut(&call_id).expect("checked by the caller");
+        call.timer = timer;
         if let Some(o) = &offer {
             let held = o.direction != "sendrecv";
             // A new codec (or payload type) re-joins the leg to the mix with it.
@@ -257,14 +278,45 @@ impl Endpoint {
         call.invite = msg.clone();
         let body = local_sdp(call);
         let tag = call.local_tag.clone();
+        let timer_headers: Vec<_> = call.timer.iter().flat_map(|t| t.headers()).collect();
         let mut r = self.reply(&msg, from, 200, Some(&tag));
-        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Content-Type", "application/sdp");
+        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Supported", "timer").push("Content-Type", "application/sdp");
+        for (n, v) in timer_headers {
+            r.push(n, v);
+        }
         r.body = body.into_bytes();
         let bytes = r.to_bytes();
         self.out.push((from, bytes.clone()));
         let call = self.calls.get_mut(&call_id).expect("present");
         call.state = State::Answered;
         call.ok = Some(Retransmit::new(from, bytes, now, T2));
+    }
+
+    /// 422: the asked session interval is below our Min-SE (RFC 4028 §8.1.1).
+    fn too_brief(&mut self, msg: &Message, from: SocketAddr, now: Instant) {
+        self.counters.rejected += 1;
+        let mut r = self.reply(msg, from, 422, None);
+        r.push("Min-SE", session_timer::MIN_SE.to_string());
+        self.complete(msg, from, &r, now);
+    }
+
+    /// UPDATE in a dialog: a session refresh (RFC 4028 §9); no SDP is taken from it.
+    pub(super) fn update(&mut self, msg: &Message, from: SocketAddr, now: Instant) {
+        if !self.calls.contains_key(msg.call_id()) {
+            return self.respond(msg, from, 481, None, now);
+        }
+        let Ok(timer) = session_timer::negotiate(msg, now) else {
+            return self.too_brief(msg, from, now);
+        };
+        let call = self.calls.get_mut(msg.call_id()).expect("checked");
+        call.timer = timer;
+        let headers: Vec<_> = call.timer.iter().flat_map(|t| t.headers()).collect();
+        let mut r = self.reply(msg, from, 200, None);
+        r.push("Supported", "timer");
+        for (n, v) in headers {
+            r.push(n, v);
+        }
+        self.complete(msg, from, &r, now);
     }
 
     pub(super) fn bye(&mut self, msg: &Message, from: SocketAddr, now: Instant, media: &mut dyn MediaOps) {

@@ -90,6 +90,8 @@ impl Endpoint {
             lobby: None,
             cseq: 1,
             out: None,
+            timer: None,
+            refreshing: None,
         };
         let local = sdp::Local { session_id, version: 1, addr: info.advertised_ip, port: info.rtp_port, user: "mediad" };
         let mut invite = self.in_dialog("INVITE", &call, &call_id);

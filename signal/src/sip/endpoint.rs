@@ -104,6 +104,7 @@ fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        422 => "Session Interval Too Small",
         423 => "Interval Too Brief",
         481 => "Call/Transaction Does Not Exist",
         487 => "Request Terminated",
@@ -273,7 +274,7 @@ impl Endpoint {
                 self.send(from, &r);
             }
             "INFO" => self.info(&msg, from, now, media),
-            "UPDATE" => self.respond(&msg, from, 200, None, now),
+            "UPDATE" => self.update(&msg, from, now),
             "REGISTER" => self.register(&msg, from, now),
             _ => {
                 let mut r = self.reply(&msg, from, 405, None);
@@ -287,6 +288,7 @@ impl Endpoint {
         match msg.cseq().map(|c| c.1).as_deref() {
             Some("INVITE") => self.invite_response(msg, now, media),
             Some("REGISTER") => self.register_response(msg, now, media),
+            Some("UPDATE") => self.refresh_response(msg, now, media),
             // Final answers to our BYEs and CANCELs end their retransmission.
             _ => {
                 if let Some(b) = msg.branch().filter(|_| msg.code().is_some_and(|c| c >= 200)) {
@@ -338,6 +340,7 @@ impl Endpoint {
         }
         self.lobby_tick(now, media);
         self.calls_out_tick(now, media);
+        self.session_timers_tick(now, media);
         self.trunks_tick(now, media);
         if let Some(r) = self.registrar.as_mut() {
             r.expire(now);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::sip::message::param;
+use std::net::SocketAddr;
 use crate::fake_media::FakeMedia;
 
 pub(super) const PHONE: &str = "127.0.0.1:6060";
@@ -281,4 +282,52 @@ fn g711_without_telephone_events_gets_inband_detection() {
     ep.receive(&request("INVITE", "12345", "t1", 1, "z9hG4bKt1", "", &plain), PHONE.parse().unwrap(), t0, &mut m);
     let a = m.created[0].audio.as_ref().unwrap();
     assert_eq!((a.receive[0].codec.as_str(), a.telephone_event, a.inband_dtmf), ("pcma", None, true));
+}
+
+#[test]
+fn session_timers_end_silent_calls_and_we_refresh_with_update() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from: SocketAddr = PHONE.parse().unwrap();
+    let with = |extra: &str, req: Vec<u8>| String::from_utf8(req).unwrap().replacen("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{extra}"), 1).into_bytes();
+    // Too short: 422 with our Min-SE, no call.
+    ep.receive(&with("x: 30\r\n", request("INVITE", "12345", "s0", 1, "z9hG4bKs0", "", SDP)), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!((codes(&r), r[1].header("Min-SE")), (vec![100, 422], Some("90")));
+    // The phone refreshes (it supports timers): our 200 says so.
+    ep.receive(&with("Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n", request("INVITE", "12345", "s1", 1, "z9hG4bKs1", "", SDP)), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!((r[2].header("Session-Expires"), r[2].header("Require")), (Some("120;refresher=uac"), Some("timer")));
+    let tag = format!(";tag={}", param(r[2].header("To").unwrap(), "tag").unwrap());
+    ep.receive(&request("ACK", "12345", "s1", 1, "z9hG4bKs1a", &tag, ""), from, t0, &mut m);
+    // An UPDATE at 60 s refreshes it: nothing at 88 s; BYE 32 s before the new expiry.
+    let upd = with("Session-Expires: 120;refresher=uac\r\nSupported: timer\r\n", request("UPDATE", "12345", "s1", 2, "z9hG4bKs1u", &tag, ""));
+    ep.receive(&upd, from, t0 + Duration::from_secs(60), &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    ep.tick(t0 + Duration::from_secs(89), &mut m);
+    assert!(ep.out.is_empty() && ep.calls() == 1);
+    ep.tick(t0 + Duration::from_secs(60 + 88), &mut m);
+    let bye = Message::parse(&ep.out.pop().unwrap().1).unwrap();
+    assert_eq!(bye.method(), Some("BYE"));
+    assert!(matches!(ep.events.last(), Some(CallEvent::Ended { cause, .. }) if cause == "session timer expired"));
+    // A phone without timers that allows UPDATE: we refresh at half the interval.
+    ep.out.clear();
+    ep.receive(&with("Allow: INVITE, ACK, BYE, UPDATE\r\n", request("INVITE", "12345", "s2", 1, "z9hG4bKs2", "", SDP)), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!((r[2].header("Session-Expires"), r[2].header("Require")), (Some("1800;refresher=uas"), None));
+    let tag = format!(";tag={}", param(r[2].header("To").unwrap(), "tag").unwrap());
+    ep.receive(&request("ACK", "12345", "s2", 1, "z9hG4bKs2a", &tag, ""), from, t0, &mut m);
+    ep.tick(t0 + Duration::from_secs(900), &mut m);
+    let update = Message::parse(&ep.out.pop().unwrap().1).unwrap();
+    assert_eq!((update.method(), update.header("Session-Expires")), (Some("UPDATE"), Some("1800;refresher=uas")));
+    let ok = update.response(200, "OK", None).to_bytes();
+    ep.receive(&ok, from, t0 + Duration::from_secs(900), &mut m);
+    ep.tick(t0 + Duration::from_secs(1000), &mut m);
+    assert!(ep.out.is_empty(), "refreshed: the next refresh is 900 s later");
+    // Our next refresh goes unanswered: the call ends once it gives up.
+    ep.tick(t0 + Duration::from_secs(1800), &mut m);
+    assert_eq!(Message::parse(&ep.out.pop().unwrap().1).unwrap().method(), Some("UPDATE"));
+    ep.tick(t0 + Duration::from_secs(1800 + 33), &mut m);
+    ep.tick(t0 + Duration::from_secs(1800 + 34), &mut m);
+    assert_eq!(ep.calls(), 0);
+    assert!(matches!(ep.events.last(), Some(CallEvent::Ended { cause, .. }) if cause == "session refresh unanswered"));
 }

@@ -15,6 +15,7 @@ pub mod message;
 pub mod pin;
 pub mod registrar;
 pub mod sdp;
+pub mod session_timer;
 pub mod service;
 pub mod transaction;
 pub mod trunks;
