@@ -175,3 +175,17 @@ fn hold_and_resume_by_reinvite_and_bye_from_our_side() {
     assert!(ours["duration_s"].as_f64().unwrap() > 0.0 && ours["answer_ms"].is_u64(), "{ours}");
     assert!(m.client().call::<Vec<LegInfo>>(Op::LegList).unwrap().is_empty());
 }
+
+#[test]
+fn session_timer_below_min_se_gets_422_and_the_retry_names_the_phone_refresher() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let sig = signal_sip(&m, &[]);
+    let dir = TempDir::new("sip-timer");
+    let xml = dir.path("timer.xml");
+    std::fs::write(&xml, include_str!("../sipp/uac_session_timer.xml")).unwrap();
+    let mut p = sipp(&dir, "timer", &["-sf", xml.to_str().unwrap(), "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &format!("127.0.0.1:{}", sig.sip)]);
+    sipp_ok(&mut p, &dir, "timer").expect("422 with Min-SE 90, then 200 with Session-Expires 90;refresher=uac and Require: timer");
+    let (_, counters) = api(sig.http, "GET", "/api/v1/sip/counters", None);
+    assert_eq!(counters["rejected"], 1, "the 422 is counted: {counters}");
+    assert_eq!(cdrs(sig.http).len(), 1, "one call, not two");
+}

@@ -163,7 +163,10 @@ impl Endpoint {
 
     /// A response to `req`, with our Via bookkeeping (RFC 3581 `received`/`rport`).
     pub(super) fn reply(&mut self, req: &Message, from: SocketAddr, code: u16, tag: Option<&str>) -> Message {
-        let mut r = req.response(code, reason(code), tag);
+        // Every response but 100 carries a To tag (RFC 3261 §8.2.6.2); outside a dialog
+        // one derived from the branch keeps retransmitted answers identical.
+        let derived = (tag.is_none() && code > 100).then(|| tag_for(req));
+        let mut r = req.response(code, reason(code), tag.or(derived.as_deref()));
         if let Some(via) = r.headers.iter_mut().find(|(n, _)| n == "Via") {
             let top_end = super::message::split_list(&via.1).first().map(|t| t.len()).unwrap_or(via.1.len());
             let (top, rest) = via.1.split_at(top_end.min(via.1.len()));
@@ -364,6 +367,12 @@ impl Endpoint {
         let calls = self.calls.values().filter_map(Call::next_due);
         calls.chain(self.requests.values().map(Retransmit::due)).chain(self.trunks_next_due()).min()
     }
+}
+
+/// A To tag for an answer outside any dialog (stable per request).
+pub(super) fn tag_for(msg: &Message) -> String {
+    let h = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), msg.branch().unwrap_or(msg.call_id()).as_bytes()).expect("hash");
+    h[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Warning header value (RFC 3261 §20.43). Error texts may quote hostile input:

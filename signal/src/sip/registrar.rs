@@ -76,7 +76,7 @@ impl Endpoint {
             Check::Stale | Check::Bad("no credentials") => {
                 let stale = checked == Check::Stale;
                 let challenges = reg.verifier.challenges(stale);
-                let mut r = self.reply(msg, from, 401, Some(&self.tag_for(msg)));
+                let mut r = self.reply(msg, from, 401, None);
                 for c in challenges {
                     r.push("WWW-Authenticate", c);
                 }
@@ -129,11 +129,5 @@ impl Endpoint {
             r.push("Contact", format!("<{}>;expires={left}", b.contact));
         }
         self.complete(msg, from, &r, now);
-    }
-
-    /// A To tag for a final answer outside any dialog (stable per request).
-    fn tag_for(&self, msg: &Message) -> String {
-        let h = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), msg.branch().unwrap_or("").as_bytes()).expect("hash");
-        h[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
