@@ -60,7 +60,7 @@ fn sipp_dials_in_with_pcap_voice_and_an_echoing_phone_hears_the_mix() {
 }
 
 #[test]
-fn sipp_cancels_before_answer_and_hostile_datagrams_get_400_or_nothing() {
+fn sipp_cancels_before_answer_requires_100rel_and_hostile_datagrams_get_400_or_nothing() {
     let m = Mediad::start(1, "epoll", &[]);
     let sig = signal_sip(&m, &["--sip-answer-delay-ms", "3000"]);
     let sip = sig.sip;
@@ -72,6 +72,11 @@ fn sipp_cancels_before_answer_and_hostile_datagrams_get_400_or_nothing() {
     assert!(ok.success(), "CANCEL → 200, INVITE → 487: {}", std::fs::read_to_string(dir.path("cancel.log")).unwrap_or_default());
     let legs: Vec<LegInfo> = m.client().call(Op::LegList).unwrap();
     assert!(legs.is_empty(), "the cancelled call's leg is gone: {legs:?}");
+    // A phone that requires 100rel: reliable 180, PRACK, then the answer.
+    let xml = dir.path("100rel.xml");
+    std::fs::write(&xml, include_str!("../sipp/uac_100rel.xml")).unwrap();
+    let mut p = sipp(&dir, "100rel", &["-sf", xml.to_str().unwrap(), "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &format!("127.0.0.1:{sip}")]);
+    sipp_ok(&mut p, &dir, "100rel").expect("180 with RSeq, PRACK 200, INVITE 200, BYE");
 
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();

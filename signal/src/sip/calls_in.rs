@@ -7,7 +7,7 @@ use super::lobby::Lobby;
 use super::message::{param, Message};
 use super::sdp::{self, Offer};
 use super::session_timer;
-use super::transaction::{Retransmit, T2};
+use super::transaction::{Retransmit, LINGER, T2};
 use super::uri::{destination, Destination, NameAddr, Uri};
 use crate::webrtc::conference::MediaOps;
 use control::{AudioPayload, AudioSend, LegAudio, LegCreate, LegId, LegUpdate, PortPool};
@@ -55,7 +55,17 @@ pub(super) struct Call {
     /// RFC 4028 session timer, and the branch of our refreshing UPDATE in flight.
     pub(super) timer: Option<super::session_timer::SessionTimer>,
     pub(super) refreshing: Option<String>,
+    /// Our reliable 180 (RFC 3262), resent until PRACKed or answered.
+    pub(super) reliable: Option<Reliable>,
 }
+
+pub(super) struct Reliable {
+    pub(super) rseq: u32,
+    pub(super) retrans: Option<Retransmit>,
+}
+
+/// Extensions we implement (`Supported`, and what a `Require` may name).
+pub(super) const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 impl Call {
     pub(super) fn answer_due(&self, now: Instant) -> bool {
@@ -69,6 +79,7 @@ impl Call {
             (State::Confirmed, _) if self.refreshing.is_none() => self.timer.as_ref().map(|t| t.due()),
             _ => self.ok.as_ref().map(Retransmit::due),
         };
+        let own = own.into_iter().chain(self.reliable.as_ref().and_then(|r| r.retrans.as_ref()).map(Retransmit::due)).min();
         own.into_iter().chain(self.lobby.as_ref().and_then(Lobby::next_due)).min()
     }
 }
@@ -81,7 +92,7 @@ impl Endpoint {
             if same_tx {
                 // A retransmitted INVITE: the 100/180 again (the 200 has its own timer).
                 self.counters.retransmissions += 1;
-                if let State::Ringing(_) = call.state {
+                if let (State::Ringing(_), None) = (&call.state, &call.reliable) {
                     let tag = call.local_tag.clone();
                     let r = self.reply(&msg, from, 180, Some(&tag));
                     self.send(from, &r);
@@ -96,6 +107,16 @@ impl Endpoint {
         }
         let trying = self.reply(&msg, from, 100, None);
         self.send(from, &trying);
+        // Extensions the phone insists on (RFC 3261 §8.2.2.3): 100rel and timer we do.
+        let required: Vec<String> = msg.header_values("Require").iter().map(|r| r.trim().to_ascii_lowercase()).collect();
+        let unknown: Vec<&str> = required.iter().map(String::as_str).filter(|r| !SUPPORTED.contains(r)).collect();
+        if !unknown.is_empty() {
+            self.counters.rejected += 1;
+            let mut r = self.reply(&msg, from, 420, None);
+            r.push("Unsupported", unknown.join(", "));
+            return self.complete(&msg, from, &r, now);
+        }
+        let reliable = required.iter().any(|r| r == "100rel");
         let Some(uri) = msg.uri().and_then(Uri::parse) else {
             self.counters.rejected += 1;
             return self.respond(&msg, from, 400, None, now);
@@ -153,7 +174,15 @@ impl Endpoint {
         let local_tag = self.token();
         let to = msg.uri().unwrap_or("").to_string();
         self.events.push(CallEvent::Trying { call: call_id.clone(), direction: "in".into(), from: caller, to, conference: cid.clone() });
-        let ringing = self.reply(&msg, from, 180, Some(&local_tag));
+        let mut ringing = self.reply(&msg, from, 180, Some(&local_tag));
+        // RFC 3262: a phone that requires 100rel gets its 180 until it PRACKs it (or
+        // our 200 makes it moot: the 180 carries no SDP).
+        let reliable = reliable.then(|| {
+            let rseq = (self.session_id() & 0x7fff_ffff) as u32 | 1;
+            ringing.push("Require", "100rel").push("RSeq", rseq.to_string());
+            let bytes = ringing.to_bytes();
+            Reliable { rseq, retrans: Some(Retransmit::new(from, bytes, now, LINGER)) }
+        });
         self.send(from, &ringing);
         self.events.push(CallEvent::Ringing { call: call_id.clone() });
         let remote_uri = msg.header("From").unwrap_or("").to_string();
@@ -181,6 +210,7 @@ impl Endpoint {
             out: None,
             timer,
             refreshing: None,
+            reliable,
         };
         self.legs.insert(info.leg, call_id.clone());
         self.calls.insert(call_id.clone(), call);
@@ -195,7 +225,7 @@ impl Endpoint {
         let body = local_sdp(call);
         let (invite, tag, peer) = (call.invite.clone(), call.local_tag.clone(), call.peer);
         let mut r = self.reply(&invite, peer, 200, Some(&tag));
-        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Supported", "timer").push("Content-Type", "application/sdp");
+        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Supported", SUPPORTED.join(", ")).push("Content-Type", "application/sdp");
         for (n, v) in self.calls[call_id].timer.iter().flat_map(|t| t.headers()) {
             r.push(n, v);
         }
@@ -204,6 +234,9 @@ impl Endpoint {
         self.out.push((peer, bytes.clone()));
         let call = self.calls.get_mut(call_id).expect("present");
         call.state = State::Answered;
+        if let Some(r) = call.reliable.as_mut() {
+            r.retrans = None;
+        }
         if let Some(t) = call.timer.as_mut() {
             t.refreshed = now;
         }
@@ -290,6 +323,21 @@ impl Endpoint {
         let call = self.calls.get_mut(&call_id).expect("present");
         call.state = State::Answered;
         call.ok = Some(Retransmit::new(from, bytes, now, T2));
+    }
+
+    /// PRACK (RFC 3262 §7.2): acknowledges our reliable 180 by its RSeq.
+    pub(super) fn prack(&mut self, msg: &Message, from: SocketAddr, now: Instant) {
+        let rack: Vec<String> = msg.header("RAck").unwrap_or("").split_whitespace().map(str::to_string).collect();
+        let matches = self.calls.get(msg.call_id()).and_then(|c| c.reliable.as_ref().map(|r| (r, c))).is_some_and(|(r, c)| {
+            rack.len() == 3 && rack[0] == r.rseq.to_string() && Some(rack[1].as_str()) == c.invite.cseq().map(|x| x.0.to_string()).as_deref() && rack[2].eq_ignore_ascii_case("INVITE")
+        });
+        if !matches {
+            return self.respond(msg, from, 481, None, now);
+        }
+        if let Some(r) = self.calls.get_mut(msg.call_id()).and_then(|c| c.reliable.as_mut()) {
+            r.retrans = None;
+        }
+        self.respond(msg, from, 200, None, now);
     }
 
     /// 422: the asked session interval is below our Min-SE (RFC 4028 §8.1.1).

@@ -92,6 +92,7 @@ impl Endpoint {
             out: None,
             timer: None,
             refreshing: None,
+            reliable: None,
         };
         let local = sdp::Local { session_id, version: 1, addr: info.advertised_ip, port: info.rtp_port, user: "mediad" };
         let mut invite = self.in_dialog("INVITE", &call, &call_id);

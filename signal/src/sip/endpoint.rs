@@ -92,7 +92,7 @@ pub struct Endpoint {
     next_id: u64,
 }
 
-pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
+pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
 
 fn reason(code: u16) -> &'static str {
     match code {
@@ -104,12 +104,14 @@ fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        420 => "Bad Extension",
         422 => "Session Interval Too Small",
         423 => "Interval Too Brief",
         481 => "Call/Transaction Does Not Exist",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
         500 => "Server Internal Error",
+        504 => "Server Time-out",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -273,11 +275,12 @@ impl Endpoint {
             "CANCEL" => self.cancel(&msg, from, now, media),
             "OPTIONS" => {
                 let mut r = self.reply(&msg, from, 200, None);
-                r.push("Allow", ALLOW).push("Accept", "application/sdp").push("Supported", "");
+                r.push("Allow", ALLOW).push("Accept", "application/sdp").push("Supported", super::calls_in::SUPPORTED.join(", "));
                 self.send(from, &r);
             }
             "INFO" => self.info(&msg, from, now, media),
             "UPDATE" => self.update(&msg, from, now),
+            "PRACK" => self.prack(&msg, from, now),
             "REGISTER" => self.register(&msg, from, now),
             _ => {
                 let mut r = self.reply(&msg, from, 405, None);
@@ -326,7 +329,18 @@ impl Endpoint {
             self.answer(&id, now);
         }
         let mut lost = Vec::new();
+        let mut unacked = Vec::new();
         for (id, call) in self.calls.iter_mut() {
+            if let Some(r) = call.reliable.as_mut().and_then(|r| r.retrans.as_mut()) {
+                match r.poll(now) {
+                    Some(true) => {
+                        self.counters.retransmissions += 1;
+                        self.out.push((r.to, r.bytes.clone()));
+                    }
+                    Some(false) => {}
+                    None => unacked.push(id.clone()),
+                }
+            }
             if let Some(r) = call.ok.as_mut() {
                 match r.poll(now) {
                     Some(true) => {
@@ -340,6 +354,14 @@ impl Endpoint {
         }
         for id in lost {
             self.hangup(&id, now, media, "no ACK");
+        }
+        // A reliable 180 never PRACKed while still ringing: 504 (RFC 3262 §3).
+        for id in unacked {
+            if let Some(call) = self.calls.remove(&id) {
+                let (invite, tag, peer) = (call.invite.clone(), call.local_tag.clone(), call.peer);
+                self.respond(&invite, peer, 504, Some(&tag), now);
+                self.finish(&id, call, "no PRACK", media);
+            }
         }
         self.lobby_tick(now, media);
         self.calls_out_tick(now, media);

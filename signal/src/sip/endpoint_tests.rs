@@ -331,3 +331,34 @@ fn session_timers_end_silent_calls_and_we_refresh_with_update() {
     assert_eq!(ep.calls(), 0);
     assert!(matches!(ep.events.last(), Some(CallEvent::Ended { cause, .. }) if cause == "session refresh unanswered"));
 }
+
+#[test]
+fn reliable_ringing_when_the_phone_requires_100rel_and_420_for_unknown_extensions() {
+    let (mut ep, mut m, t0) = (endpoint(2000), FakeMedia::default(), Instant::now());
+    let from: SocketAddr = PHONE.parse().unwrap();
+    let with = |extra: &str, req: Vec<u8>| String::from_utf8(req).unwrap().replacen("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{extra}"), 1).into_bytes();
+    ep.receive(&with("Require: 100rel, foo\r\n", request("INVITE", "12345", "r0", 1, "z9hG4bKr0", "", SDP)), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!((codes(&r), r[1].header("Unsupported")), (vec![100, 420], Some("foo")));
+    assert!(m.created.is_empty());
+    ep.receive(&with("Require: 100rel\r\n", request("INVITE", "12345", "r1", 1, "z9hG4bKr1", "", SDP)), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 180]);
+    assert_eq!(r[1].header("Require"), Some("100rel"));
+    let rseq = r[1].header("RSeq").unwrap().to_string();
+    let tag = format!(";tag={}", param(r[1].header("To").unwrap(), "tag").unwrap());
+    ep.tick(t0 + Duration::from_millis(510), &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [180], "resent until PRACKed");
+    // A PRACK for another RSeq is refused; the right one stops the 180.
+    let prack = |rack: &str| with(&format!("RAck: {rack}\r\n"), request("PRACK", "12345", "r1", 2, &format!("z9hG4bKp{}", rack.len()), &tag, ""));
+    ep.receive(&prack("999 1 INVITE"), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [481]);
+    ep.receive(&prack(&format!("{rseq} 1 INVITE")), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    ep.tick(t0 + Duration::from_millis(1600), &mut m);
+    assert!(sent(&mut ep).is_empty(), "PRACKed: no more 180");
+    ep.tick(t0 + Duration::from_millis(2000), &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [200]);
+    assert!(r[0].header("Supported").unwrap().contains("100rel"));
+}
