@@ -10,9 +10,10 @@ runtime=(build-essential pkg-config ca-certificates libssl-dev libopus-dev libsp
 # taskset (util-linux) to pin, procps for process checks, iptables (packet loss in
 # the NACK test), Chromium and Node.js
 # (Playwright drives headless Chromium through the conference page), Janus (the SFU
-# peer of `perf sfu`), sipp (Debian's sip-tester: RFC 2833 pcaps), tshark (reads the
-# RFC 4733 events mediad sends).
-testing=(sip-tester tshark ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs janus)
+# peer of `perf sfu`), sipp (Debian's sip-tester: RFC 2833 pcaps, SIP scenarios and
+# `perf sip-calls`), baresip (a softphone dialling into a conference with Chromium),
+# tshark (reads the RFC 4733 events mediad sends).
+testing=(sip-tester baresip baresip-core tshark ffmpeg rtpengine-daemon coturn openssl util-linux procps iproute2 iptables python3 python3-venv chromium nodejs janus)
 
 want=("${runtime[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${testing[@]}")

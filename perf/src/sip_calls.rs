@@ -174,7 +174,7 @@ fn read_stats(p: &Path) -> (u64, u64) {
     let text = std::fs::read_to_string(p).unwrap_or_default();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let head: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
-    let last: Vec<&str> = lines.last().unwrap_or("").split(';').collect();
+    let last: Vec<&str> = lines.next_back().unwrap_or("").split(';').collect();
     let get = |name: &str| head.iter().position(|h| *h == name).and_then(|i| last.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     (get("SuccessfulCall(C)"), get("FailedCall(C)"))
 }

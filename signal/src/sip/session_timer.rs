@@ -28,13 +28,16 @@ fn has_option(msg: &Message, header: &str, option: &str) -> bool {
     msg.header_values(header).iter().any(|v| v.trim().eq_ignore_ascii_case(option))
 }
 
-/// What an INVITE or UPDATE asks for: Ok(None) when no timer runs, Err(()) when its
-/// interval is below our Min-SE (answer 422 with `Min-SE`).
-pub fn negotiate(req: &Message, now: Instant) -> Result<Option<SessionTimer>, ()> {
+/// The asked interval is below our Min-SE: answer 422 with `Min-SE`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooBrief;
+
+/// What an INVITE or UPDATE asks for: Ok(None) when no timer runs.
+pub fn negotiate(req: &Message, now: Instant) -> Result<Option<SessionTimer>, TooBrief> {
     let se = req.header("Session-Expires");
     let asked = se.and_then(|v| v.split(';').next()).and_then(|v| v.trim().parse::<u64>().ok());
     if asked.is_some_and(|s| s < MIN_SE) {
-        return Err(());
+        return Err(TooBrief);
     }
     let peer_supports = has_option(req, "Supported", "timer") || has_option(req, "Require", "timer");
     let peer_refresher = se.and_then(|v| super::message::param(v, "refresher")).map(str::to_ascii_lowercase);
@@ -73,40 +76,6 @@ impl SessionTimer {
         } else {
             self.refreshed + self.interval - (self.interval / 3).min(Duration::from_secs(32))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn invite(extra: &str) -> Message {
-        let raw = format!("INVITE sip:1@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:1@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n");
-        Message::parse(raw.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn refresher_interval_and_refusal() {
-        let now = Instant::now();
-        // A phone that supports timers refreshes; its interval is kept.
-        let t = negotiate(&invite("Supported: 100rel, timer\r\nSession-Expires: 600;refresher=uac\r\n"), now).unwrap().unwrap();
-        assert_eq!((t.interval.as_secs(), t.we_refresh, t.peer_supports), (600, false, true));
-        assert_eq!(t.headers(), [("Session-Expires", "600;refresher=uac".to_string()), ("Require", "timer".to_string())]);
-        assert_eq!(t.due(), now + Duration::from_secs(600 - 32), "BYE 32 s before expiry when it does not refresh");
-        // Supported without an interval: ours (1800), the phone refreshes.
-        let t = negotiate(&invite("k: timer\r\n"), now).unwrap().unwrap();
-        assert_eq!((t.interval.as_secs(), t.we_refresh), (1800, false));
-        // It asks us to refresh and allows UPDATE: UPDATE halfway.
-        let t = negotiate(&invite("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n"), now).unwrap().unwrap();
-        assert_eq!((t.we_refresh, t.due()), (true, now + Duration::from_secs(60)));
-        // No timer support but UPDATE allowed: we refresh, no Require.
-        let t = negotiate(&invite("Allow: INVITE, UPDATE\r\n"), now).unwrap().unwrap();
-        assert_eq!((t.we_refresh, t.headers().len()), (true, 1));
-        // Neither: no timer. Too short: 422. A higher Min-SE raises the interval.
-        assert_eq!(negotiate(&invite(""), now), Ok(None));
-        assert_eq!(negotiate(&invite("Session-Expires: 30\r\n"), now), Err(()));
-        let t = negotiate(&invite("Supported: timer\r\nMin-SE: 300\r\nSession-Expires: 200\r\n"), now).unwrap().unwrap();
-        assert_eq!(t.interval.as_secs(), 300);
     }
 }
 
@@ -164,5 +133,39 @@ impl super::endpoint::Endpoint {
             (200..=299, Some(t)) => t.refreshed = now,
             _ => self.hangup(&id, now, media, "session refresh refused"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(extra: &str) -> Message {
+        let raw = format!("INVITE sip:1@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:1@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n");
+        Message::parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn refresher_interval_and_refusal() {
+        let now = Instant::now();
+        // A phone that supports timers refreshes; its interval is kept.
+        let t = negotiate(&invite("Supported: 100rel, timer\r\nSession-Expires: 600;refresher=uac\r\n"), now).unwrap().unwrap();
+        assert_eq!((t.interval.as_secs(), t.we_refresh, t.peer_supports), (600, false, true));
+        assert_eq!(t.headers(), [("Session-Expires", "600;refresher=uac".to_string()), ("Require", "timer".to_string())]);
+        assert_eq!(t.due(), now + Duration::from_secs(600 - 32), "BYE 32 s before expiry when it does not refresh");
+        // Supported without an interval: ours (1800), the phone refreshes.
+        let t = negotiate(&invite("k: timer\r\n"), now).unwrap().unwrap();
+        assert_eq!((t.interval.as_secs(), t.we_refresh), (1800, false));
+        // It asks us to refresh and allows UPDATE: UPDATE halfway.
+        let t = negotiate(&invite("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n"), now).unwrap().unwrap();
+        assert_eq!((t.we_refresh, t.due()), (true, now + Duration::from_secs(60)));
+        // No timer support but UPDATE allowed: we refresh, no Require.
+        let t = negotiate(&invite("Allow: INVITE, UPDATE\r\n"), now).unwrap().unwrap();
+        assert_eq!((t.we_refresh, t.headers().len()), (true, 1));
+        // Neither: no timer. Too short: 422. A higher Min-SE raises the interval.
+        assert_eq!(negotiate(&invite(""), now), Ok(None));
+        assert_eq!(negotiate(&invite("Session-Expires: 30\r\n"), now), Err(TooBrief));
+        let t = negotiate(&invite("Supported: timer\r\nMin-SE: 300\r\nSession-Expires: 200\r\n"), now).unwrap().unwrap();
+        assert_eq!(t.interval.as_secs(), 300);
     }
 }
