@@ -43,7 +43,7 @@ struct Args {
     /// A conference that needs a PIN: `<conference-id>=<4-10 digits>` (repeatable).
     #[arg(long = "pin", value_parser = parse_pin)]
     pins: Vec<(String, String)>,
-    /// SIP over UDP here (e.g. `0.0.0.0:5060`); off when absent.
+    /// SIP over UDP and TCP here (e.g. `0.0.0.0:5060`); off when absent.
     #[arg(long)]
     sip: Option<String>,
     /// Conference for SIP calls to the bare host or to an unknown number.
@@ -141,7 +141,9 @@ fn main() {
             trunks,
             prompts,
         };
-        sip::service::SipService::start(sock, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
+        // TCP on the same address (RFC 3261 §18: every UA serves both).
+        let tcp = std::net::TcpListener::bind(local).map_err(|e| tracing::warn!("SIP over TCP on {local}: {e}; UDP only")).ok();
+        sip::service::SipService::start(sock, tcp, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
     });
     let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling, sip });
     let c = ctx.clone();
@@ -168,7 +170,7 @@ fn main() {
     println!("  Status page and API:     http://{}/status  http://{}/api/v1/status", args.http, args.http);
     println!("  mediad control socket:   {}  (mediactl --socket {} stats.daemon)", args.mediad_socket.display(), args.mediad_socket.display());
     match sip_addr {
-        Some(a) => println!("  SIP phone (UDP):         sip:00<conference-id>@{a}  (PIN: sip:00<cid>,<pin>@{a})"),
+        Some(a) => println!("  SIP phone (UDP, TCP):    sip:00<conference-id>@{a}  (PIN: sip:00<cid>,<pin>@{a})"),
         None => println!("  SIP: off (--sip 0.0.0.0:5060 serves it)"),
     }
     println!("  Not yet served: RTSP (8554): it lands with its issue.");

@@ -194,3 +194,30 @@ fn session_timer_below_min_se_gets_422_and_the_retry_names_the_phone_refresher()
     assert_eq!(counters["rejected"], 1, "the 422 is counted: {counters}");
     assert_eq!(cdrs(sig.http).len(), 1, "one call, not two");
 }
+
+#[test]
+fn a_phone_over_tcp_is_answered_and_gets_our_bye_on_its_connection() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let sig = signal_sip(&m, &[]);
+    let dir = TempDir::new("sip-tcp");
+    let xml = dir.path("tcp.xml");
+    std::fs::write(&xml, uac_digits("1", include_str!("../sipp/end_their_bye.xml"))).unwrap();
+    // -t t1: one TCP connection for the call; sipp's Via says TCP.
+    let mut p = sipp(&dir, "tcp", &["-sf", xml.to_str().unwrap(), "-t", "t1", "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &format!("127.0.0.1:{}", sig.sip)]);
+    let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered");
+    let call = answered["call"].as_str().unwrap().to_string();
+    wait_event(sig.http, Duration::from_secs(10), |e| e["event"] == "dtmf" && e["digit"] == "1");
+    // sipp pauses 400 ms after a key before it waits for the BYE.
+    std::thread::sleep(Duration::from_millis(800));
+    let path = format!("/api/v1/sip/calls/{}", call.replace('@', "%40"));
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 200);
+    sipp_ok(&mut p, &dir, "tcp").expect("INVITE, 200, ACK over TCP; our BYE on the same connection");
+    // A stream without Content-Length is closed, counted, and the service goes on.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", sig.sip)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKt\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(s.read(&mut [0u8; 64]).unwrap_or(0), 0, "closed");
+    let (_, counters) = api(sig.http, "GET", "/api/v1/sip/counters", None);
+    assert!(counters["malformed"].as_u64().unwrap() >= 1, "{counters}");
+}

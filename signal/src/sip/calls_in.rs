@@ -52,6 +52,8 @@ pub(super) struct Call {
     pub(super) cseq: u32,
     /// A call out: our INVITE's client transaction.
     pub(super) out: Option<super::calls_out::Outgoing>,
+    /// `UDP` or `TCP`: the Via of our requests and our Contact say it.
+    pub(super) transport: &'static str,
     /// RFC 4028 session timer, and the branch of our refreshing UPDATE in flight.
     pub(super) timer: Option<super::session_timer::SessionTimer>,
     pub(super) refreshing: Option<String>,
@@ -189,6 +191,7 @@ impl Endpoint {
         let local_uri = msg.header("To").unwrap_or("").to_string();
         let remote_target = msg.header("Contact").and_then(NameAddr::parse).map(|n| n.uri.to_string()).unwrap_or_else(|| format!("sip:{from}"));
         let session_id = self.session_id();
+        let transport = super::endpoint::via_transport(&msg);
         let call = Call {
             state: State::Ringing(now + self.cfg.answer_delay),
             peer: from,
@@ -211,6 +214,7 @@ impl Endpoint {
             timer,
             refreshing: None,
             reliable,
+            transport,
         };
         self.legs.insert(info.leg, call_id.clone());
         self.calls.insert(call_id.clone(), call);
@@ -225,7 +229,7 @@ impl Endpoint {
         let body = local_sdp(call);
         let (invite, tag, peer) = (call.invite.clone(), call.local_tag.clone(), call.peer);
         let mut r = self.reply(&invite, peer, 200, Some(&tag));
-        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Supported", SUPPORTED.join(", ")).push("Content-Type", "application/sdp");
+        r.push("Contact", self.contact(self.calls[call_id].transport)).push("Allow", ALLOW).push("Supported", SUPPORTED.join(", ")).push("Content-Type", "application/sdp");
         for (n, v) in self.calls[call_id].timer.iter().flat_map(|t| t.headers()) {
             r.push(n, v);
         }
@@ -312,8 +316,9 @@ impl Endpoint {
         let body = local_sdp(call);
         let tag = call.local_tag.clone();
         let timer_headers: Vec<_> = call.timer.iter().flat_map(|t| t.headers()).collect();
+        let transport = call.transport;
         let mut r = self.reply(&msg, from, 200, Some(&tag));
-        r.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Supported", "timer").push("Content-Type", "application/sdp");
+        r.push("Contact", self.contact(transport)).push("Supported", "timer").push("Content-Type", "application/sdp");
         for (n, v) in timer_headers {
             r.push(n, v);
         }
@@ -430,7 +435,7 @@ impl Endpoint {
     pub(super) fn in_dialog(&mut self, method: &str, call: &Call, call_id: &str) -> Message {
         let branch = format!("z9hG4bK{}", self.token());
         let mut m = Message::request(method, &call.remote_target);
-        m.push("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.cfg.local))
+        m.push("Via", format!("SIP/2.0/{} {};branch={branch};rport", call.transport, self.cfg.local))
             .push("Max-Forwards", "70")
             .push("From", format!("{};tag={}", call.local_uri, call.local_tag))
             .push("To", call.remote_uri.clone())

@@ -93,10 +93,11 @@ impl Endpoint {
             timer: None,
             refreshing: None,
             reliable: None,
+            transport: "UDP",
         };
         let local = sdp::Local { session_id, version: 1, addr: info.advertised_ip, port: info.rtp_port, user: "mediad" };
         let mut invite = self.in_dialog("INVITE", &call, &call_id);
-        invite.push("Contact", format!("<sip:mediad@{}>", self.cfg.local)).push("Allow", ALLOW).push("Content-Type", "application/sdp");
+        invite.push("Contact", self.contact("UDP")).push("Allow", ALLOW).push("Content-Type", "application/sdp");
         invite.body = sdp::offer(&local, &codecs).into_bytes();
         call.invite = invite.clone();
         self.legs.insert(info.leg, call_id.clone());

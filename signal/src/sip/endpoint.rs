@@ -153,6 +153,14 @@ impl Endpoint {
         format!("{:x}", self.next_id)
     }
 
+    /// Our Contact for a call over `transport` (`UDP`, `TCP`).
+    pub(super) fn contact(&self, transport: &str) -> String {
+        match transport {
+            "UDP" => format!("<sip:mediad@{}>", self.cfg.local),
+            t => format!("<sip:mediad@{};transport={}>", self.cfg.local, t.to_ascii_lowercase()),
+        }
+    }
+
     /// A fresh `o=` session id.
     pub(super) fn session_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -388,6 +396,17 @@ impl Endpoint {
     pub fn next_due(&self) -> Option<Instant> {
         let calls = self.calls.values().filter_map(Call::next_due);
         calls.chain(self.requests.values().map(Retransmit::due)).chain(self.trunks_next_due()).min()
+    }
+}
+
+/// The transport a request came over, from its top Via (`SIP/2.0/TCP host`).
+pub(super) fn via_transport(msg: &Message) -> &'static str {
+    let via = msg.header("Via").unwrap_or("");
+    let proto = via.split_whitespace().next().unwrap_or("").rsplit('/').next().unwrap_or("");
+    match proto.to_ascii_uppercase().as_str() {
+        "TCP" => "TCP",
+        "TLS" => "TLS",
+        _ => "UDP",
     }
 }
 

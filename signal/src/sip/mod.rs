@@ -10,6 +10,7 @@ pub mod calls_out;
 mod trunk_register;
 pub mod digest;
 pub mod endpoint;
+pub mod framing;
 mod lobby;
 pub mod message;
 pub mod pin;

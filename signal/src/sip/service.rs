@@ -1,12 +1,20 @@
 //! SIP as a running service: the one place SIP touches a socket. One thread receives
-//! datagrams and runs the endpoint's timers; another follows mediad's events (key
-//! presses, prompts that ended) for the calls' legs; the HTTP API reads the call log
-//! and hangs calls up. All of them share the sans-IO endpoint under one lock.
+//! datagrams and runs the endpoint's timers; TCP connections get a reader thread
+//! (messages cut by `framing.rs`) and a writer thread (a bounded queue: a peer that
+//! does not read is dropped, never blocks the rest); another thread follows mediad's
+//! events (key presses, prompts that ended) for the calls' legs; the HTTP API reads the
+//! call log and hangs calls up. All of them share the sans-IO endpoint under one lock.
+//! What the endpoint sends to an address with an open TCP connection goes over it,
+//! everything else as a datagram.
 
 use super::call_log::{CallLog, Cdr, Logged};
 use super::endpoint::{Counters, Endpoint};
 use crate::mediad_link::{LinkOps, MediadLink};
-use std::net::UdpSocket;
+use super::framing::{self, Frame};
+use crossbeam_channel::{bounded, Sender};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,7 +26,16 @@ pub struct SipService {
     log: Mutex<CallLog>,
     /// Woken when the log grows (long-polling event readers wait on it).
     grew: Condvar,
+    /// Open TCP connections by peer address: their writer's queue.
+    tcp: Mutex<HashMap<SocketAddr, Sender<Vec<u8>>>>,
 }
+
+/// TCP connections served at once; more are closed at accept.
+const MAX_TCP: usize = 2048;
+/// Messages queued to one TCP peer before it counts as stuck and is dropped.
+const TCP_QUEUE: usize = 256;
+/// A TCP connection silent this long is closed (phones send CRLF keep-alives).
+const TCP_IDLE: Duration = Duration::from_secs(600);
 
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -27,10 +44,14 @@ fn unix_ms() -> u64 {
 impl SipService {
     /// Serve SIP on `sock`; `events_socket` is mediad's control socket, on which a
     /// second connection subscribes to the events SIP calls need.
-    pub fn start(sock: UdpSocket, ep: Endpoint, link: Arc<MediadLink>, events_socket: PathBuf) -> Arc<Self> {
-        let svc = Arc::new(SipService { sock, ep: Mutex::new(ep), link, log: Mutex::new(CallLog::default()), grew: Condvar::new() });
+    pub fn start(sock: UdpSocket, tcp: Option<TcpListener>, ep: Endpoint, link: Arc<MediadLink>, events_socket: PathBuf) -> Arc<Self> {
+        let svc = Arc::new(SipService { sock, ep: Mutex::new(ep), link, log: Mutex::new(CallLog::default()), grew: Condvar::new(), tcp: Mutex::new(HashMap::new()) });
         let s = svc.clone();
         std::thread::Builder::new().name("sip-udp".into()).spawn(move || s.receive_loop()).expect("thread");
+        if let Some(l) = tcp {
+            let s = svc.clone();
+            std::thread::Builder::new().name("sip-tcp".into()).spawn(move || s.accept_loop(l)).expect("thread");
+        }
         let s = svc.clone();
         std::thread::Builder::new().name("sip-events".into()).spawn(move || s.follow_mediad(events_socket)).expect("thread");
         svc
@@ -54,6 +75,71 @@ impl SipService {
             ep.tick(Instant::now(), &mut LinkOps(&self.link));
             self.flush(&mut ep);
         }
+    }
+
+    fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        for conn in listener.incoming() {
+            let Ok(stream) = conn else { continue };
+            let Ok(peer) = stream.peer_addr() else { continue };
+            let Ok(writer) = stream.try_clone() else { continue };
+            {
+                let mut map = self.tcp.lock().unwrap();
+                if map.len() >= MAX_TCP {
+                    tracing::warn!("SIP over TCP: {MAX_TCP} connections open; closing {peer}");
+                    continue;
+                }
+                let (tx, rx) = bounded::<Vec<u8>>(TCP_QUEUE);
+                map.insert(peer, tx);
+                std::thread::spawn(move || {
+                    let mut writer = writer;
+                    for bytes in rx {
+                        if writer.write_all(&bytes).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = writer.shutdown(std::net::Shutdown::Both);
+                });
+            }
+            let s = self.clone();
+            std::thread::spawn(move || s.read_stream(stream, peer));
+        }
+    }
+
+    /// Messages from one TCP connection until it closes, breaks or idles out.
+    fn read_stream(&self, mut stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_read_timeout(Some(TCP_IDLE));
+        let _ = stream.set_nodelay(true);
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        'conn: loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            loop {
+                match framing::next(&buf) {
+                    Frame::More => break,
+                    Frame::KeepAlive(k) => {
+                        buf.drain(..k);
+                    }
+                    Frame::Message(len) => {
+                        let msg: Vec<u8> = buf.drain(..len).collect();
+                        let mut ep = self.ep.lock().unwrap();
+                        ep.receive(&msg, peer, Instant::now(), &mut LinkOps(&self.link));
+                        self.flush(&mut ep);
+                    }
+                    Frame::Broken(why) => {
+                        let mut ep = self.ep.lock().unwrap();
+                        ep.counters.malformed += 1;
+                        tracing::info!("SIP over TCP from {peer}: {why}; closing");
+                        break 'conn;
+                    }
+                }
+            }
+        }
+        // Dropping the queue's sender ends the writer, which closes the socket.
+        self.tcp.lock().unwrap().remove(&peer);
     }
 
     /// Key presses and prompt ends from mediad, for as long as the process lives
@@ -82,11 +168,19 @@ impl SipService {
 
     /// Send what the endpoint queued and log its call events.
     fn flush(&self, ep: &mut Endpoint) {
+        let tcp = self.tcp.lock().unwrap();
         for (to, bytes) in ep.out.drain(..) {
+            if let Some(q) = tcp.get(&to) {
+                if q.try_send(bytes).is_err() {
+                    tracing::info!("SIP over TCP to {to}: not reading; message dropped");
+                }
+                continue;
+            }
             if let Err(e) = self.sock.send_to(&bytes, to) {
                 tracing::debug!("SIP send to {to}: {e}");
             }
         }
+        drop(tcp);
         if ep.events.is_empty() {
             return;
         }

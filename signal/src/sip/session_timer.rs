@@ -107,7 +107,7 @@ impl super::endpoint::Endpoint {
             call.cseq += 1;
             let mut update = self.in_dialog("UPDATE", &call, &id);
             let secs = call.timer.as_ref().map_or(DEFAULT_SE, |t| t.interval.as_secs());
-            update.push("Session-Expires", format!("{secs};refresher=uas")).push("Supported", "timer").push("Contact", format!("<sip:mediad@{}>", self.cfg.local));
+            update.push("Session-Expires", format!("{secs};refresher=uas")).push("Supported", "timer").push("Contact", self.contact(call.transport));
             let branch = update.branch().unwrap_or("").to_string();
             let bytes = update.to_bytes();
             self.out.push((call.peer, bytes.clone()));
