@@ -75,17 +75,7 @@ pub fn drive(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Dur
             p[2..4].copy_from_slice(&seq.to_be_bytes());
             p[4..8].copy_from_slice(&(seq as u32 * 960).to_be_bytes());
         }
-        for (ps, ads) in packets.chunks(64).zip(addrs.chunks(64)) {
-            let items: Vec<_> = ps.iter().zip(ads).map(|(p, a)| (&p[..], a)).collect();
-            let mut sent = 0;
-            while sent < items.len() {
-                let n = sys::send_batch(tx, &items[sent..], false);
-                if n == 0 {
-                    break;
-                }
-                sent += n;
-            }
-        }
+        sys::send_all(tx, &packets, &addrs);
         tick += 1;
     }
     let end = Instant::now() + Duration::from_millis(200);

@@ -181,3 +181,19 @@ pub fn send_batch(s: &UdpSocket, items: &[(&[u8], &(libc::sockaddr_in, libc::soc
     }
     sent
 }
+
+/// Send each of `packets` to the matching address, in sendmmsg batches of 64; what
+/// the socket refuses (buffer full) is dropped.
+pub fn send_all(tx: &UdpSocket, packets: &[Vec<u8>], addrs: &[(libc::sockaddr_in, libc::socklen_t)]) {
+    for (ps, ads) in packets.chunks(64).zip(addrs.chunks(64)) {
+        let items: Vec<_> = ps.iter().zip(ads).map(|(p, a)| (&p[..], a)).collect();
+        let mut sent = 0;
+        while sent < items.len() {
+            let n = send_batch(tx, &items[sent..], false);
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+    }
+}

@@ -354,6 +354,21 @@ fn simulcast_receiver_below_the_low_layer_keeps_decoding_at_a_lower_frame_rate()
 /// ffmpeg) and a Chromium page that takes the room's mix (`?audio=mix`), its microphone
 /// a 1300 Hz WAV. The browser hears both phones and not itself; each phone hears the
 /// browser and the other phone, not itself.
+/// Chromium in `ns` joins `room` taking the mix, its microphone playing `wav`, and
+/// records `seconds` of what it hears (tests/web/mix.mjs); the script's JSON result.
+fn mix_page(ns: &Netns, room: &str, wav: &std::path::Path, seconds: u32) -> serde_json::Value {
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "60", "ip", "netns", "exec", &ns.name, "node", "mix.mjs", "http://127.0.0.1:8080", room])
+        .arg(wav)
+        .arg(seconds.to_string())
+        .current_dir(web_dir())
+        .output()
+        .expect("node (apt-get install nodejs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no result from the browser:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
 #[test]
 fn browser_taking_the_mix_and_phones_hear_each_other() {
     use system_tests::audio::*;
@@ -394,16 +409,7 @@ fn browser_taking_the_mix_and_phones_hear_each_other() {
             .unwrap();
         senders.push(send_lavfi_in(Some(&ns), &dir, &format!("phone{i}"), codec, &sine(codec, hz, SECONDS + 6), leg.rtp_port));
     }
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60", "ip", "netns", "exec", &ns.name, "node", "mix.mjs", "http://127.0.0.1:8080", "hybrid"])
-        .arg(&wav)
-        .arg(SECONDS.to_string())
-        .current_dir(web_dir())
-        .output()
-        .expect("node (apt-get install nodejs)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
-        .unwrap_or_else(|_| panic!("no result from the browser:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let r = mix_page(&ns, "hybrid", &wav, SECONDS);
     drop(senders);
     let heard: Vec<(Vec<i16>, String)> = recorders.into_iter().map(|r| r.finish()).collect();
 
@@ -468,16 +474,7 @@ module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
         "baresip",
         ns.command("baresip").arg("-f").arg(&conf).args(["-e", "/dial sip:00hybrid@127.0.0.1:5060", "-t", "30"]).stdin(Stdio::null()).stdout(log).stderr(Stdio::null()),
     );
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60", "ip", "netns", "exec", &ns.name, "node", "mix.mjs", "http://127.0.0.1:8080", "hybrid"])
-        .arg(&mic)
-        .arg(SECONDS.to_string())
-        .current_dir(web_dir())
-        .output()
-        .expect("node (apt-get install nodejs)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
-        .unwrap_or_else(|_| panic!("no result from the browser:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let r = mix_page(&ns, "hybrid", &mic, SECONDS);
     // baresip writes its recording when the call ends.
     phone.signal(libc::SIGTERM);
     let _ = phone.wait_timeout(Duration::from_secs(5));

@@ -12,6 +12,7 @@
 //! - `GET /api/v1/sip/counters`: malformed, rejected and retransmitted messages.
 
 use super::service::SipService;
+use super::uri::percent_decode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -48,24 +49,6 @@ pub fn handle(svc: &SipService, method: &str, path: &str, query: &str, body: &[u
         (_, "calls" | "events" | "cdrs" | "counters" | "registrations") => (405, json!({ "error": format!("{method} is not served here") })),
         _ => (404, json!({ "error": "not found" })),
     }
-}
-
-/// `%40` → `@` (Call-IDs carry `@`); None for broken escapes or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ pub struct Uri {
     pub params: Vec<(String, String)>,
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `%40` → `@`; None for broken escapes or non-UTF-8 (URIs, and Call-IDs in API paths).
+pub(super) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
