@@ -52,6 +52,10 @@ struct Args {
     /// Ring this long before answering SIP calls (0: answer at once).
     #[arg(long, default_value_t = 0)]
     sip_answer_delay_ms: u64,
+    /// SIP over TLS here (e.g. `0.0.0.0:5061`), with the HTTPS certificate
+    /// (`--tls-cert`/`--tls-key`; a self-signed one for localhost without them).
+    #[arg(long)]
+    sip_tls: Option<String>,
     /// Realm of SIP registrations (Digest).
     #[arg(long, default_value = "mediad")]
     sip_realm: String,
@@ -143,7 +147,18 @@ fn main() {
         };
         // TCP on the same address (RFC 3261 §18: every UA serves both).
         let tcp = std::net::TcpListener::bind(local).map_err(|e| tracing::warn!("SIP over TCP on {local}: {e}; UDP only")).ok();
-        sip::service::SipService::start(sock, tcp, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
+        let tls = args.sip_tls.as_ref().map(|a| {
+            let l = std::net::TcpListener::bind(a).unwrap_or_else(|e| {
+                stop(child.as_mut());
+                fatal(&format!("SIP over TLS on {a}: {e}"))
+            });
+            let acceptor = tls_acceptor(args.tls_cert.as_deref(), args.tls_key.as_deref()).unwrap_or_else(|e| {
+                stop(child.as_mut());
+                fatal(&format!("SIP over TLS: {e}"))
+            });
+            (l, acceptor)
+        });
+        sip::service::SipService::start(sock, tcp, tls, sip::endpoint::Endpoint::new(cfg), link.clone(), args.mediad_socket.clone())
     });
     let ctx = Arc::new(http::Context { link: link.clone(), ws: signalling, sip });
     let c = ctx.clone();
@@ -170,7 +185,12 @@ fn main() {
     println!("  Status page and API:     http://{}/status  http://{}/api/v1/status", args.http, args.http);
     println!("  mediad control socket:   {}  (mediactl --socket {} stats.daemon)", args.mediad_socket.display(), args.mediad_socket.display());
     match sip_addr {
-        Some(a) => println!("  SIP phone (UDP, TCP):    sip:00<conference-id>@{a}  (PIN: sip:00<cid>,<pin>@{a})"),
+        Some(a) => {
+            println!("  SIP phone (UDP, TCP):    sip:00<conference-id>@{a}  (PIN: sip:00<cid>,<pin>@{a})");
+            if let Some(t) = &args.sip_tls {
+                println!("  SIP phone over TLS:      sip:00<conference-id>@{t};transport=tls");
+            }
+        }
         None => println!("  SIP: off (--sip 0.0.0.0:5060 serves it)"),
     }
     println!("  Not yet served: RTSP (8554): it lands with its issue.");

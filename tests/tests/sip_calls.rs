@@ -221,3 +221,74 @@ fn a_phone_over_tcp_is_answered_and_gets_our_bye_on_its_connection() {
     let (_, counters) = api(sig.http, "GET", "/api/v1/sip/counters", None);
     assert!(counters["malformed"].as_u64().unwrap() >= 1, "{counters}");
 }
+
+/// sipp as Debian builds it has no TLS; baresip (libre's TLS) dials over TLS and
+/// verifies our certificate against the CA file it is given.
+#[test]
+fn baresip_over_tls_is_answered_and_gets_our_bye_on_its_connection() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let dir = TempDir::new("sip-tls");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "srv.key", "-out", "srv.crt"])
+        .current_dir(&dir.0)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let tls_port = system_tests::free_tcp_port();
+    let (cert, key) = (dir.path("srv.crt"), dir.path("srv.key"));
+    let sig = signal_sip(&m, &["--sip-tls", &format!("127.0.0.1:{tls_port}"), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let tone = dir.path("tone.wav");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=8000:duration=30", "-ac", "1", "-c:a", "pcm_s16le"])
+        .arg(&tone)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let conf = dir.path("baresip");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{}\nnet_interface 127.0.0.1\nsip_cafile {}\naudio_source aufile,{}\naudio_player alsa,null\n\
+audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule alsa.so\nmodule uuid.so\nmodule account.so\nmodule menu.so\n",
+            system_tests::free_tcp_port(),
+            cert.display(),
+            tone.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
+    let log = dir.path("baresip.log");
+    let phone = system_tests::Proc::spawn(
+        "baresip",
+        std::process::Command::new("baresip")
+            .arg("-f")
+            .arg(&conf)
+            .args(["-e", &format!("/dial sip:0012345@127.0.0.1:{tls_port};transport=tls"), "-t", "30"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null()),
+    );
+    let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered");
+    std::thread::sleep(Duration::from_secs(3));
+    let legs = legs_in(&mut m.client(), "12345");
+    assert!(legs.len() == 1 && legs[0].rx_packets > 100, "baresip's tone reaches the room: {legs:?}");
+    let call = answered["call"].as_str().unwrap().to_string();
+    assert_eq!(api(sig.http, "DELETE", &format!("/api/v1/sip/calls/{}", call.replace('@', "%40")), None).0, 200);
+    // Our BYE over TLS ends baresip's call (its log says so), well before its own -t.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < end {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("terminated") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    phone.signal(libc::SIGTERM);
+    assert!(text.contains("Call established") && text.contains("transport=tls") && text.contains("terminated"), "{text}");
+    let cdr = cdrs(sig.http).into_iter().find(|c| c["call"] == call.as_str()).expect("a CDR");
+    assert_eq!(cdr["cause"], "hung up by the API");
+}

@@ -1,7 +1,8 @@
 //! SIP as a running service: the one place SIP touches a socket. One thread receives
 //! datagrams and runs the endpoint's timers; TCP connections get a reader thread
 //! (messages cut by `framing.rs`) and a writer thread (a bounded queue: a peer that
-//! does not read is dropped, never blocks the rest); another thread follows mediad's
+//! does not read is dropped, never blocks the rest); a TLS connection gets one thread
+//! that reads with a short timeout and writes its queue in between; another thread follows mediad's
 //! events (key presses, prompts that ended) for the calls' legs; the HTTP API reads the
 //! call log and hangs calls up. All of them share the sans-IO endpoint under one lock.
 //! What the endpoint sends to an address with an open TCP connection goes over it,
@@ -12,6 +13,7 @@ use super::endpoint::{Counters, Endpoint};
 use crate::mediad_link::{LinkOps, MediadLink};
 use super::framing::{self, Frame};
 use crossbeam_channel::{bounded, Sender};
+use openssl::ssl::{SslAcceptor, SslStream};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -36,6 +38,9 @@ const MAX_TCP: usize = 2048;
 const TCP_QUEUE: usize = 256;
 /// A TCP connection silent this long is closed (phones send CRLF keep-alives).
 const TCP_IDLE: Duration = Duration::from_secs(600);
+/// How long a TLS connection's thread waits for input before writing what is queued
+/// (the bound on our added latency over TLS).
+const TLS_POLL: Duration = Duration::from_millis(10);
 
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -44,13 +49,17 @@ fn unix_ms() -> u64 {
 impl SipService {
     /// Serve SIP on `sock`; `events_socket` is mediad's control socket, on which a
     /// second connection subscribes to the events SIP calls need.
-    pub fn start(sock: UdpSocket, tcp: Option<TcpListener>, ep: Endpoint, link: Arc<MediadLink>, events_socket: PathBuf) -> Arc<Self> {
+    pub fn start(sock: UdpSocket, tcp: Option<TcpListener>, tls: Option<(TcpListener, Arc<SslAcceptor>)>, ep: Endpoint, link: Arc<MediadLink>, events_socket: PathBuf) -> Arc<Self> {
         let svc = Arc::new(SipService { sock, ep: Mutex::new(ep), link, log: Mutex::new(CallLog::default()), grew: Condvar::new(), tcp: Mutex::new(HashMap::new()) });
         let s = svc.clone();
         std::thread::Builder::new().name("sip-udp".into()).spawn(move || s.receive_loop()).expect("thread");
         if let Some(l) = tcp {
             let s = svc.clone();
             std::thread::Builder::new().name("sip-tcp".into()).spawn(move || s.accept_loop(l)).expect("thread");
+        }
+        if let Some((l, acceptor)) = tls {
+            let s = svc.clone();
+            std::thread::Builder::new().name("sip-tls".into()).spawn(move || s.accept_tls(l, acceptor)).expect("thread");
         }
         let s = svc.clone();
         std::thread::Builder::new().name("sip-events".into()).spawn(move || s.follow_mediad(events_socket)).expect("thread");
@@ -105,37 +114,99 @@ impl SipService {
         }
     }
 
+    fn accept_tls(self: Arc<Self>, listener: TcpListener, acceptor: Arc<SslAcceptor>) {
+        for conn in listener.incoming() {
+            let Ok(stream) = conn else { continue };
+            let Ok(peer) = stream.peer_addr() else { continue };
+            if self.tcp.lock().unwrap().len() >= MAX_TCP {
+                continue;
+            }
+            let (s, acceptor) = (self.clone(), acceptor.clone());
+            std::thread::spawn(move || {
+                // The handshake on the connection's own thread, bounded in time.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                match acceptor.accept(stream) {
+                    Ok(tls) => s.serve_tls(tls, peer),
+                    Err(e) => tracing::info!("SIP over TLS from {peer}: handshake failed: {e}"),
+                }
+            });
+        }
+    }
+
+    /// One TLS connection: a TLS stream cannot be split into a reader and a writer, so
+    /// one thread reads with a short timeout and writes what was queued in between.
+    fn serve_tls(&self, mut tls: SslStream<TcpStream>, peer: SocketAddr) {
+        let (tx, rx) = bounded::<Vec<u8>>(TCP_QUEUE);
+        self.tcp.lock().unwrap().insert(peer, tx);
+        let _ = tls.get_ref().set_read_timeout(Some(TLS_POLL));
+        let _ = tls.get_ref().set_nodelay(true);
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut idle = Instant::now();
+        'conn: loop {
+            match tls.ssl_read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    idle = Instant::now();
+                    buf.extend_from_slice(&chunk[..n]);
+                    if !self.frames(&mut buf, peer) {
+                        break 'conn;
+                    }
+                }
+                Err(e) if e.code() == openssl::ssl::ErrorCode::WANT_READ || e.io_error().is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)) => {
+                    if idle.elapsed() > TCP_IDLE {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+            while let Ok(bytes) = rx.try_recv() {
+                if tls.write_all(&bytes).is_err() {
+                    break 'conn;
+                }
+            }
+        }
+        self.tcp.lock().unwrap().remove(&peer);
+        let _ = tls.shutdown();
+    }
+
+    /// Cut and hand over the whole messages in `buf`; false when the stream is broken.
+    fn frames(&self, buf: &mut Vec<u8>, peer: SocketAddr) -> bool {
+        loop {
+            match framing::next(buf) {
+                Frame::More => return true,
+                Frame::KeepAlive(k) => {
+                    buf.drain(..k);
+                }
+                Frame::Message(len) => {
+                    let msg: Vec<u8> = buf.drain(..len).collect();
+                    let mut ep = self.ep.lock().unwrap();
+                    ep.receive(&msg, peer, Instant::now(), &mut LinkOps(&self.link));
+                    self.flush(&mut ep);
+                }
+                Frame::Broken(why) => {
+                    self.ep.lock().unwrap().counters.malformed += 1;
+                    tracing::info!("SIP stream from {peer}: {why}; closing");
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Messages from one TCP connection until it closes, breaks or idles out.
     fn read_stream(&self, mut stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_read_timeout(Some(TCP_IDLE));
         let _ = stream.set_nodelay(true);
         let mut buf = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
-        'conn: loop {
+        loop {
             let n = match stream.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             buf.extend_from_slice(&chunk[..n]);
-            loop {
-                match framing::next(&buf) {
-                    Frame::More => break,
-                    Frame::KeepAlive(k) => {
-                        buf.drain(..k);
-                    }
-                    Frame::Message(len) => {
-                        let msg: Vec<u8> = buf.drain(..len).collect();
-                        let mut ep = self.ep.lock().unwrap();
-                        ep.receive(&msg, peer, Instant::now(), &mut LinkOps(&self.link));
-                        self.flush(&mut ep);
-                    }
-                    Frame::Broken(why) => {
-                        let mut ep = self.ep.lock().unwrap();
-                        ep.counters.malformed += 1;
-                        tracing::info!("SIP over TCP from {peer}: {why}; closing");
-                        break 'conn;
-                    }
-                }
+            if !self.frames(&mut buf, peer) {
+                break;
             }
         }
         // Dropping the queue's sender ends the writer, which closes the socket.
