@@ -190,6 +190,7 @@ fn main() {
             if let Some(t) = &args.sip_tls {
                 println!("  SIP phone over TLS:      sip:00<conference-id>@{t};transport=tls");
             }
+            println!("  SIP calls, events, CDRs: http://{}/api/v1/sip/events?wait_ms=30000  (POST /api/v1/sip/calls to call out)", args.http);
         }
         None => println!("  SIP: off (--sip 0.0.0.0:5060 serves it)"),
     }
