@@ -8,11 +8,11 @@
 
 use crate::report::Row;
 use crate::sut::{self, Sut};
-use crate::sys::{self, RecvBatch};
+use crate::sys;
 use control::*;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Opts {
     pub duration: Duration,
@@ -56,33 +56,16 @@ fn packet(i: usize, seq: u16, payload: &[u8]) -> Vec<u8> {
 /// received back on `rx` (the mixes) and the 20 ms rounds sent.
 pub fn drive(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Duration, payload: &[u8], first_seq: u16) -> (u64, u64) {
     let addrs: Vec<_> = dests.iter().map(|d| sys::sockaddr(*d)).collect();
-    let mut rb = RecvBatch::new(64);
     let mut received = 0u64;
-    let start = Instant::now();
-    let mut tick = 0u64;
     let mut packets: Vec<Vec<u8>> = (0..dests.len()).map(|i| packet(i, 0, payload)).collect();
-    while start.elapsed() < duration {
-        let due = start + Duration::from_millis(20 * tick);
-        while Instant::now() < due {
-            let n = rb.recv(rx, libc::MSG_DONTWAIT);
-            received += n as u64;
-            if n == 0 {
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        }
+    let stamp = |packets: &mut [Vec<u8>], tick: u64| {
         let seq = first_seq.wrapping_add(tick as u16);
         for p in packets.iter_mut() {
             p[2..4].copy_from_slice(&seq.to_be_bytes());
             p[4..8].copy_from_slice(&(seq as u32 * 960).to_be_bytes());
         }
-        sys::send_all(tx, &packets, &addrs);
-        tick += 1;
-    }
-    let end = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < end {
-        received += rb.recv(rx, libc::MSG_DONTWAIT) as u64;
-        std::thread::sleep(Duration::from_micros(500));
-    }
+    };
+    let tick = sys::paced_rounds(tx, rx, &mut packets, &addrs, duration, Duration::from_millis(200), stamp, |_, n| received += n as u64);
     (received, tick)
 }
 

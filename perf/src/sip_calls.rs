@@ -55,14 +55,7 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         for c in self.procs.iter_mut().rev() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let end = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < end && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            crate::sut::stop_child(c);
         }
         if std::env::var_os("PERF_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -349,34 +342,16 @@ fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Du
             p
         })
         .collect();
-    let mut rb = sys::RecvBatch::new(64);
     let mut streams = Streams::default();
-    let start = Instant::now();
-    let mut tick = 0u64;
-    while start.elapsed() < duration {
-        let due = start + Duration::from_millis(20 * tick);
-        while Instant::now() < due {
-            let n = rb.recv(rx, libc::MSG_DONTWAIT);
-            streams.count(&rb, n);
-            if n == 0 {
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        }
-        let seq = tick as u16;
+    let stamp = |packets: &mut [Vec<u8>], tick: u64| {
         for p in packets.iter_mut() {
-            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p[2..4].copy_from_slice(&(tick as u16).to_be_bytes());
             p[4..8].copy_from_slice(&(tick as u32 * 160).to_be_bytes());
         }
-        sys::send_all(tx, &packets, &addrs);
-        tick += 1;
-    }
-    // Jitter buffers drain and the mixers fall silent: everything sent arrives by then.
-    let end = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < end {
-        let n = rb.recv(rx, libc::MSG_DONTWAIT);
-        streams.count(&rb, n);
-        std::thread::sleep(Duration::from_micros(500));
-    }
+    };
+    // After the last round the jitter buffers drain and the mixers fall silent:
+    // everything sent has arrived 500 ms later.
+    let tick = sys::paced_rounds(tx, rx, &mut packets, &addrs, duration, Duration::from_millis(500), stamp, |rb, n| streams.count(rb, n));
     (streams, tick)
 }
 

@@ -49,20 +49,25 @@ impl Drop for Sut {
                 }
             }
             Sut::Process { child, dir } => {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-                let end = Instant::now() + Duration::from_secs(3);
-                while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
+                stop_child(child);
                 if std::env::var_os("PERF_KEEP").is_none() {
                     let _ = std::fs::remove_dir_all(dir);
                 }
             }
         }
     }
+}
+
+/// SIGTERM, up to 3 s to exit, then SIGKILL; reaped either way.
+pub fn stop_child(child: &mut Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub fn scratch(tag: &str) -> std::path::PathBuf {

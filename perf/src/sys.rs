@@ -197,3 +197,43 @@ pub fn send_all(tx: &UdpSocket, packets: &[Vec<u8>], addrs: &[(libc::sockaddr_in
         }
     }
 }
+
+/// Every 20 ms for `duration`: `stamp` the packets for round `tick`, send them to
+/// `addrs`; between rounds, and for `drain` after the last, every batch received on
+/// `rx` goes to `got`. Returns the rounds sent.
+#[allow(clippy::too_many_arguments)]
+pub fn paced_rounds(
+    tx: &UdpSocket,
+    rx: &UdpSocket,
+    packets: &mut [Vec<u8>],
+    addrs: &[(libc::sockaddr_in, libc::socklen_t)],
+    duration: std::time::Duration,
+    drain: std::time::Duration,
+    mut stamp: impl FnMut(&mut [Vec<u8>], u64),
+    mut got: impl FnMut(&RecvBatch, usize),
+) -> u64 {
+    use std::time::{Duration, Instant};
+    let mut rb = RecvBatch::new(64);
+    let start = Instant::now();
+    let mut tick = 0u64;
+    while start.elapsed() < duration {
+        let due = start + Duration::from_millis(20 * tick);
+        while Instant::now() < due {
+            let n = rb.recv(rx, libc::MSG_DONTWAIT);
+            got(&rb, n);
+            if n == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+        stamp(packets, tick);
+        send_all(tx, packets, addrs);
+        tick += 1;
+    }
+    let end = Instant::now() + drain;
+    while Instant::now() < end {
+        let n = rb.recv(rx, libc::MSG_DONTWAIT);
+        got(&rb, n);
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    tick
+}
