@@ -11,7 +11,6 @@ use crate::sut::{self, Sut};
 use crate::sys;
 use control::*;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub struct Opts {
@@ -78,15 +77,7 @@ struct MediadMix {
 fn mediad_mix(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize, send: bool) -> MediadMix {
     let dir = sut::scratch("mediad-mix");
     let sock = dir.join("c.sock");
-    let child = Command::new(&o.mediad)
-        .args(["--workers", "1", "--cpus", &o.sut_cpu.to_string(), "--metrics", "off", "--rtp-ports", "20000-59999"])
-        .arg("--control-socket")
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mediad");
-    sut::wait_for(|| Client::connect(&sock, "perf").is_ok(), "mediad");
+    let child = sut::mediad_mcu(&o.mediad, &sock, 1, Some(o.sut_cpu));
     let (mut c, _) = Client::connect(&sock, "perf").unwrap();
     let opus = || AudioPayload { pt: 111, codec: "opus".into() };
     let mut dests = Vec::new();

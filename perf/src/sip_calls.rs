@@ -71,19 +71,7 @@ fn appliance(o: &Opts) -> Target {
     let dir = scratch("sip-calls");
     let sock = dir.join("c.sock");
     let cpu = o.sut_cpu.to_string();
-    let mut mediad = Command::new(&o.mediad);
-    mediad.args(["--workers", &o.workers.to_string(), "--metrics", "off", "--rtp-ports", "20000-59999"]);
-    if o.workers == 1 {
-        mediad.args(["--cpus", &cpu]);
-    }
-    let mediad = mediad
-        .arg("--control-socket")
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mediad");
-    wait_for(|| Client::connect(&sock, "perf").is_ok(), "mediad");
+    let mediad = crate::sut::mediad_mcu(&o.mediad, &sock, o.workers, (o.workers == 1).then_some(o.sut_cpu));
     let sip = SocketAddr::from(([127, 0, 0, 1], free_udp()));
     // Logs at warn: one info line per call event would measure the terminal.
     let signal = Command::new("taskset")

@@ -58,6 +58,20 @@ impl Drop for Sut {
     }
 }
 
+/// mediad for the MCU scenarios: `workers` cores (pinned to `cpu` when given), the
+/// whole port range as its RTP pool, no metrics; returns once its control socket
+/// answers.
+pub fn mediad_mcu(bin: &std::path::Path, sock: &std::path::Path, workers: usize, cpu: Option<usize>) -> Child {
+    let mut c = Command::new(bin);
+    c.args(["--workers", &workers.to_string(), "--metrics", "off", "--rtp-ports", "20000-59999"]);
+    if let Some(cpu) = cpu {
+        c.args(["--cpus", &cpu.to_string()]);
+    }
+    let child = c.arg("--control-socket").arg(sock).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start mediad");
+    wait_for(|| Client::connect(sock, "perf").is_ok(), "mediad");
+    child
+}
+
 /// SIGTERM, up to 3 s to exit, then SIGKILL; reaped either way.
 pub fn stop_child(child: &mut Child) {
     // SAFETY: signalling our own child.
