@@ -5,7 +5,8 @@
 //! ```toml
 //! [[trunk]]
 //! name = "pbx"
-//! host = "192.0.2.10:5060"          # Request-URI host; where requests go
+//! host = "pbx.example.com:5060"     # Request-URI host; where requests go (names are
+//!                                   # resolved once, A/AAAA, when the file is read)
 //! outbound_proxy = "192.0.2.1:5060" # optional: requests go here instead
 //! user = "mediad"                   # digest credentials (401 and 407)
 //! password = "secret"
@@ -183,6 +184,21 @@ pub fn simple_pattern(p: &str) -> Result<Regex, String> {
     Regex::new(&re).map_err(|e| format!("pattern `{p}`: {e}"))
 }
 
+/// `host[:port]` to an address: IP literals as they are, names through the system
+/// resolver (A/AAAA) once, when the file is read (no SRV/NAPTR: give the port).
+fn resolve(hop: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = hop.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = hop.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 5060));
+    }
+    let with_port = if hop.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { hop.to_string() } else { format!("{hop}:5060") };
+    let mut addrs = with_port.to_socket_addrs().map_err(|e| format!("`{hop}` does not resolve: {e}"))?;
+    addrs.next().ok_or_else(|| format!("`{hop}` has no address"))
+}
+
 /// Read and check a trunk file; errors name the trunk and the field.
 pub fn parse(text: &str) -> Result<Vec<Trunk>, String> {
     let file: TrunkFile = toml::from_str(text).map_err(|e| e.to_string())?;
@@ -190,7 +206,7 @@ pub fn parse(text: &str) -> Result<Vec<Trunk>, String> {
     for t in file.trunk {
         let ctx = |m: String| format!("trunk `{}`: {m}", t.name);
         let hop = t.outbound_proxy.as_deref().unwrap_or(&t.host);
-        let next_hop: SocketAddr = hop.parse().or_else(|_| format!("{hop}:5060").parse()).map_err(|_| ctx(format!("`{hop}` is not an IP address with an optional port")))?;
+        let next_hop = resolve(hop).map_err(ctx)?;
         if t.transport != "udp" {
             return Err(ctx(format!("transport `{}`: only udp is served yet", t.transport)));
         }
@@ -289,7 +305,8 @@ prefix = "ext-"
     #[test]
     fn bad_files_say_what_is_wrong() {
         let err = |s: &str| parse(s).unwrap_err();
-        assert!(err("[[trunk]]\nname='a'\nhost='pbx.example'\n").contains("not an IP address"));
+        assert!(err("[[trunk]]\nname='a'\nhost='pbx.invalid'\n").contains("does not resolve"));
+        assert_eq!(parse("[[trunk]]\nname='a'\nhost='localhost:5070'\n").unwrap()[0].next_hop.port(), 5070, "names resolve when the file is read");
         assert!(err("[[trunk]]\nname='a'\nhost='127.0.0.1'\ntransport='tls'\n").contains("only udp"));
         assert!(err("[[trunk]]\nname='a'\nhost='127.0.0.1'\nregister='permanent'\nuser='u'\nregister_interval_s=10\n").contains("at least 30"));
         assert!(err("[[trunk]]\nname='a'\nhost='127.0.0.1'\ncodecs=['speex']\n").contains("codecs"));
