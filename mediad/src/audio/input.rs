@@ -204,6 +204,37 @@ impl Input {
         self.native.drain(..whole);
     }
 
+    /// For a room that relays instead of mixing: the codec of what arrives, when the
+    /// next packet (if any) is one 20 ms frame of it, no tone detector needs the audio
+    /// and no decoded audio is left over from mixing.
+    pub fn relayable(&self) -> Option<Codec> {
+        let codec = self.codec?;
+        if self.tones.is_some() || self.pending.is_some() || !self.pcm.is_empty() || !self.native.is_empty() {
+            return None;
+        }
+        match self.jb.peek() {
+            Some(p) if codec.samples_in(&p.payload) != Some(codec.sample_rate() as usize / 50) => None,
+            _ => Some(codec),
+        }
+    }
+
+    /// The next packet's payload as it came, appended to `out` (a relaying room):
+    /// false on underrun or loss (the receiver conceals).
+    pub fn take_raw(&mut self, out: &mut Vec<u8>) -> bool {
+        match self.jb.pop() {
+            Pop::Packet(p) => {
+                out.extend_from_slice(&p.payload);
+                self.jb.recycle(p.payload);
+                true
+            }
+            Pop::Lost => {
+                self.counters.concealed += 1;
+                false
+            }
+            Pop::Empty => false,
+        }
+    }
+
     /// This tick's frame into `out` (zero-padded on underrun). `decode` false drops a
     /// frame kept undecoded (the mixer does not need it).
     pub fn take(&mut self, decode: bool, out: &mut [f32; FRAME], digits: &mut Vec<(Digit, DtmfSource)>) {

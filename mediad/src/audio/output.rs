@@ -113,6 +113,12 @@ impl Output {
         self.write(self.pt, marker, ts, payload, out);
     }
 
+    /// A tick with nothing to send: the clock runs on, the next packet starts a spurt.
+    pub fn skip(&mut self) {
+        self.ts = self.ts.wrapping_add((self.codec.clock_rate() / 50) * self.frames as u32);
+        self.marker = true;
+    }
+
     /// This tick's RFC 4733 packet, if an event is being sent (it replaces the audio
     /// of that tick; the audio clock keeps running).
     pub fn write_dtmf(&mut self, out: &mut Vec<u8>) -> bool {
