@@ -179,6 +179,7 @@ impl Daemon {
                         return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))
                     }
                     Some(c) => *c,
+                    None if mix.is_some() => self.least_mixing_core(&st),
                     None => self.least_loaded_core(),
                 };
                 if let Some(m) = mix {
@@ -375,6 +376,20 @@ impl Daemon {
 
     fn room_info(&self, st: &State, room: &str) -> OpResult {
         to_value(self.room_record(st, room))
+    }
+
+    /// Where a new mixing room's mixer runs: the core whose mixers have the fewest
+    /// participants, then the fewest rooms. (Leg counts tie after every pair of legs,
+    /// which put every room of a run of two-party calls on core 0.)
+    fn least_mixing_core(&self, st: &State) -> usize {
+        let mut load = vec![(0usize, 0usize); self.workers.len()];
+        for r in st.rooms.values().filter(|r| r.mix.is_some()) {
+            if let Some(l) = load.get_mut(r.home) {
+                l.0 += r.legs.len();
+                l.1 += 1;
+            }
+        }
+        (0..load.len()).min_by_key(|&c| load[c]).unwrap_or(0)
     }
 
     fn least_loaded_core(&self) -> usize {
