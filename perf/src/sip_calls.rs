@@ -350,9 +350,22 @@ fn drive_g711(tx: &UdpSocket, rx: &UdpSocket, dests: &[SocketAddr], duration: Du
 /// would not tell: mediad stamps only the packets it makes.)
 #[derive(Default)]
 struct Streams {
-    /// SSRC → (first arrival ns, first and last arrival ns after the warm-up, packets
-    /// after the warm-up)
-    by_ssrc: std::collections::HashMap<u32, (u64, u64, u64, u64)>,
+    by_ssrc: std::collections::HashMap<u32, Stream>,
+}
+
+/// One mix stream after its warm-up: arrivals, and the span of its RTP timestamps
+/// (relative to its first) — relayed audio carries the source's timestamp steps, so a
+/// frame lost before or inside mediad leaves a gap there even when the arrival span
+/// hides it.
+#[derive(Default)]
+struct Stream {
+    first_ns: u64,
+    counted: u64,
+    from_ns: u64,
+    to_ns: u64,
+    ts0: Option<u32>,
+    ts_lo: i64,
+    ts_hi: i64,
 }
 
 /// A stream's first second is its jitter buffer settling: not counted.
@@ -366,26 +379,39 @@ impl Streams {
             if b.len() < 12 {
                 continue;
             }
+            let ts = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
             let ssrc = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-            let e = self.by_ssrc.entry(ssrc).or_insert((now, 0, 0, 0));
-            if now - e.0 < WARM_UP_NS {
+            let e = self.by_ssrc.entry(ssrc).or_insert(Stream { first_ns: now, ..Default::default() });
+            if now - e.first_ns < WARM_UP_NS {
                 continue;
             }
-            if e.3 == 0 {
-                e.1 = now;
+            if e.counted == 0 {
+                e.from_ns = now;
             }
-            e.2 = now;
-            e.3 += 1;
+            e.to_ns = now;
+            e.counted += 1;
+            let off = ts.wrapping_sub(*e.ts0.get_or_insert(ts)) as i32 as i64;
+            e.ts_lo = e.ts_lo.min(off);
+            e.ts_hi = e.ts_hi.max(off);
         }
     }
 
     fn received(&self) -> u64 {
-        self.by_ssrc.values().map(|e| e.3).sum()
+        self.by_ssrc.values().map(|e| e.counted).sum()
     }
 
-    /// Mixes due over each stream's arrival span, one per 20 ms.
+    /// Mixes due per stream: one per 20 ms of its arrival span or of its timestamp
+    /// span (8 kHz), whichever is more.
     fn expected(&self) -> u64 {
-        self.by_ssrc.values().filter(|e| e.3 > 0).map(|e| ((e.2 - e.1) as f64 / 20e6).round() as u64 + 1).sum()
+        self.by_ssrc
+            .values()
+            .filter(|e| e.counted > 0)
+            .map(|e| {
+                let by_time = ((e.to_ns - e.from_ns) as f64 / 20e6).round() as u64 + 1;
+                let by_ts = ((e.ts_hi - e.ts_lo) / 160 + 1) as u64;
+                by_time.max(by_ts)
+            })
+            .sum()
     }
 }
 
@@ -426,7 +452,7 @@ pub fn run(o: &Opts) -> (Vec<Row>, String) {
         });
     }
     table.push_str(&format!("\nHeld calls (rooms of {}, G.711 20 ms both ways; mediad {} worker(s)):", o.room_size, o.workers));
-    table.push_str("\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | mixes due (20 ms over arrival span, 1st s excluded) | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    table.push_str("\n\n| calls | established | frames sent | received by mediad | mixes sent by mediad | mixes due (20 ms of arrival or RTP span, 1st s excluded) | received | loss | CPU cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &n in &o.concurrent {
         let h = hold(o, n);
         let loss = h.loss();

@@ -218,20 +218,20 @@ impl Input {
         }
     }
 
-    /// The next packet's payload as it came, appended to `out` (a relaying room):
-    /// false on underrun or loss (the receiver conceals).
-    pub fn take_raw(&mut self, out: &mut Vec<u8>) -> bool {
-        match self.jb.pop() {
-            Pop::Packet(p) => {
-                out.extend_from_slice(&p.payload);
-                self.jb.recycle(p.payload);
-                true
+    /// The next packet's payload as it came, appended to `out`, and its RTP timestamp
+    /// (a relaying room); None when nothing is ready (a gap is skipped and counted).
+    pub fn take_raw(&mut self, out: &mut Vec<u8>) -> Option<u32> {
+        loop {
+            match self.jb.pop() {
+                Pop::Packet(p) => {
+                    out.extend_from_slice(&p.payload);
+                    let ts = p.ts;
+                    self.jb.recycle(p.payload);
+                    return Some(ts);
+                }
+                Pop::Lost => self.counters.concealed += 1,
+                Pop::Empty => return None,
             }
-            Pop::Lost => {
-                self.counters.concealed += 1;
-                false
-            }
-            Pop::Empty => false,
         }
     }
 

@@ -101,6 +101,8 @@ pub struct Mixer {
     chosen: Vec<usize>,
     /// A relayed payload on its way (two-party rooms).
     scratch_bytes: Vec<u8>,
+    /// Packets relayed on arrival, for the engine to send.
+    relayed: Outbound,
     /// A packet arrived since the last tick.
     heard: bool,
     /// Ticks since the last packet; after `QUIET_TICKS` the room is idle.
@@ -129,6 +131,7 @@ impl Mixer {
             digits: Vec::new(),
             chosen: Vec::new(),
             scratch_bytes: Vec::with_capacity(1500),
+            relayed: Outbound::default(),
             heard: false,
             quiet: QUIET_TICKS,
             attention: false,
@@ -203,6 +206,25 @@ impl Mixer {
         for (d, source) in self.digits.drain(..) {
             events.push(MixEvent::Dtmf { leg, digit: d.digit, duration_ms: d.duration_ms, source });
         }
+        // A relaying room passes the packet on now, not at the next tick: no tick
+        // skipped under load can lose it, and it gains no jitter-buffer delay (the
+        // listener's own buffer absorbs the jitter, as behind any relay).
+        if self.relayable() {
+            let mut out = std::mem::take(&mut self.relayed);
+            self.relay_tick(&mut out);
+            self.relayed = out;
+        }
+    }
+
+    /// Packets relayed on arrival since the caller last took them.
+    pub fn take_relayed(&mut self) -> Option<Outbound> {
+        (!self.relayed.packets.is_empty()).then(|| std::mem::take(&mut self.relayed))
+    }
+
+    /// Give back the (emptied) buffer `take_relayed` lent.
+    pub fn return_relayed(&mut self, mut out: Outbound) {
+        out.clear();
+        self.relayed = out;
     }
 
     /// Play to one participant (`leg`, which must take the mix) or the whole room;
@@ -328,8 +350,9 @@ impl Mixer {
 
     /// A room of two that need not be mixed: each hears only the other, in the codec
     /// the other sends, at 20 ms, at unit gain, with no prompt, no DTMF to send, no
-    /// tones to look for. Then each packet is passed on as it came (renumbered in the
-    /// listener's stream) instead of decoded, resampled, mixed and encoded again:
+    /// tones to look for. Then each packet is passed on as it arrives (renumbered in
+    /// the listener's stream, its timestamp steps kept) instead of decoded, resampled,
+    /// mixed and encoded again:
     /// `perf sip-calls` found that work to bound held two-party calls (~500 per core).
     /// Anything else, even for one tick, goes back to mixing; the streams stay
     /// continuous either way (one `Output` numbers both).
@@ -346,18 +369,19 @@ impl Mixer {
         plain(a) && plain(b) && feeds(a, b) && feeds(b, a)
     }
 
+    /// Pass on whatever each of the two has queued (on arrival, and at the tick for
+    /// anything that came while the room was mixing).
     fn relay_tick(&mut self, out: &mut Outbound) {
         for from in [0, 1] {
             let (a, b) = self.participants.split_at_mut(1);
             let (src, dst) = if from == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
             let (Some(input), Some(o)) = (src.input.as_mut(), dst.output.as_mut()) else { continue };
-            self.scratch_bytes.clear();
-            if input.take_raw(&mut self.scratch_bytes) {
+            loop {
+                self.scratch_bytes.clear();
+                let Some(ts) = input.take_raw(&mut self.scratch_bytes) else { break };
                 let start = out.bytes.len();
-                o.write_audio(&self.scratch_bytes, &mut out.bytes);
+                o.write_relayed(&self.scratch_bytes, ts, &mut out.bytes);
                 out.packets.push((dst.leg, start, out.bytes.len() - start));
-            } else {
-                o.skip();
             }
             // Not mixed: no level measured, nobody is a speaker.
             src.level = None;
@@ -598,14 +622,24 @@ mod tests {
     /// Payloads each leg got in one tick after both pushed one packet.
     fn relay_round(mixer: &mut Mixer, seq: u16, bytes: &[(LegId, u8)]) -> Vec<(LegId, u16, Vec<u8>)> {
         let (mut out, mut events) = (Outbound::default(), Vec::new());
+        let mut got = Vec::new();
+        let mut read = |out: &Outbound| {
+            for &(leg, s, n) in &out.packets {
+                let r = rtp_types::RtpPacket::parse(&out.bytes[s..s + n]).unwrap();
+                got.push((leg, r.sequence_number(), r.payload().to_vec(), r.timestamp()));
+            }
+        };
         for &(leg, b) in bytes {
             mixer.push(leg, &g711(seq, b), seq as u64 * 20_000, &mut events);
+            // A relaying room sends on arrival.
+            if let Some(r) = mixer.take_relayed() {
+                read(&r);
+                mixer.return_relayed(r);
+            }
         }
         mixer.tick(&mut out, &mut events);
-        out.packets.iter().map(|&(leg, s, n)| {
-            let r = rtp_types::RtpPacket::parse(&out.bytes[s..s + n]).unwrap();
-            (leg, r.sequence_number(), r.payload().to_vec())
-        }).collect()
+        read(&out);
+        got.into_iter().map(|(leg, seq, p, _)| (leg, seq, p)).collect()
     }
 
     #[test]
@@ -614,18 +648,16 @@ mod tests {
         mixer.join(pcmu_spec(1));
         mixer.join(pcmu_spec(2));
         let mut last_seq = std::collections::HashMap::new();
-        for seq in 0..10 {
-            let got = relay_round(&mut mixer, seq, &[(1, 0x11), (2, 0x22)]);
-            if seq < 3 {
-                continue; // the jitter buffers fill first
-            }
+        let got: Vec<_> = (0..10).flat_map(|seq| relay_round(&mut mixer, seq, &[(1, 0x11), (2, 0x22)])).collect();
+        for (leg, other) in [(1, 0x22), (2, 0x11)] {
+            let heard: Vec<_> = got.iter().filter(|g| g.0 == leg).collect();
+            assert!(heard.len() >= 6, "leg {leg} hears the other: {got:?}");
             // Each hears the other's bytes exactly: no decode, no encode.
-            assert!(got.contains(&(1, got.iter().find(|g| g.0 == 1).unwrap().1, vec![0x22; 160])), "{got:?}");
-            assert!(got.contains(&(2, got.iter().find(|g| g.0 == 2).unwrap().1, vec![0x11; 160])), "{got:?}");
-            for (leg, s, _) in got {
-                if let Some(prev) = last_seq.insert(leg, s) {
-                    assert_eq!(s, prev + 1, "one continuous stream per listener");
-                }
+            assert!(heard.iter().all(|g| g.2 == vec![other; 160]), "{got:?}");
+        }
+        for (leg, s, _) in got {
+            if let Some(prev) = last_seq.insert(leg, s) {
+                assert_eq!(s, prev + 1, "one continuous stream per listener");
             }
         }
         // A third participant: mixing again (the payloads are encodes of the mix), and

@@ -81,6 +81,8 @@ pub struct Output {
     pub dtmf: VecDeque<EventSender>,
     /// RTP timestamp of the event being sent.
     dtmf_ts: u32,
+    /// The source timestamp of the last packet relayed (two-party rooms).
+    relay_src: Option<u32>,
 }
 
 impl Output {
@@ -97,6 +99,7 @@ impl Output {
             own: None,
             dtmf: VecDeque::new(),
             dtmf_ts: 0,
+            relay_src: None,
         }
     }
 
@@ -107,16 +110,28 @@ impl Output {
 
     /// Write an RTP packet with `payload` into `out`; advances seq and ts.
     pub fn write_audio(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        self.relay_src = None;
         let ts = self.ts;
         self.ts = self.ts.wrapping_add((self.codec.clock_rate() / 50) * self.frames as u32);
         let marker = std::mem::take(&mut self.marker);
         self.write(self.pt, marker, ts, payload, out);
     }
 
-    /// A tick with nothing to send: the clock runs on, the next packet starts a spurt.
-    pub fn skip(&mut self) {
-        self.ts = self.ts.wrapping_add((self.codec.clock_rate() / 50) * self.frames as u32);
-        self.marker = true;
+    /// Relay a packet that came with RTP timestamp `src_ts`: our clock moves as the
+    /// source's did (a gap or a pause shows as one), within reason.
+    pub fn write_relayed(&mut self, payload: &[u8], src_ts: u32, out: &mut Vec<u8>) {
+        let frame = self.codec.clock_rate() / 50;
+        if let Some(prev) = self.relay_src {
+            let step = src_ts.wrapping_sub(prev);
+            // A jump (a new source, a wrap of nonsense) counts as one frame.
+            let step = if step > 0 && step <= 50 * frame { step } else { frame };
+            self.ts = self.ts.wrapping_add(step).wrapping_sub(frame);
+        }
+        self.relay_src = Some(src_ts);
+        let ts = self.ts;
+        self.ts = self.ts.wrapping_add(frame);
+        let marker = std::mem::take(&mut self.marker);
+        self.write(self.pt, marker, ts, payload, out);
     }
 
     /// This tick's RFC 4733 packet, if an event is being sent (it replaces the audio

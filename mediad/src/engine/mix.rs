@@ -159,9 +159,24 @@ impl Engine {
             },
         };
         mixer.push(src, data, now_us, &mut m.events);
+        let relayed = mixer.take_relayed();
         m.busy = true;
         if !m.events.is_empty() {
             self.mix_events();
+        }
+        if let Some(out) = relayed {
+            for &(leg, start, len) in &out.packets {
+                self.send_to_leg(leg, &out.bytes[start..start + len]);
+            }
+            let m = &mut self.mix;
+            let mixer = match room {
+                None => &mut m.lobby,
+                Some(r) => match m.rooms.get_mut(&r) {
+                    Some(r) => &mut r.mixer,
+                    None => return,
+                },
+            };
+            mixer.return_relayed(out);
         }
     }
 
