@@ -682,6 +682,40 @@ mod tests {
     }
 
     #[test]
+    fn relayed_streams_keep_the_sources_timestamp_steps() {
+        let mut mixer = Mixer::new(4, false);
+        mixer.join(pcmu_spec(1));
+        mixer.join(pcmu_spec(2));
+        let mut events = Vec::new();
+        let mut heard = Vec::new();
+        // Leg 2 talks; frame 6 never arrives (lost on the way in).
+        for seq in (0u16..12).filter(|&s| s != 6) {
+            mixer.push(1, &g711(seq, 0x11), seq as u64 * 20_000, &mut events);
+            mixer.push(2, &g711(seq, 0x22), seq as u64 * 20_000, &mut events);
+            if let Some(r) = mixer.take_relayed() {
+                for &(_, s, n) in r.packets.iter().filter(|p| p.0 == 1) {
+                    let p = rtp_types::RtpPacket::parse(&r.bytes[s..s + n]).unwrap();
+                    heard.push((p.sequence_number(), p.timestamp()));
+                }
+                mixer.return_relayed(r);
+            }
+            let mut out = Outbound::default();
+            mixer.tick(&mut out, &mut events);
+            for &(_, s, n) in out.packets.iter().filter(|p| p.0 == 1) {
+                let p = rtp_types::RtpPacket::parse(&out.bytes[s..s + n]).unwrap();
+                heard.push((p.sequence_number(), p.timestamp()));
+            }
+        }
+        assert!(heard.len() >= 6, "{heard:?}");
+        let steps: Vec<(u16, u32)> = heard.windows(2).map(|w| (w[1].0.wrapping_sub(w[0].0), w[1].1.wrapping_sub(w[0].1))).collect();
+        // Sequence numbers run on without a hole (nothing is lost after us); the
+        // timestamps step 160 per frame and 320 across the frame that never came.
+        assert!(steps.iter().all(|&(ds, _)| ds == 1), "{heard:?}");
+        assert!(steps.iter().all(|&(_, dt)| dt == 160 || dt == 320), "{heard:?}");
+        assert_eq!(steps.iter().filter(|&&(_, dt)| dt == 320).count(), 1, "{heard:?}");
+    }
+
+    #[test]
     fn isolated_mixer_plays_prompts_only_and_reports_their_end() {
         let mut mixer = Mixer::new(4, true);
         for leg in [1, 2] {
