@@ -151,15 +151,15 @@ impl Engine {
     pub(super) fn mix_push(&mut self, room: Option<u32>, src: LegId, data: &[u8]) {
         let now_us = self.now_us();
         let m = &mut self.mix;
-        let mixer = match room {
-            None => &mut m.lobby,
-            Some(r) => match m.rooms.get_mut(&r) {
-                Some(r) => &mut r.mixer,
-                None => return,
-            },
+        let mut events = std::mem::take(&mut m.events);
+        // A room gone meanwhile (a hand-off in flight): nothing to do.
+        let Ok(mixer) = m.mixer(room) else {
+            m.events = events;
+            return;
         };
-        mixer.push(src, data, now_us, &mut m.events);
+        mixer.push(src, data, now_us, &mut events);
         let relayed = mixer.take_relayed();
+        m.events = events;
         m.busy = true;
         if !m.events.is_empty() {
             self.mix_events();
@@ -168,15 +168,9 @@ impl Engine {
             for &(leg, start, len) in &out.packets {
                 self.send_to_leg(leg, &out.bytes[start..start + len]);
             }
-            let m = &mut self.mix;
-            let mixer = match room {
-                None => &mut m.lobby,
-                Some(r) => match m.rooms.get_mut(&r) {
-                    Some(r) => &mut r.mixer,
-                    None => return,
-                },
-            };
-            mixer.return_relayed(out);
+            if let Ok(mixer) = self.mix.mixer(room) {
+                mixer.return_relayed(out);
+            }
         }
     }
 
