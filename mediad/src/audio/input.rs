@@ -218,19 +218,18 @@ impl Input {
         }
     }
 
-    /// The next packet's payload as it came, appended to `out`, and its RTP timestamp
-    /// (a relaying room); None when nothing is ready (a gap is skipped and counted).
-    pub fn take_raw(&mut self, out: &mut Vec<u8>) -> Option<u32> {
+    /// Hand the next packet's payload as it came, with its RTP timestamp, to `send`
+    /// (a relaying room); false when nothing is ready (a gap is skipped and counted).
+    pub fn take_raw(&mut self, send: impl FnOnce(&[u8], u32)) -> bool {
         loop {
             match self.jb.pop() {
                 Pop::Packet(p) => {
-                    out.extend_from_slice(&p.payload);
-                    let ts = p.ts;
+                    send(&p.payload, p.ts);
                     self.jb.recycle(p.payload);
-                    return Some(ts);
+                    return true;
                 }
                 Pop::Lost => self.counters.concealed += 1,
-                Pop::Empty => return None,
+                Pop::Empty => return false,
             }
         }
     }

@@ -99,8 +99,6 @@ pub struct Mixer {
     scratch: Box<[f32; FRAME]>,
     digits: Vec<(Digit, DtmfSource)>,
     chosen: Vec<usize>,
-    /// A relayed payload on its way (two-party rooms).
-    scratch_bytes: Vec<u8>,
     /// Packets relayed on arrival, for the engine to send.
     relayed: Outbound,
     /// A packet arrived since the last tick.
@@ -130,7 +128,6 @@ impl Mixer {
             scratch: Box::new([0.0; FRAME]),
             digits: Vec::new(),
             chosen: Vec::new(),
-            scratch_bytes: Vec::with_capacity(1500),
             relayed: Outbound::default(),
             heard: false,
             quiet: QUIET_TICKS,
@@ -376,13 +373,12 @@ impl Mixer {
             let (a, b) = self.participants.split_at_mut(1);
             let (src, dst) = if from == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
             let (Some(input), Some(o)) = (src.input.as_mut(), dst.output.as_mut()) else { continue };
-            loop {
-                self.scratch_bytes.clear();
-                let Some(ts) = input.take_raw(&mut self.scratch_bytes) else { break };
+            let leg = dst.leg;
+            while input.take_raw(|payload, ts| {
                 let start = out.bytes.len();
-                o.write_relayed(&self.scratch_bytes, ts, &mut out.bytes);
-                out.packets.push((dst.leg, start, out.bytes.len() - start));
-            }
+                o.write_relayed(payload, ts, &mut out.bytes);
+                out.packets.push((leg, start, out.bytes.len() - start));
+            }) {}
             // Not mixed: no level measured, nobody is a speaker.
             src.level = None;
             src.speaker = false;

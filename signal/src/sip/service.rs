@@ -68,12 +68,15 @@ impl SipService {
 
     fn receive_loop(&self) {
         let mut buf = vec![0u8; 65_536];
+        // Timers run when due, and at least every TICK_EVERY, not after every datagram:
+        // `tick` and `next_due` walk every call, and a busy node gets thousands of
+        // datagrams a second. New timers are never due sooner than T1 (500 ms) except
+        // an answer delay, which this bounds to TICK_EVERY late.
+        const TICK_EVERY: Duration = Duration::from_millis(50);
+        let mut next_tick = Instant::now();
         loop {
-            let wait = {
-                let ep = self.ep.lock().unwrap();
-                ep.next_due().map_or(Duration::from_millis(200), |d| d.saturating_duration_since(Instant::now()))
-            };
-            let _ = self.sock.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), Duration::from_millis(200))));
+            let wait = next_tick.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let _ = self.sock.set_read_timeout(Some(wait));
             let got = self.sock.recv_from(&mut buf);
             let mut ep = self.ep.lock().unwrap();
             match got {
@@ -81,7 +84,11 @@ impl SipService {
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                 Err(e) => tracing::warn!("SIP socket: {e}"),
             }
-            ep.tick(Instant::now(), &mut LinkOps(&self.link));
+            let now = Instant::now();
+            if now >= next_tick {
+                ep.tick(now, &mut LinkOps(&self.link));
+                next_tick = ep.next_due().map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
+            }
             self.flush(&mut ep);
         }
     }
