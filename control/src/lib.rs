@@ -10,6 +10,7 @@ pub mod audio;
 pub mod client;
 pub mod events;
 pub mod messages;
+pub mod sdes;
 pub mod signals;
 pub mod stats;
 pub mod webrtc;
@@ -18,6 +19,7 @@ pub use audio::*;
 pub use client::{Client, ClientError};
 pub use events::*;
 pub use messages::*;
+pub use sdes::*;
 pub use stats::*;
 pub use webrtc::*;
 

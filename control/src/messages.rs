@@ -208,6 +208,9 @@ pub struct LegCreate {
     /// The leg takes part in the audio MCU (mix, prompts, DTMF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::LegAudio>,
+    /// SDES-SRTP keys of a plain leg (not with `webrtc`, which keys itself by DTLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdes: Option<crate::Sdes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -236,6 +239,10 @@ pub struct LegUpdate {
     /// the leg was created with). It cannot start or stop taking the mix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::LegAudio>,
+    /// New SDES-SRTP keys (the answer to our offer chose a suite, a re-INVITE rekeyed);
+    /// replay state starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdes: Option<crate::Sdes>,
 }
 
 /// The reply line: `{"id":7,"ok":{...}}` or `{"id":7,"error":{...}}`.

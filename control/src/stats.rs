@@ -67,6 +67,16 @@ pub struct LegStats {
     /// The audio MCU's view of the leg (legs created with `audio`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::AudioStats>,
+    /// SDES-SRTP of a plain leg: the suite, and packets that failed authentication
+    /// or replay checks (dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdes: Option<SdesStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SdesStats {
+    pub suite: String,
+    pub srtp_failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -67,6 +67,11 @@ struct Args {
     /// sha-256 first; put md5 first for devices that take the first challenge).
     #[arg(long, default_value = "sha-256,md5", value_parser = parse_digest)]
     sip_digest: Digests,
+    /// SDES-SRTP (RFC 4568) on SIP calls in and on calls out without a trunk: `off`,
+    /// `optional` (SRTP whenever the phone offers a key) or `required` (plain RTP
+    /// refused with 488).
+    #[arg(long, default_value = "optional", value_parser = parse_srtp)]
+    sip_srtp: sip::sdes::Policy,
     /// Trunks for SIP calls out (TOML; see docs/sip.md).
     #[arg(long)]
     sip_trunks: Option<PathBuf>,
@@ -142,6 +147,7 @@ fn main() {
             realm: args.sip_realm.clone(),
             users: args.sip_users.iter().cloned().collect(),
             digest: args.sip_digest.0.clone(),
+            srtp: args.sip_srtp,
             trunks,
             prompts,
         };
@@ -225,6 +231,10 @@ fn parse_digest(s: &str) -> Result<Digests, String> {
         Some(v) if !v.is_empty() => Ok(Digests(v)),
         _ => Err("a comma-separated list of sha-256 and md5".into()),
     }
+}
+
+fn parse_srtp(s: &str) -> Result<sip::sdes::Policy, String> {
+    sip::sdes::Policy::parse(s).ok_or_else(|| "off, optional or required".into())
 }
 
 fn parse_user(s: &str) -> Result<(String, String), String> {

@@ -124,7 +124,6 @@ pub fn tone_share(pcm: &[i16], rate: u32, hz: f32) -> f32 {
     (tone / total.max(1.0)) as f32
 }
 
-/// RMS of a recording, in dBFS.
 /// A WAV file's samples, mono at `rate` (ffmpeg converts).
 pub fn wav_pcm(path: &std::path::Path, rate: u32) -> Vec<i16> {
     let out = Command::new("ffmpeg")
@@ -136,6 +135,7 @@ pub fn wav_pcm(path: &std::path::Path, rate: u32) -> Vec<i16> {
     out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
+/// RMS of a recording, in dBFS.
 pub fn rms_dbfs(pcm: &[i16]) -> f32 {
     let p = pcm.iter().map(|&v| (v as f64 / 32768.0).powi(2)).sum::<f64>() / pcm.len().max(1) as f64;
     (10.0 * p.max(1e-12).log10()) as f32

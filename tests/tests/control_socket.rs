@@ -49,6 +49,23 @@ fn bad_requests_get_clear_error_codes() {
     assert_eq!(e.code(), Some(ErrorCode::Unsupported), "no bind6 configured");
     let e = c.leg_create(LegCreate { room: Some("zzz".into()), ..Default::default() }).unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::NoSuchRoom));
+    // SDES keys are checked before any port is taken: base64 of key||salt, the
+    // suite's size, plain legs only; a good pair shows the suite in the leg's stats.
+    let key30 = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+    for (sdes, webrtc) in [
+        (format!(r#"{{"suite":"AES_CM_128_HMAC_SHA1_80","send_key":"not base64!","recv_key":"{key30}"}}"#), ""),
+        (format!(r#"{{"suite":"AEAD_AES_128_GCM","send_key":"{key30}","recv_key":"{key30}"}}"#), ""),
+        (format!(r#"{{"suite":"AES_CM_128_HMAC_SHA1_32","send_key":"{key30}","recv_key":"{key30}"}}"#), ""),
+        (format!(r#"{{"suite":"AES_CM_128_HMAC_SHA1_80","send_key":"{key30}","recv_key":"{key30}"}}"#), r#","webrtc":{"ice_ufrag":"abcd","ice_pwd":"0123456789012345678901","fingerprint":"sha-256 00"}"#),
+    ] {
+        let v = raw(&mut c, &format!(r#"{{"id":16,"op":"leg.create","sdes":{sdes}{webrtc}}}"#));
+        assert_eq!(code(&v), "bad_request", "{sdes}: {v}");
+    }
+    let v = raw(&mut c, &format!(r#"{{"id":17,"op":"leg.create","sdes":{{"suite":"AES_CM_128_HMAC_SHA1_80","send_key":"{key30}","recv_key":"{key30}"}}}}"#));
+    let keyed = v["ok"]["leg"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    let st: control::LegStats = c.call(Op::StatsLeg { leg: keyed }).unwrap();
+    assert_eq!(st.sdes.map(|s| s.suite), Some("AES_CM_128_HMAC_SHA1_80".to_string()));
+    c.leg_delete(keyed).unwrap();
     // After all that the connection and the daemon still work.
     assert_eq!(c.daemon_stats().unwrap().legs, 1);
 }

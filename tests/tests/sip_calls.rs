@@ -222,10 +222,13 @@ fn a_phone_over_tcp_is_answered_and_gets_our_bye_on_its_connection() {
     assert!(counters["malformed"].as_u64().unwrap() >= 1, "{counters}");
 }
 
-/// sipp as Debian builds it has no TLS; baresip (libre's TLS) dials over TLS and
-/// verifies our certificate against the CA file it is given.
+/// sipp as Debian builds it has no TLS (nor SRTP); baresip (libre's TLS, libsrtp)
+/// dials over TLS, verifies our certificate against the CA file it is given, and
+/// requires SDES-SRTP (`mediaenc=srtp-mand`: RTP/SAVP with `a=crypto`). Its tone
+/// reaches the room through our decryption; a tone mediad plays to its leg reaches
+/// its recording through our encryption.
 #[test]
-fn baresip_over_tls_is_answered_and_gets_our_bye_on_its_connection() {
+fn baresip_over_tls_with_sdes_srtp_both_ways_and_our_bye_on_its_connection() {
     let m = Mediad::start(1, "epoll", &[]);
     let dir = TempDir::new("sip-tls");
     let made = std::process::Command::new("openssl")
@@ -239,27 +242,34 @@ fn baresip_over_tls_is_answered_and_gets_our_bye_on_its_connection() {
     let tls_port = system_tests::free_tcp_port();
     let (cert, key) = (dir.path("srv.crt"), dir.path("srv.key"));
     let sig = signal_sip(&m, &["--sip-tls", &format!("127.0.0.1:{tls_port}"), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
-    let tone = dir.path("tone.wav");
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=8000:duration=30", "-ac", "1", "-c:a", "pcm_s16le"])
-        .arg(&tone)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let (tone, prompt) = (dir.path("tone.wav"), dir.path("prompt.wav"));
+    for (hz, path) in [(660, &tone), (1000, &prompt)] {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency={hz}:sample_rate=8000:duration=30"))
+            .args(["-ac", "1", "-c:a", "pcm_s16le"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
     let conf = dir.path("baresip");
     std::fs::create_dir_all(&conf).unwrap();
+    // sndfile writes what baresip decodes (dump-*-dec.wav) into snd_path.
     std::fs::write(
         conf.join("config"),
         format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{}\nnet_interface 127.0.0.1\nsip_cafile {}\naudio_source aufile,{}\naudio_player alsa,null\n\
-audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule alsa.so\nmodule uuid.so\nmodule account.so\nmodule menu.so\n",
+audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule alsa.so\nmodule srtp.so\n\
+module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
             system_tests::free_tcp_port(),
             cert.display(),
-            tone.display()
+            tone.display(),
+            dir.0.display()
         ),
     )
     .unwrap();
-    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
+    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU;mediaenc=srtp-mand\n").unwrap();
     let log = dir.path("baresip.log");
     let phone = system_tests::Proc::spawn(
         "baresip",
@@ -272,9 +282,17 @@ audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.
             .stderr(std::process::Stdio::null()),
     );
     let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered");
-    std::thread::sleep(Duration::from_secs(3));
-    let legs = legs_in(&mut m.client(), "12345");
+    let mut c = m.client();
+    let leg = answered["leg"].as_u64().expect("the call's leg");
+    let _: Value = c.call(Op::PromptPlay(PromptPlay { leg: Some(leg), room: None, file: prompt.display().to_string(), looping: true })).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let legs = legs_in(&mut c, "12345");
     assert!(legs.len() == 1 && legs[0].rx_packets > 100, "baresip's tone reaches the room: {legs:?}");
+    let sdes = legs[0].sdes.as_ref().unwrap_or_else(|| panic!("an SDES leg: {:?}", legs[0]));
+    // libre sends one RTCP APP "PING" in the clear when the stream starts: dropped.
+    assert!(sdes.srtp_failures <= 1 && legs[0].expected >= 150, "every SRTP packet authenticated: {:?}", legs[0]);
+    let audio = legs[0].audio.as_ref().expect("an MCU participant");
+    assert!(audio.level_dbov > -30.0 && audio.decode_errors == 0, "the decrypted tone is heard, not noise: {audio:?}");
     let call = answered["call"].as_str().unwrap().to_string();
     assert_eq!(api(sig.http, "DELETE", &format!("/api/v1/sip/calls/{}", call.replace('@', "%40")), None).0, 200);
     // Our BYE over TLS ends baresip's call (its log says so), well before its own -t.
@@ -287,8 +305,15 @@ audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Its recording is whole once the call is over; then it may go.
+    std::thread::sleep(Duration::from_millis(500));
     phone.signal(libc::SIGTERM);
     assert!(text.contains("Call established") && text.contains("transport=tls") && text.contains("terminated"), "{text}");
+    let dump = std::fs::read_dir(&dir.0).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("-dec.wav"));
+    let dump = dump.unwrap_or_else(|| panic!("baresip's sndfile wrote no recording: {text}"));
+    let heard = system_tests::audio::wav_pcm(&dump, 8000);
+    let share = system_tests::audio::tone_share(&heard, 8000, 1000.0);
+    assert!(heard.len() > 8000 * 2 && share > 0.5, "baresip decrypted our prompt: 1 kHz share {share} of {} samples", heard.len());
     let cdr = cdrs(sig.http).into_iter().find(|c| c["call"] == call.as_str()).expect("a CDR");
     assert_eq!(cdr["cause"], "hung up by the API");
 }

@@ -49,7 +49,8 @@ pub struct LegCounters {
     /// Monotonic microseconds (engine epoch) of the last media packet; 0 = none.
     pub last_rx_us: AtomicU64,
     /// WebRTC legs only (`webrtc` is 1): state codes as `control::ice_state_name`,
-    /// `dtls_state_name`; profile 0 none, 1 AES-CM, 2 AES-GCM.
+    /// `dtls_state_name`. SRTP profile (WebRTC and SDES legs): 0 none, 1 AES-CM,
+    /// 2 AES-GCM.
     pub webrtc: AtomicU64,
     pub ice_state: AtomicU64,
     pub dtls_state: AtomicU64,
@@ -123,6 +124,10 @@ impl LegCounters {
                 ice_refused: get(&self.ice_refused),
             });
             s.remote = s.webrtc.as_ref().and_then(|w| w.selected).or(s.remote);
+        } else if get(&self.srtp_profile) != 0 {
+            // A plain leg keyed by SDES.
+            let suite = if get(&self.srtp_profile) == 2 { control::SdesSuite::AeadAes128Gcm } else { control::SdesSuite::AesCm128HmacSha1_80 };
+            s.sdes = Some(control::SdesStats { suite: suite.name().into(), srtp_failures: get(&self.srtp_failures) });
         }
     }
 }

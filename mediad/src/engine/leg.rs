@@ -113,6 +113,8 @@ pub struct Leg {
     pub skip_source: Option<LegId>,
     /// ICE, DTLS and SRTP of a WebRTC leg.
     pub webrtc: Option<Box<super::webrtc::WebrtcTransport>>,
+    /// SDES-SRTP keys of a plain leg.
+    pub sdes: Option<Box<crate::srtp::SrtpPair>>,
     pub tx_streams: Vec<TxStream>,
     pub last_tx_stream: usize,
     pub counters: Arc<LegCounters>,
@@ -137,6 +139,31 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// The keys media to and from this leg go through: DTLS-SRTP of a WebRTC leg once
+    /// its handshake is done, or SDES of a plain leg.
+    pub fn srtp_mut(&mut self) -> Option<&mut crate::srtp::SrtpPair> {
+        match self.webrtc.as_mut() {
+            Some(w) => w.srtp.as_mut(),
+            None => self.sdes.as_deref_mut(),
+        }
+    }
+
+    /// Key (or rekey) a plain leg with SDES; replay windows start afresh.
+    pub fn set_sdes(&mut self, k: &control::Sdes) -> Result<(), String> {
+        if self.webrtc.is_some() {
+            return Err("sdes: a WebRTC leg is keyed by DTLS".into());
+        }
+        self.sdes = Some(Box::new(crate::srtp::SrtpPair::from_sdes(k)?));
+        let profile = if k.suite == control::SdesSuite::AeadAes128Gcm { 2 } else { 1 };
+        super::counters::set(&self.counters.srtp_profile, profile);
+        Ok(())
+    }
+
+    /// Media to this leg is SRTP (or dropped until a WebRTC handshake is done).
+    pub fn is_secure(&self) -> bool {
+        self.webrtc.is_some() || self.sdes.is_some()
+    }
+
     /// The stream a packet with `ssrc` and payload type `pt` belongs to: the one
     /// already carrying that SSRC, else the first free one whose payload types match.
     /// A new SSRC of a simulcast track is placed by the RID in its header extension

@@ -51,11 +51,32 @@ impl Engine {
         if self.legs[slot as usize].webrtc.is_some() {
             return self.on_webrtc_packet(slot, from, data, hold);
         }
+        if self.legs[slot as usize].sdes.is_some() {
+            return self.on_sdes_packet(slot, from, data, hold, rtcp);
+        }
         match classify(data) {
             Kind::Rtp if !rtcp => self.on_rtp(slot, from, data, hold),
             Kind::Rtcp => self.on_rtcp(slot, from, data, rtcp),
             // STUN and DTLS belong to WebRTC legs only.
             _ => self.malformed(slot),
+        }
+    }
+
+    /// A datagram on a plain leg keyed by SDES: unprotected in place, then handled as
+    /// any other; what fails authentication or replay checks (or comes in the clear)
+    /// is counted and dropped.
+    fn on_sdes_packet(&mut self, slot: u32, from: &RawAddr, data: &mut [u8], hold: HoldId, rtcp: bool) {
+        let kind = classify(data);
+        let srtp = self.legs[slot as usize].sdes.as_deref_mut().expect("checked by the caller");
+        let plain = match kind {
+            Kind::Rtp if !rtcp => srtp.inbound.unprotect_rtp(data),
+            Kind::Rtcp => srtp.inbound.unprotect_rtcp(data),
+            _ => return self.malformed(slot),
+        };
+        match plain {
+            Ok(n) if kind == Kind::Rtp => self.on_rtp(slot, from, &mut data[..n], hold),
+            Ok(n) => self.on_rtcp(slot, from, &data[..n], rtcp),
+            Err(_) => add(&self.legs[slot as usize].counters.srtp_failures, 1),
         }
     }
 
@@ -184,7 +205,7 @@ impl Engine {
         if let Some(tag) = layer {
             return self.send_layer(dst, data, ssrc, clock, tag);
         }
-        if leg.webrtc.is_some() {
+        if leg.is_secure() {
             leg.note_sent(ssrc, ts, data.len(), now, clock);
             return self.send_protected(dst, data, None);
         }
@@ -347,7 +368,7 @@ impl Engine {
     /// Send a copy of `data` to leg `slot` (a retransmission, a simulcast layer),
     /// with its (seq, ts, ssrc) replaced when `header` says so.
     pub(super) fn resend(&mut self, slot: u32, data: &[u8], header: Option<(u16, u32, u32)>) {
-        if self.legs[slot as usize].webrtc.is_some() {
+        if self.legs[slot as usize].is_secure() {
             return self.send_protected(slot, data, header);
         }
         let mut buf = self.take_buf();
@@ -435,7 +456,7 @@ impl Engine {
         if self.legs[slot as usize].remote_rtcp.is_none() {
             return self.recycle(buf);
         }
-        if self.legs[slot as usize].webrtc.is_some() && !self.protect_rtcp_for(slot, &mut buf) {
+        if self.legs[slot as usize].is_secure() && !self.protect_rtcp_for(slot, &mut buf) {
             return self.recycle(buf);
         }
         let leg = &self.legs[slot as usize];

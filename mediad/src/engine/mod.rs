@@ -335,7 +335,11 @@ impl Engine {
             twcc: spec.twcc_ext.map(crate::rtp::twcc::TwccRecorder::new),
             mix_at: None,
             takes_mix: spec.audio.as_ref().is_some_and(|a| a.send.is_some()),
+            sdes: None,
         };
+        if let Some(k) = &spec.sdes {
+            leg.set_sdes(k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+        }
         if let Some(r) = spec.remote {
             leg.set_remote(r);
         }
@@ -363,6 +367,9 @@ impl Engine {
         }
         if let Some(cap) = upd.max_bitrate {
             leg.bwe.set_cap((cap > 0).then_some(cap));
+        }
+        if let Some(k) = &upd.sdes {
+            leg.set_sdes(k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
         }
         if let Some(w) = &upd.webrtc {
             self.webrtc_set_remote(slot, w)?;

@@ -15,7 +15,6 @@ use crate::dtls::{self, Dtls, Role};
 use crate::ice::lite::{Event as IceEvent, IceLite, State as IceState};
 use crate::io::{RawAddr, SendItem};
 use crate::rtp::demux::{classify, Kind};
-use crate::srtp::SrtpSession;
 use control::{Event, WebrtcRemote};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -23,10 +22,7 @@ use std::os::fd::AsRawFd;
 /// SRTP adds at most this much (16-byte GCM tag; 10-byte HMAC + 4-byte SRTCP index).
 pub const SRTP_OVERHEAD: usize = 16 + 4;
 
-pub struct Srtp {
-    pub outbound: SrtpSession,
-    pub inbound: SrtpSession,
-}
+pub use crate::srtp::SrtpPair as Srtp;
 
 /// ICE, DTLS and SRTP state of one WebRTC leg.
 pub struct WebrtcTransport {
@@ -270,12 +266,12 @@ impl Engine {
         }
     }
 
-    /// Media for a WebRTC leg: one copy, protected with its keys; its (seq, ts, ssrc)
+    /// Media for a WebRTC or SDES leg: one copy, protected with its keys; its (seq, ts, ssrc)
     /// replaced first when `header` says so (a simulcast layer, renumbered for it).
     pub(super) fn send_protected(&mut self, dst: u32, data: &[u8], header: Option<(u16, u32, u32)>) {
         let mut buf = self.take_buf();
         let leg = &mut self.legs[dst as usize];
-        let srtp = leg.webrtc.as_mut().and_then(|w| w.srtp.as_mut());
+        let srtp = leg.srtp_mut();
         let (Some(srtp), true) = (srtp, data.len() + SRTP_OVERHEAD <= buf.data.len()) else {
             add(&leg.counters.tx_dropped, 1);
             return self.recycle(buf);
@@ -301,10 +297,10 @@ impl Engine {
         }
     }
 
-    /// Protect an RTCP packet we built for a WebRTC leg, in its buffer. False: no keys
+    /// Protect an RTCP packet we built for a WebRTC or SDES leg, in its buffer. False: no keys
     /// yet (the caller drops it).
     pub(super) fn protect_rtcp_for(&mut self, slot: u32, buf: &mut super::buffers::Buf) -> bool {
-        let Some(srtp) = self.legs[slot as usize].webrtc.as_mut().and_then(|w| w.srtp.as_mut()) else { return false };
+        let Some(srtp) = self.legs[slot as usize].srtp_mut() else { return false };
         let len = buf.len as usize;
         if len + SRTP_OVERHEAD > buf.data.len() {
             return false;

@@ -1,5 +1,5 @@
-//! SRTP (RFC 3711) for WebRTC legs (issue 4 groundwork): keys from the DTLS exporter,
-//! protect and unprotect **in place** in the packet buffer the engine already holds, so
+//! SRTP (RFC 3711) for WebRTC legs (keys from the DTLS exporter) and plain legs (keys
+//! from SDES, RFC 4568, negotiated by the signalling service): protect and unprotect **in place** in the packet buffer the engine already holds, so
 //! forwarding stays zero-copy. SRTP and SRTCP with AES_CM_128_HMAC_SHA1_80 (`context`)
 //! and AEAD_AES_128_GCM (`gcm`, RFC 7714).
 //!
@@ -16,6 +16,20 @@ pub use context::{SrtpContext, SrtpError};
 pub use gcm::GcmContext;
 pub use kdf::{MasterKey, SessionKeys};
 
+/// Both directions of a leg's SRTP: ours protects what we send, the remote's
+/// unprotects what it sends.
+pub struct SrtpPair {
+    pub outbound: SrtpSession,
+    pub inbound: SrtpSession,
+}
+
+impl SrtpPair {
+    /// Keys from SDES (base64 key||salt per direction, as the SDP carried them).
+    pub fn from_sdes(s: &control::Sdes) -> Result<Self, String> {
+        Ok(SrtpPair { outbound: SrtpSession::from_inline(s.suite, &s.send_key)?, inbound: SrtpSession::from_inline(s.suite, &s.recv_key)? })
+    }
+}
+
 /// One direction's SRTP state for the profile DTLS negotiated (boxed: the key
 /// schedules are large and a leg holds one per direction).
 #[derive(Debug)]
@@ -25,6 +39,22 @@ pub enum SrtpSession {
 }
 
 impl SrtpSession {
+    /// A session from one SDES `inline:` key (base64 of key||salt).
+    pub fn from_inline(suite: control::SdesSuite, b64: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| format!("{} key is not base64", suite.name()))?;
+        if raw.len() != suite.key_len() {
+            return Err(format!("{} key||salt must be {} bytes, not {}", suite.name(), suite.key_len(), raw.len()));
+        }
+        let key: [u8; 16] = raw[..16].try_into().expect("checked length");
+        Ok(match suite {
+            control::SdesSuite::AesCm128HmacSha1_80 => {
+                SrtpSession::AesCm(Box::new(SrtpContext::new(&MasterKey { key, salt: raw[16..].try_into().expect("checked length") })))
+            }
+            control::SdesSuite::AeadAes128Gcm => SrtpSession::Gcm(Box::new(GcmContext::new(key, raw[16..].try_into().expect("checked length")))),
+        })
+    }
+
     /// Protect `buf[..len]` in place; `buf` needs room for the tag. Returns the new length.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         match self {

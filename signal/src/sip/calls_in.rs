@@ -5,6 +5,7 @@
 use super::endpoint::{CallEvent, Endpoint, ALLOW};
 use super::lobby::Lobby;
 use super::message::{param, Message};
+use super::sdes::{self, Crypto};
 use super::sdp::{self, Offer};
 use super::session_timer;
 use super::transaction::{Retransmit, LINGER, T2};
@@ -59,6 +60,8 @@ pub(super) struct Call {
     pub(super) refreshing: Option<String>,
     /// Our reliable 180 (RFC 3262), resent until PRACKed or answered.
     pub(super) reliable: Option<Reliable>,
+    /// Our SDES key (RFC 4568) while the media is SRTP, or while our offer proposes it.
+    pub(super) srtp: Option<Crypto>,
 }
 
 pub(super) struct Reliable {
@@ -158,6 +161,17 @@ impl Endpoint {
                 }
             }
         };
+        // SDES: the offer's key and ours (the same suite and tag), or a refusal.
+        let srtp = match offer.as_ref().map(|o| sdes::decide(self.cfg.srtp, o.savp, o.crypto.as_ref())).transpose() {
+            Ok(remote) => remote.flatten().map(|r| (Crypto::ours(r.tag, r.suite), r)),
+            Err(e) => {
+                let tag = self.token();
+                let mut r = self.reply(&msg, from, 488, Some(&tag));
+                r.push("Warning", super::endpoint::warning(399, &e.to_string()));
+                self.counters.rejected += 1;
+                return self.complete(&msg, from, &r, now);
+            }
+        };
         if let Err(e) = media.ensure_room(&cid) {
             tracing::warn!("SIP call {call_id}: room {cid}: {e}");
             return self.respond(&msg, from, 503, None, now);
@@ -165,7 +179,13 @@ impl Endpoint {
         let caller = msg.header("From").and_then(NameAddr::parse).map(|n| n.uri.user).unwrap_or_default();
         let room = if lobby_pin.is_some() { None } else { Some(cid.as_str()) };
         let remote = offer.as_ref().map(|o| SocketAddr::new(o.addr, o.port));
-        let spec = leg_spec(offer.as_ref().map(|o| &o.audio), sdp::ALL, remote, room, format!("sip:{caller} {call_id}"));
+        let mut spec = leg_spec(offer.as_ref().map(|o| &o.audio), sdp::ALL, remote, room, format!("sip:{caller} {call_id}"));
+        spec.sdes = srtp.as_ref().map(|(ours, remote)| ours.with_remote(remote));
+        // A late offer: ours proposes SRTP as the policy says; the ACK's answer decides.
+        let srtp = match (&offer, srtp) {
+            (None, _) => sdes::our_offer(self.cfg.srtp),
+            (Some(_), s) => s.map(|(ours, _)| ours),
+        };
         let info = match media.create_leg(spec) {
             Ok(i) => i,
             Err(e) => {
@@ -214,6 +234,7 @@ impl Endpoint {
             timer,
             refreshing: None,
             reliable,
+            srtp,
             transport,
         };
         self.legs.insert(info.leg, call_id.clone());
@@ -226,7 +247,7 @@ impl Endpoint {
     /// Send the 200 OK (with the answer, or our offer for a late-offer INVITE).
     pub(super) fn answer(&mut self, call_id: &str, now: Instant) {
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        let body = local_sdp(call);
+        let body = local_sdp(call, self.cfg.srtp);
         let (invite, tag, peer) = (call.invite.clone(), call.local_tag.clone(), call.peer);
         let mut r = self.reply(&invite, peer, 200, Some(&tag));
         r.push("Contact", self.contact(self.calls[call_id].transport)).push("Allow", ALLOW).push("Supported", SUPPORTED.join(", ")).push("Content-Type", "application/sdp");
@@ -262,7 +283,15 @@ impl Endpoint {
         if call.offer.is_none() {
             match sdp::parse_offer(&msg.body) {
                 Ok(o) => {
-                    let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)), audio: Some(chosen_audio(&o.audio)), ..Default::default() };
+                    let remote = match sdes::accept_answer(self.cfg.srtp, call.srtp.as_ref(), o.crypto.as_ref()) {
+                        Ok(r) => r,
+                        Err(e) => return self.hangup(&id, now, media, &format!("the ACK's answer: {e}")),
+                    };
+                    let sdes = remote.as_ref().zip(call.srtp.as_ref()).map(|(r, ours)| ours.with_remote(r));
+                    if sdes.is_none() {
+                        call.srtp = None;
+                    }
+                    let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)), audio: Some(chosen_audio(&o.audio)), sdes, ..Default::default() };
                     let _ = media.update_leg(upd);
                     self.events.push(CallEvent::Codec { call: id.clone(), codec: o.audio.codec.to_string() });
                     call.offer = Some(o);
@@ -288,6 +317,22 @@ impl Endpoint {
             return self.too_brief(&msg, from, now);
         };
         let call = self.calls.get_mut(&call_id).expect("checked by the caller");
+        // SDES again (RFC 4568 §7.1.4): a new key of theirs rekeys the leg; dropping
+        // SRTP mid-call is refused.
+        let rekey = match offer.as_ref().map(|o| sdes::decide(self.cfg.srtp, o.savp, o.crypto.as_ref())).transpose() {
+            Err(_) | Ok(Some(None)) if call.srtp.is_some() => return self.respond(&msg, from, 488, None, now),
+            Err(_) => return self.respond(&msg, from, 488, None, now),
+            Ok(Some(Some(remote))) if call.offer.as_ref().and_then(|p| p.crypto.as_ref()) != Some(&remote) => {
+                let ours = match call.srtp.take() {
+                    Some(c) if c.suite == remote.suite => Crypto { tag: remote.tag, ..c },
+                    _ => Crypto::ours(remote.tag, remote.suite),
+                };
+                let keys = ours.with_remote(&remote);
+                call.srtp = Some(ours);
+                Some(keys)
+            }
+            Ok(_) => None,
+        };
         call.timer = timer;
         if let Some(o) = &offer {
             let held = o.direction != "sendrecv";
@@ -299,6 +344,7 @@ impl Endpoint {
                 remote: Some(SocketAddr::new(o.addr, o.port)).filter(|a| !a.ip().is_unspecified()),
                 muted: Some(held),
                 audio: recoded.then(|| chosen_audio(&o.audio)),
+                sdes: rekey,
                 ..Default::default()
             };
             let _ = media.update_leg(upd);
@@ -313,7 +359,7 @@ impl Endpoint {
         }
         call.sdp_version += 1;
         call.invite = msg.clone();
-        let body = local_sdp(call);
+        let body = local_sdp(call, self.cfg.srtp);
         let tag = call.local_tag.clone();
         let timer_headers: Vec<_> = call.timer.iter().flat_map(|t| t.headers()).collect();
         let transport = call.transport;
@@ -483,8 +529,16 @@ pub(super) fn chosen_audio(a: &sdp::AudioChoice) -> LegAudio {
 }
 
 /// Our SDP: the answer to the call's offer, or an offer of every codec (late offer).
-fn local_sdp(call: &Call) -> String {
-    let local = sdp::Local { session_id: call.session_id, version: call.sdp_version, addr: call.local_media.0, port: call.local_media.1, user: "mediad" };
+fn local_sdp(call: &Call, policy: sdes::Policy) -> String {
+    let local = sdp::Local {
+        session_id: call.session_id,
+        version: call.sdp_version,
+        addr: call.local_media.0,
+        port: call.local_media.1,
+        user: "mediad",
+        crypto: call.srtp.as_ref(),
+        savp: call.offer.as_ref().map_or(policy == sdes::Policy::Required, |o| o.savp),
+    };
     match &call.offer {
         Some(o) => sdp::answer(o, &local),
         None => sdp::offer(&local, sdp::ALL),

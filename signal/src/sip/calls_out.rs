@@ -9,6 +9,7 @@
 use super::calls_in::{chosen_audio, leg_spec, Call, State};
 use super::endpoint::{CallEvent, Endpoint, ALLOW};
 use super::message::Message;
+use super::sdes;
 use super::sdp;
 use super::transaction::{Retransmit, LINGER, T2};
 use super::trunks::RegisterMode;
@@ -50,6 +51,8 @@ pub(super) struct Outgoing {
     /// Held back until the trunk's registration (before-call mode) succeeds.
     pub(super) waits_for: Option<String>,
     pub(super) codecs: Vec<&'static str>,
+    /// SDES policy of this call (the trunk's, or calls-in's without a trunk).
+    pub(super) srtp: super::sdes::Policy,
 }
 
 impl Endpoint {
@@ -59,9 +62,9 @@ impl Endpoint {
             return Err("conference ids are 1-128 characters".into());
         }
         let (request_uri, to_addr, trunk) = self.route(d, now)?;
-        let (credentials, codecs, caller, register) = match trunk.and_then(|i| self.trunks.get(i)) {
-            Some(t) => (t.credentials.clone(), t.codecs.clone(), t.caller_id.clone(), (t.register == RegisterMode::BeforeCall).then(|| t.name.clone())),
-            None => (None, sdp::ALL.to_vec(), None, None),
+        let (credentials, codecs, caller, register, policy) = match trunk.and_then(|i| self.trunks.get(i)) {
+            Some(t) => (t.credentials.clone(), t.codecs.clone(), t.caller_id.clone(), (t.register == RegisterMode::BeforeCall).then(|| t.name.clone()), t.srtp),
+            None => (None, sdp::ALL.to_vec(), None, None, self.cfg.srtp),
         };
         media.ensure_room(&d.conference)?;
         let call_id = format!("{}@{}", self.token(), self.cfg.local.ip());
@@ -94,8 +97,17 @@ impl Endpoint {
             refreshing: None,
             reliable: None,
             transport: "UDP",
+            srtp: sdes::our_offer(policy),
         };
-        let local = sdp::Local { session_id, version: 1, addr: info.advertised_ip, port: info.rtp_port, user: "mediad" };
+        let local = sdp::Local {
+            session_id,
+            version: 1,
+            addr: info.advertised_ip,
+            port: info.rtp_port,
+            user: "mediad",
+            crypto: call.srtp.as_ref(),
+            savp: policy == sdes::Policy::Required,
+        };
         let mut invite = self.in_dialog("INVITE", &call, &call_id);
         invite.push("Contact", self.contact("UDP")).push("Allow", ALLOW).push("Content-Type", "application/sdp");
         invite.body = sdp::offer(&local, &codecs).into_bytes();
@@ -114,6 +126,7 @@ impl Endpoint {
             ack: None,
             waits_for: waits_for.clone(),
             codecs,
+            srtp: policy,
         });
         self.calls.insert(call_id.clone(), call);
         match waits_for {
@@ -208,7 +221,16 @@ impl Endpoint {
                 let Some(a) = answer else {
                     return self.hangup(&call_id, now, media, "no usable SDP in the answer");
                 };
-                let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(a.addr, a.port)), audio: Some(chosen_audio(&a.audio)), ..Default::default() };
+                let policy = call.out.as_ref().map_or(sdes::Policy::Off, |o| o.srtp);
+                let remote = match sdes::accept_answer(policy, call.srtp.as_ref(), a.crypto.as_ref()) {
+                    Ok(r) => r,
+                    Err(e) => return self.hangup(&call_id, now, media, &format!("the answer: {e}")),
+                };
+                let sdes = remote.as_ref().zip(call.srtp.as_ref()).map(|(r, ours)| ours.with_remote(r));
+                if sdes.is_none() {
+                    call.srtp = None;
+                }
+                let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(a.addr, a.port)), audio: Some(chosen_audio(&a.audio)), sdes, ..Default::default() };
                 if let Err(e) = media.update_leg(upd) {
                     tracing::warn!("SIP call {call_id}: leg update: {e}");
                 }

@@ -148,3 +148,30 @@ fn registrar_challenges_binds_and_calls_the_device_by_name() {
     ep.receive(&register("room1", 6, "0", Some(auth("s3cret-pw", &ch))), from, t0, &mut m);
     assert_eq!(codes(&sent(&mut ep)), [200]);
 }
+
+#[test]
+fn a_trunk_that_requires_srtp_offers_savp_and_hangs_up_on_a_plain_answer() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    ep.trunks[0].srtp = crate::sip::sdes::Policy::Required;
+    let pbx: SocketAddr = PBX.parse().unwrap();
+    // Keyed: the answer's key (same tag and suite) and ours go to the leg.
+    let call = ep.dial(&Dial { to: "84951234567".into(), conference: "12345".into(), trunk: None }, t0, &mut m).unwrap();
+    let inv = last_to(&mut ep, PBX);
+    let offer = String::from_utf8(inv.body.clone()).unwrap();
+    assert!(offer.contains("m=audio 50002 RTP/SAVP 8 0 101"), "{offer}");
+    let ours = offer.lines().find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:")).expect("our key").to_string();
+    let theirs = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+    let keyed = SDP.replace("RTP/AVP", "RTP/SAVP") + &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{theirs}\r\n");
+    ep.receive(&answer(&inv, 200, "OK", &[("Contact", "<sip:pbx@127.0.0.1:5070>".into())], &keyed), pbx, t0, &mut m);
+    let sdes = m.updated.last().unwrap().sdes.as_ref().expect("keys once answered");
+    assert_eq!((sdes.send_key.as_str(), sdes.recv_key.as_str()), (ours.as_str(), theirs));
+    assert!(ep.events.iter().any(|e| matches!(e, CallEvent::Answered { call: c, .. } if *c == call)));
+    // A plain answer: ACK, then BYE, the call ends with the reason.
+    ep.out.clear();
+    let call2 = ep.dial(&Dial { to: "84951234568".into(), conference: "12345".into(), trunk: None }, t0, &mut m).unwrap();
+    let inv = last_to(&mut ep, PBX);
+    ep.receive(&answer(&inv, 200, "OK", &[("Contact", "<sip:pbx@127.0.0.1:5070>".into())], SDP), pbx, t0, &mut m);
+    let methods: Vec<_> = ep.out.drain(..).filter_map(|(_, b)| Message::parse(&b).ok()?.method().map(str::to_string)).collect();
+    assert_eq!(methods, ["ACK", "BYE"]);
+    assert!(ep.events.iter().any(|e| matches!(e, CallEvent::Ended { call: c, cause, .. } if *c == call2 && cause.contains("SRTP is required"))), "{:?}", ep.events);
+}

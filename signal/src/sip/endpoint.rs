@@ -42,6 +42,8 @@ pub struct Config {
     /// Folder with the spoken prompts (`enter-pin.wav`, `wrong-pin.wav`, ...), as
     /// mediad reads them.
     pub prompts: PathBuf,
+    /// SDES-SRTP on calls in and on calls out without a trunk.
+    pub srtp: super::sdes::Policy,
 }
 
 /// What happened to a call: the event feed and the CDRs are made of these.

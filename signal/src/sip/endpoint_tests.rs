@@ -23,6 +23,7 @@ pub(super) fn endpoint(delay_ms: u64) -> Endpoint {
         digest: vec![crate::sip::digest::Algorithm::Sha256, crate::sip::digest::Algorithm::Md5],
         trunks,
         prompts: "/p".into(),
+        srtp: Default::default(),
     })
 }
 
@@ -361,4 +362,49 @@ fn reliable_ringing_when_the_phone_requires_100rel_and_420_for_unknown_extension
     let r = sent(&mut ep);
     assert_eq!(codes(&r), [200]);
     assert!(r[0].header("Supported").unwrap().contains("100rel"));
+}
+
+#[test]
+fn sdes_keys_go_to_the_leg_and_unusable_offers_get_488() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    let key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+    let savp = SDP.replace("RTP/AVP", "RTP/SAVP") + &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{key}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31\r\n");
+    ep.receive(&request("INVITE", "12345", "s1", 1, "z9hG4bKs1", "", &savp), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 180, 200]);
+    let answer = String::from_utf8(r[2].body.clone()).unwrap();
+    assert!(answer.contains("m=audio 50002 RTP/SAVP 0 101"), "{answer}");
+    let ours = answer.lines().find_map(|l| l.strip_prefix("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:")).expect("our key under the chosen tag");
+    let sdes = m.created[0].sdes.as_ref().expect("keys in leg.create");
+    assert_eq!((sdes.recv_key.as_str(), sdes.send_key.as_str()), (key, ours));
+    assert_ne!(ours, key);
+    // A re-INVITE with a new key of theirs rekeys the leg; ours stays.
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    ep.receive(&request("ACK", "12345", "s1", 1, "z9hG4bKs2", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    let key2 = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk";
+    let rekey = SDP.replace("RTP/AVP", "RTP/SAVP") + &format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{key2}\r\n");
+    ep.receive(&request("INVITE", "12345", "s1", 2, "z9hG4bKs3", &format!(";tag={tag}"), &rekey), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 200]);
+    let sdes = m.updated.last().unwrap().sdes.as_ref().expect("rekeyed");
+    assert_eq!((sdes.recv_key.as_str(), sdes.send_key.as_str()), (key2, ours));
+    // Dropping SRTP mid-call is refused.
+    ep.receive(&request("INVITE", "12345", "s1", 3, "z9hG4bKs4", &format!(";tag={tag}"), SDP), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [100, 488]);
+
+    // RTP/SAVP with only suites we lack: 488 and no leg.
+    let legs = m.created.len();
+    let bad = SDP.replace("RTP/AVP", "RTP/SAVP") + &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{key}\r\n");
+    ep.receive(&request("INVITE", "12345", "s2", 1, "z9hG4bKs5", "", &bad), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 488]);
+    assert!(r[1].header("Warning").unwrap().contains("crypto"), "{:?}", r[1].header("Warning"));
+    assert_eq!(m.created.len(), legs);
+    // Best effort: a key on RTP/AVP is taken, and the answer stays RTP/AVP.
+    let be = SDP.to_string() + &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n");
+    ep.receive(&request("INVITE", "12345", "s3", 1, "z9hG4bKs6", "", &be), from, t0, &mut m);
+    let r = sent(&mut ep);
+    let answer = String::from_utf8(r[2].body.clone()).unwrap();
+    assert!(answer.contains("RTP/AVP 0 101") && answer.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{answer}");
+    assert!(m.created.last().unwrap().sdes.is_some());
 }

@@ -1,5 +1,5 @@
 //! SIP in signal (RFC 3261), sans-IO: messages, URIs and the dial plan, SDP for
-//! audio, transaction timers, PIN entry, and the endpoint that turns calls into
+//! audio with SDES-SRTP keys, transaction timers, PIN entry, and the endpoint that turns calls into
 //! mediad legs in the conference's mixing room; the call log keeps events and CDRs.
 //! The socket and the threads live in `service.rs`.
 
@@ -16,6 +16,7 @@ pub mod message;
 pub mod pin;
 pub mod registrar;
 pub mod sdp;
+pub mod sdes;
 pub mod session_timer;
 pub mod service;
 pub mod transaction;

@@ -41,6 +41,10 @@ pub struct Offer {
     pub mlines: Vec<(String, String, String)>,
     /// Index of the audio m-line used.
     pub audio_index: usize,
+    /// The audio m-line is RTP/SAVP(F): SRTP or nothing.
+    pub savp: bool,
+    /// Its first `a=crypto` line mediad can use (RFC 4568).
+    pub crypto: Option<super::sdes::Crypto>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +72,7 @@ fn attr<'a>(attrs: &'a [sdp_types::Attribute], name: &str) -> Option<&'a str> {
 pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
     let s = sdp_types::Session::parse(sdp).map_err(|e| SdpError::Parse(e.to_string()))?;
     let mlines = s.medias.iter().map(|m| (m.media.clone(), m.proto.clone(), m.fmt.clone())).collect();
-    let (audio_index, m) = s.medias.iter().enumerate().find(|(_, m)| m.media == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP")).ok_or(SdpError::NoAudio)?;
+    let (audio_index, m) = s.medias.iter().enumerate().find(|(_, m)| m.media == "audio" && m.port != 0 && (m.proto.starts_with("RTP/AVP") || m.proto.starts_with("RTP/SAVP"))).ok_or(SdpError::NoAudio)?;
     let conn = m.connections.first().or(s.connection.as_ref()).ok_or(SdpError::Parse("no c= line".into()))?;
     let addr: IpAddr = conn.connection_address.split('/').next().unwrap_or("").parse().map_err(|_| SdpError::Parse("c= is not an IP address".into()))?;
     let rtpmap = |pt: u8| -> Option<(String, u32)> {
@@ -100,6 +104,7 @@ pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
         .to_string();
     // A held call (RFC 3264 §8.4) may also say c=0.0.0.0.
     let direction = if addr.is_unspecified() && direction == "sendrecv" { "sendonly".to_string() } else { direction };
+    let crypto = super::sdes::Crypto::choose(m.attributes.iter().filter(|a| a.attribute == "crypto").filter_map(|a| a.value.as_deref()));
     Ok(Offer {
         addr,
         port: m.port,
@@ -107,6 +112,8 @@ pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
         direction,
         mlines,
         audio_index,
+        savp: m.proto.starts_with("RTP/SAVP"),
+        crypto,
     })
 }
 
@@ -117,6 +124,10 @@ pub struct Local<'a> {
     pub addr: IpAddr,
     pub port: u16,
     pub user: &'a str,
+    /// Our `a=crypto` line, when the media is (or may be) SRTP.
+    pub crypto: Option<&'a super::sdes::Crypto>,
+    /// Our offers say RTP/SAVP (SRTP required) rather than RTP/AVP.
+    pub savp: bool,
 }
 
 /// The answer to `offer`: the chosen codec (and telephone-event) on the audio m-line,
@@ -145,6 +156,9 @@ pub fn answer(offer: &Offer, local: &Local) -> String {
             let _ = write!(s, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n");
         }
         let _ = write!(s, "a=ptime:{}\r\n", a.ptime);
+        if let Some(c) = local.crypto {
+            let _ = write!(s, "a=crypto:{}\r\n", c.attribute());
+        }
         let dir = match offer.direction.as_str() {
             "sendonly" => "recvonly",
             "recvonly" => "sendonly",
@@ -178,7 +192,8 @@ pub fn offer(local: &Local, codecs: &[&str]) -> String {
     let mut s = String::with_capacity(500);
     let _ = write!(s, "v=0\r\no={} {} {} IN {}\r\ns=mediad\r\nc=IN {}\r\nt=0 0\r\n", local.user, local.session_id, local.version, ip(local.addr), ip(local.addr));
     let pts: Vec<String> = codecs.iter().map(|c| offer_pt(c).to_string()).collect();
-    let _ = write!(s, "m=audio {} RTP/AVP {} {TE_PT}\r\n", local.port, pts.join(" "));
+    let profile = if local.savp { "RTP/SAVP" } else { "RTP/AVP" };
+    let _ = write!(s, "m=audio {} {profile} {} {TE_PT}\r\n", local.port, pts.join(" "));
     for c in codecs {
         let Some((_, enc, clock, _)) = CODECS.iter().find(|k| k.0 == *c) else { continue };
         let channels = if *c == "opus" { "/2" } else { "" };
@@ -188,6 +203,9 @@ pub fn offer(local: &Local, codecs: &[&str]) -> String {
         }
     }
     let _ = write!(s, "a=rtpmap:{TE_PT} telephone-event/8000\r\na=fmtp:{TE_PT} 0-16\r\na=ptime:20\r\na=sendrecv\r\n");
+    if let Some(c) = local.crypto {
+        let _ = write!(s, "a=crypto:{}\r\n", c.attribute());
+    }
     s
 }
 
@@ -208,7 +226,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         let o = parse_offer(SIPP_OFFER.as_bytes()).unwrap();
         assert_eq!((o.port, o.audio.pt, o.audio.codec, o.audio.telephone_event), (6000, 8, "pcma", Some(101)));
         assert_eq!(o.direction, "sendrecv");
-        let a = answer(&o, &Local { session_id: 7, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50002, user: "mediad" });
+        let a = answer(&o, &Local { session_id: 7, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50002, user: "mediad", crypto: None, savp: false });
         assert!(a.contains("m=audio 50002 RTP/AVP 8 101\r\n") && a.contains("a=rtpmap:8 PCMA/8000\r\n"), "{a}");
         assert!(a.contains("m=video 0 RTP/AVP 96\r\n") && a.contains("a=sendrecv"), "{a}");
         sdp_types::Session::parse(a.as_bytes()).expect("our answer parses");
@@ -219,7 +237,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         let held = SIPP_OFFER.replace("m=audio 6000 RTP/AVP 8 0 101", "m=audio 6000 RTP/AVP 18 0").replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
         let o = parse_offer(held.as_bytes()).unwrap();
         assert_eq!((o.audio.codec, o.audio.pt, o.direction.as_str()), ("g729", 18, "sendonly"));
-        let a = answer(&o, &Local { session_id: 1, version: 2, addr: "::1".parse().unwrap(), port: 50000, user: "m" });
+        let a = answer(&o, &Local { session_id: 1, version: 2, addr: "::1".parse().unwrap(), port: 50000, user: "m", crypto: None, savp: false });
         assert!(a.contains("a=recvonly") && a.contains("c=IN IP6 ::1") && a.contains("annexb=no"), "{a}");
         let none = SIPP_OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 3 97").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:97 iLBC/8000");
         assert_eq!(parse_offer(none.as_bytes()), Err(SdpError::NoCodec));
@@ -229,7 +247,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
 
     #[test]
     fn our_offer_parses_and_its_answer_picks_from_it() {
-        let local = Local { session_id: 3, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50010, user: "mediad" };
+        let local = Local { session_id: 3, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50010, user: "mediad", crypto: None, savp: false };
         let o = offer(&local, &known(&["G722".into(), "pcmu".into(), "speex".into(), "opus".into()]));
         assert!(o.contains("m=audio 50010 RTP/AVP 9 0 111 101\r\n") && o.contains("a=rtpmap:111 opus/48000/2\r\n"), "{o}");
         let parsed = parse_offer(o.as_bytes()).unwrap();

@@ -105,6 +105,8 @@ pub struct Trunk {
     pub register_interval_s: u64,
     /// mediad codec names, best first.
     pub codecs: Vec<&'static str>,
+    /// SDES-SRTP in our offers: off, best effort on RTP/AVP, or RTP/SAVP only.
+    pub srtp: super::sdes::Policy,
     pub caller_id: Option<String>,
     pub default: bool,
     rules: Vec<Rule>,
@@ -210,9 +212,7 @@ pub fn parse(text: &str) -> Result<Vec<Trunk>, String> {
         if t.transport != "udp" {
             return Err(ctx(format!("transport `{}`: only udp is served yet", t.transport)));
         }
-        if t.srtp != "off" {
-            return Err(ctx(format!("srtp `{}`: SDES-SRTP is not built yet; only off", t.srtp)));
-        }
+        let srtp = super::sdes::Policy::parse(&t.srtp).ok_or_else(|| ctx(format!("srtp `{}`: off, optional or required", t.srtp)))?;
         if t.register != RegisterMode::Off && t.register_interval_s < 30 {
             return Err(ctx("register_interval_s must be at least 30".into()));
         }
@@ -239,6 +239,7 @@ pub fn parse(text: &str) -> Result<Vec<Trunk>, String> {
             register: t.register,
             register_interval_s: t.register_interval_s,
             codecs,
+            srtp,
             caller_id: t.caller_id,
             default: t.default,
             rules,
