@@ -136,3 +136,47 @@ pub fn cdrs(http: u16) -> Vec<Value> {
 pub fn media_port() -> String {
     free_udp_port().to_string()
 }
+
+/// A baresip 1.0 (Debian) configuration folder in `dir/baresip`: headless (ALSA's null
+/// player), `tone` (a WAV) as the microphone, sndfile writing what it decodes
+/// (`dump-*-dec.wav`) into `dir`, SIP on `listen` (`127.0.0.1:<port>`); `extra` adds
+/// config lines (`sip_cafile`, modules: loaded before `account`, which needs e.g. the
+/// `srtp` module to read `mediaenc`), `account` is the accounts file's line.
+pub fn baresip_conf(dir: &TempDir, listen: &str, tone: &std::path::Path, extra: &str, account: &str) -> std::path::PathBuf {
+    let conf = dir.path("baresip");
+    std::fs::create_dir_all(&conf).unwrap();
+    let config = format!(
+        "poll_method epoll\nsip_listen {listen}\nnet_interface 127.0.0.1\naudio_source aufile,{}\naudio_player alsa,null\n\
+audio_alert aufile,/dev/null\nsnd_path {}\nmodule_path /usr/lib/baresip/modules\n{extra}module g711.so\nmodule aufile.so\n\
+module sndfile.so\nmodule alsa.so\nmodule uuid.so\nmodule account.so\nmodule menu.so\n",
+        tone.display(),
+        dir.0.display()
+    );
+    std::fs::write(conf.join("config"), config).unwrap();
+    std::fs::write(conf.join("accounts"), format!("{account}\n")).unwrap();
+    conf
+}
+
+/// A sine WAV (16-bit mono) for baresip's microphone or a prompt.
+pub fn tone_wav(path: &std::path::Path, hz: u32, rate: u32, seconds: u32) {
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={hz}:sample_rate={rate}:duration={seconds}"))
+        .args(["-ac", "1", "-c:a", "pcm_s16le"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success(), "ffmpeg made no WAV");
+}
+
+/// Wait until `log` (a baresip stdout file) contains `what`; its text either way.
+pub fn wait_log(log: &std::path::Path, what: &str, limit: Duration) -> String {
+    let end = Instant::now() + limit;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(what) || Instant::now() > end {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,7 +8,7 @@
 use control::*;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
-use system_tests::sip::{api, cdrs, events, media_port, options, signal_sip, sipp, sipp_ok, uac_digits, wait_event};
+use system_tests::sip::{api, baresip_conf, cdrs, events, media_port, options, signal_sip, sipp, sipp_ok, tone_wav, uac_digits, wait_event, wait_log};
 use system_tests::{free_udp_port, Mediad, TempDir};
 use serde_json::Value;
 
@@ -243,33 +243,11 @@ fn baresip_over_tls_with_sdes_srtp_both_ways_and_our_bye_on_its_connection() {
     let (cert, key) = (dir.path("srv.crt"), dir.path("srv.key"));
     let sig = signal_sip(&m, &["--sip-tls", &format!("127.0.0.1:{tls_port}"), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let (tone, prompt) = (dir.path("tone.wav"), dir.path("prompt.wav"));
-    for (hz, path) in [(660, &tone), (1000, &prompt)] {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={hz}:sample_rate=8000:duration=30"))
-            .args(["-ac", "1", "-c:a", "pcm_s16le"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    let conf = dir.path("baresip");
-    std::fs::create_dir_all(&conf).unwrap();
-    // sndfile writes what baresip decodes (dump-*-dec.wav) into snd_path.
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{}\nnet_interface 127.0.0.1\nsip_cafile {}\naudio_source aufile,{}\naudio_player alsa,null\n\
-audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule alsa.so\nmodule srtp.so\n\
-module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
-            system_tests::free_tcp_port(),
-            cert.display(),
-            tone.display(),
-            dir.0.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU;mediaenc=srtp-mand\n").unwrap();
+    tone_wav(&tone, 660, 8000, 30);
+    tone_wav(&prompt, 1000, 8000, 30);
+    let listen = format!("127.0.0.1:{}", system_tests::free_tcp_port());
+    let extra = format!("sip_cafile {}\nmodule srtp.so\n", cert.display());
+    let conf = baresip_conf(&dir, &listen, &tone, &extra, "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU;mediaenc=srtp-mand");
     let log = dir.path("baresip.log");
     let phone = system_tests::Proc::spawn(
         "baresip",
@@ -296,15 +274,7 @@ module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
     let call = answered["call"].as_str().unwrap().to_string();
     assert_eq!(api(sig.http, "DELETE", &format!("/api/v1/sip/calls/{}", call.replace('@', "%40")), None).0, 200);
     // Our BYE over TLS ends baresip's call (its log says so), well before its own -t.
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    let mut text = String::new();
-    while std::time::Instant::now() < end {
-        text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("terminated") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let text = wait_log(&log, "terminated", Duration::from_secs(10));
     // Its recording is whole once the call is over; then it may go.
     std::thread::sleep(Duration::from_millis(500));
     phone.signal(libc::SIGTERM);

@@ -7,7 +7,7 @@
 use control::*;
 use serde_json::json;
 use std::time::Duration;
-use system_tests::sip::{api, cdrs, media_port, signal_sip, sipp, sipp_ok, wait_event};
+use system_tests::sip::{api, baresip_conf, cdrs, media_port, signal_sip, sipp, sipp_ok, tone_wav, wait_event, wait_log};
 use system_tests::{free_udp_port, Mediad, TempDir};
 
 #[test]
@@ -129,4 +129,64 @@ fn a_room_system_registers_with_digest_and_is_called_by_name() {
     // An unknown name without a trunk is refused.
     let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "room9", "conference": "5555"})));
     assert_eq!(code, 409, "{v}");
+}
+
+/// A softphone we did not write registers and is called by its name: baresip 1.0
+/// (libre) answers Digest MD5 only, and gives up on a REGISTER whose 401 offers any
+/// algorithm it lacks ("Function not implemented"), so this registrar challenges with
+/// MD5 alone (`--sip-digest md5`). baresip answers by itself, its tone reaches the
+/// room, our BYE ends the call, and its un-REGISTER (Contact `;expires=0` next to a
+/// quoted `+sip.instance="<urn:..>"`) removes the binding.
+#[test]
+fn baresip_registers_and_is_called_by_name() {
+    let m = Mediad::start(1, "epoll", &[]);
+    let dir = TempDir::new("sip-baresip-reg");
+    let sig = signal_sip(&m, &["--sip-user", "room2=room2-secret", "--sip-digest", "md5"]);
+    let tone = dir.path("tone.wav");
+    tone_wav(&tone, 660, 8000, 30);
+    let port = system_tests::free_tcp_port();
+    let account = format!("<sip:room2@127.0.0.1:{}>;auth_pass=room2-secret;regint=60;answermode=auto;audio_codecs=PCMU", sig.sip);
+    let conf = baresip_conf(&dir, &format!("127.0.0.1:{port}"), &tone, "", &account);
+    let log = dir.path("baresip.log");
+    let phone = system_tests::Proc::spawn(
+        "baresip",
+        std::process::Command::new("baresip")
+            .arg("-f")
+            .arg(&conf)
+            .args(["-t", "40"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null()),
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let regs = loop {
+        let regs = api(sig.http, "GET", "/api/v1/sip/registrations", None).1;
+        if regs["registrations"][0]["name"] == "room2" || std::time::Instant::now() > end {
+            break regs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(regs["registrations"][0]["name"], "room2", "{regs}\n{text}");
+    assert_eq!(regs["registrations"][0]["address"], format!("127.0.0.1:{port}"), "its Contact");
+    let left = regs["registrations"][0]["expires_s"].as_u64().unwrap_or(0);
+    assert!((50..=60).contains(&left), "its asked 60 s granted, not more: {regs}");
+    let (code, v) = api(sig.http, "POST", "/api/v1/sip/calls", Some(&json!({"to": "room2", "conference": "7777"})));
+    assert_eq!(code, 201, "{v}");
+    let call = v["call"].as_str().unwrap().to_string();
+    wait_event(sig.http, Duration::from_secs(15), |e| e["event"] == "answered" && e["call"] == call.as_str());
+    std::thread::sleep(Duration::from_secs(2));
+    let legs: RoomStats = m.client().call(Op::StatsRoom { room: "7777".into() }).unwrap();
+    assert!(legs.legs.len() == 1 && legs.legs[0].rx_packets > 50, "baresip's tone reaches the room: {legs:?}");
+    let path = format!("/api/v1/sip/calls/{}", call.replace('@', "%40"));
+    assert_eq!(api(sig.http, "DELETE", &path, None).0, 200);
+    let text = wait_log(&log, "terminated", Duration::from_secs(10));
+    assert!(text.contains("terminated"), "our BYE ended baresip's call: {text}");
+    // On SIGTERM baresip un-registers (Expires 0): the binding goes.
+    phone.signal(libc::SIGTERM);
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while api(sig.http, "GET", "/api/v1/sip/registrations", None).1["registrations"] != json!([]) && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(api(sig.http, "GET", "/api/v1/sip/registrations", None).1["registrations"], json!([]), "un-registered");
 }

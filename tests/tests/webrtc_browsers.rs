@@ -455,20 +455,7 @@ fn baresip_dials_in_and_it_and_the_browser_hear_each_other() {
     tone(&phone_tone, 660, 8_000);
     // baresip 1.0 as Debian ships it: aufile plays the WAV, sndfile writes what it
     // decodes (dump-*-dec.wav), no registration (regint=0), PCMU only.
-    let conf = dir.path("baresip");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:5070\nnet_interface 127.0.0.1\naudio_source aufile,{}\naudio_player alsa,null\n\
-audio_alert aufile,/dev/null\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nmodule alsa.so\n\
-module uuid.so\nmodule account.so\nmodule menu.so\nsnd_path {}\n",
-            phone_tone.display(),
-            dir.0.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(conf.join("accounts"), "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
+    let conf = system_tests::sip::baresip_conf(&dir, "127.0.0.1:5070", &phone_tone, "", "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU");
     let log = std::fs::File::create(dir.path("baresip.log")).unwrap();
     let mut phone = Proc::spawn(
         "baresip",

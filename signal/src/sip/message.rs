@@ -345,19 +345,69 @@ pub fn split_list(v: &str) -> Vec<&str> {
 /// A `;name=value` parameter of a header value (after any `<...>`), case-insensitive
 /// name; a flag parameter (`;lr`) gives "".
 pub fn param<'a>(v: &'a str, name: &str) -> Option<&'a str> {
-    let after = match v.rfind('>') {
-        Some(i) => &v[i + 1..],
-        None => v,
-    };
-    after.split(';').skip(1).find_map(|p| {
+    // Header parameters follow the name-addr's closing `>`; a quoted display name or a
+    // quoted parameter value may hold `<`, `>` or `;` (`+sip.instance="<urn:uuid:..>"`
+    // from baresip, RFC 5626), so quotes are skipped, not searched.
+    let (mut quoted, mut escaped, mut angle, mut start) = (false, false, false, 0);
+    for (i, c) in v.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted && !angle => angle = true,
+            '>' if !quoted && angle => {
+                start = i + 1;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut rest = &v[start..];
+    let mut first = true;
+    while !rest.is_empty() {
+        let end = unquoted_find(rest, ';').unwrap_or(rest.len());
+        let p = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        if std::mem::take(&mut first) {
+            continue; // the URI (or what precedes the first `;`)
+        }
         let (k, val) = p.split_once('=').unwrap_or((p, ""));
-        k.trim().eq_ignore_ascii_case(name).then(|| val.trim().trim_matches('"'))
-    })
+        if k.trim().eq_ignore_ascii_case(name) {
+            return Some(val.trim().trim_matches('"'));
+        }
+    }
+    None
+}
+
+/// Byte index of the first `c` outside double quotes.
+fn unquoted_find(s: &str, c: char) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, ch) in s.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if ch == c && !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_after_quoted_angle_brackets() {
+        let c = r#"<sip:room1-0x1@127.0.0.1:15070>;expires=60;+sip.instance="<urn:uuid:9d14>""#;
+        assert_eq!((param(c, "expires"), param(c, "+sip.instance")), (Some("60"), Some("<urn:uuid:9d14>")));
+        let c = r#""A <b>; \"c\"" <sip:x@h;lr>;tag=7;q="0;5""#;
+        assert_eq!((param(c, "tag"), param(c, "lr"), param(c, "q")), (Some("7"), None, Some("0;5")));
+        assert_eq!(param("sip:x@h;tag=1", "tag"), Some("1"), "addr-spec: parameters after the URI");
+        assert_eq!(param("SIP/2.0/UDP h;branch=z9hG4bK1;rport", "rport"), Some(""));
+        assert_eq!(param("<sip:x@h", "tag"), None, "unterminated: none");
+    }
 
     #[test]
     fn folding_compact_forms_and_round_trip() {
