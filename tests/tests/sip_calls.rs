@@ -164,9 +164,25 @@ fn hold_and_resume_by_reinvite_and_bye_from_our_side() {
     assert!(legs.iter().all(|l| !l.muted), "resumed: mixed again: {legs:?}");
     sipp_ok(&mut h, &dir, "hold").unwrap();
 
-    // A phone that stays until we hang it up through the API.
+    // A phone that stays until we hang it up through the API, behind a proxy that
+    // Record-Routes (sipp plays it): the 200 carries the Record-Route, our BYE the Route
+    // (sipp's check_it fails the call otherwise).
     let stay = dir.path("stay.xml");
-    std::fs::write(&stay, uac_digits("", include_str!("../sipp/end_their_bye.xml"))).unwrap();
+    let proxied = uac_digits("", include_str!("../sipp/end_their_bye.xml"))
+        .replacen("Max-Forwards: 70\n", "Max-Forwards: 70\nRecord-Route: <sip:[local_ip]:[local_port];lr;proxy=sipp>\n", 1)
+        .replacen(
+            "<recv response=\"200\" rtd=\"true\"/>",
+            "<recv response=\"200\" rtd=\"true\"><action><ereg regexp=\"proxy=sipp\" search_in=\"hdr\" header=\"Record-Route:\" check_it=\"true\" assign_to=\"rr\"/></action></recv>",
+            1,
+        )
+        .replacen(
+            "<recv request=\"BYE\" timeout=\"60000\"/>",
+            "<recv request=\"BYE\" timeout=\"60000\"><action><ereg regexp=\"proxy=sipp\" search_in=\"hdr\" header=\"Route:\" check_it=\"true\" assign_to=\"route\"/></action></recv>",
+            1,
+        )
+        .replacen("</scenario>", "<Reference variables=\"rr,route\"/>\n</scenario>", 1);
+    assert!(proxied.contains("Record-Route: <sip") && proxied.contains("header=\"Route:\""), "the scenario was rewritten");
+    std::fs::write(&stay, proxied).unwrap();
     let mut s = sipp(&dir, "stay", &["-sf", stay.to_str().unwrap(), "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &target]);
     wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered" && e["call"] != held["call"]);
     let call = active_call(sig.http);

@@ -62,6 +62,14 @@ pub(super) struct Call {
     pub(super) reliable: Option<Reliable>,
     /// Our SDES key (RFC 4568) while the media is SRTP, or while our offer proposes it.
     pub(super) srtp: Option<Crypto>,
+    /// The dialog's route set (RFC 3261 §12.1): the proxies that Record-Routed, in the
+    /// order our requests pass them; each becomes a Route header of those requests.
+    pub(super) route: Vec<String>,
+}
+
+/// Every Record-Route entry of `msg`, top first (header lines may hold several).
+pub(super) fn record_route(msg: &Message) -> Vec<String> {
+    msg.header_lines("Record-Route").into_iter().flat_map(super::message::split_list).map(str::to_string).collect()
 }
 
 pub(super) struct Reliable {
@@ -212,6 +220,7 @@ impl Endpoint {
         let remote_target = msg.header("Contact").and_then(NameAddr::parse).map(|n| n.uri.to_string()).unwrap_or_else(|| format!("sip:{from}"));
         let session_id = self.session_id();
         let transport = super::endpoint::via_transport(&msg);
+        let route = record_route(&msg);
         let call = Call {
             state: State::Ringing(now + self.cfg.answer_delay),
             peer: from,
@@ -235,6 +244,7 @@ impl Endpoint {
             refreshing: None,
             reliable,
             srtp,
+            route,
             transport,
         };
         self.legs.insert(info.leg, call_id.clone());
@@ -487,6 +497,9 @@ impl Endpoint {
             .push("To", call.remote_uri.clone())
             .push("Call-ID", call_id)
             .push("CSeq", format!("{} {method}", call.cseq));
+        for r in &call.route {
+            m.push("Route", r.clone());
+        }
         m
     }
 }

@@ -98,6 +98,7 @@ impl Endpoint {
             reliable: None,
             transport: "UDP",
             srtp: sdes::our_offer(policy),
+            route: Vec::new(),
         };
         let local = sdp::Local {
             session_id,
@@ -212,6 +213,12 @@ impl Endpoint {
                 }
                 call.state = State::Confirmed;
                 out.retrans = None;
+                // The route set, our side first (RFC 3261 §12.1.2); a loose router at
+                // its head is where the dialog's requests go from now on.
+                call.route = super::calls_in::record_route(msg).into_iter().rev().collect();
+                if let Some(hop) = call.route.first().and_then(|r| loose_hop(r)) {
+                    call.peer = hop;
+                }
                 let ack = self.in_dialog_ack(&call_id);
                 let Some(call) = self.calls.get_mut(&call_id) else { return };
                 let peer = call.peer;
@@ -353,4 +360,13 @@ fn failure_ack(invite: &Message, resp: &Message) -> Message {
         }
     }
     ack
+}
+
+/// The address of a loose-routing proxy's Route entry (`<sip:10.0.0.1:5060;lr>`);
+/// none for a strict router or a host name.
+fn loose_hop(route: &str) -> Option<SocketAddr> {
+    let na = NameAddr::parse(route)?;
+    let lr = na.uri.params.iter().any(|(k, _)| k.eq_ignore_ascii_case("lr"));
+    let ip = na.uri.host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().ok()?;
+    lr.then(|| SocketAddr::new(ip, na.uri.port.unwrap_or(5060)))
 }

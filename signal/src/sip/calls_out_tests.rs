@@ -175,3 +175,20 @@ fn a_trunk_that_requires_srtp_offers_savp_and_hangs_up_on_a_plain_answer() {
     assert_eq!(methods, ["ACK", "BYE"]);
     assert!(ep.events.iter().any(|e| matches!(e, CallEvent::Ended { call: c, cause, .. } if *c == call2 && cause.contains("SRTP is required"))), "{:?}", ep.events);
 }
+
+#[test]
+fn a_record_routed_answer_sends_our_ack_and_bye_through_the_proxies() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let pbx: SocketAddr = PBX.parse().unwrap();
+    let call = ep.dial(&Dial { to: "84951234567".into(), conference: "12345".into(), trunk: None }, t0, &mut m).unwrap();
+    let inv = last_to(&mut ep, PBX);
+    let rr = [("Record-Route", "<sip:10.0.0.2;lr>".to_string()), ("Record-Route", "<sip:127.0.0.1:5080;lr>".to_string()), ("Contact", "<sip:pbx@10.9.9.9:5070>".into())];
+    ep.receive(&answer(&inv, 200, "OK", &rr, SDP), pbx, t0, &mut m);
+    let ack = last_to(&mut ep, "127.0.0.1:5080");
+    assert_eq!(ack.method(), Some("ACK"));
+    assert_eq!(ack.header_lines("Route"), ["<sip:127.0.0.1:5080;lr>", "<sip:10.0.0.2;lr>"], "reversed: our side first");
+    assert_eq!(ack.uri(), Some("sip:pbx@10.9.9.9:5070"));
+    ep.hangup(&call, t0, &mut m, "operator");
+    let bye = last_to(&mut ep, "127.0.0.1:5080");
+    assert_eq!((bye.method(), bye.header_lines("Route").len()), (Some("BYE"), 2));
+}

@@ -13,7 +13,7 @@
 
 use super::call_log::Qos;
 use super::calls_in::Call;
-use super::message::{Message, ParseError, StartLine};
+use super::message::{param, Message, ParseError, StartLine};
 use super::transaction::{Retransmit, LINGER};
 use crate::webrtc::conference::MediaOps;
 use control::LegId;
@@ -187,6 +187,13 @@ impl Endpoint {
                 top = format!("{top}={}", from.port());
             }
             via.1 = format!("{top};received={}{rest}", from.ip());
+        }
+        // Proxies that asked to stay in the dialog's path find themselves in the
+        // responses that set it up (RFC 3261 §12.1.1).
+        if req.method() == Some("INVITE") && (101..300).contains(&code) && req.header("To").and_then(|t| param(t, "tag")).is_none() {
+            for rr in req.header_lines("Record-Route") {
+                r.push("Record-Route", rr);
+            }
         }
         r
     }

@@ -408,3 +408,27 @@ fn sdes_keys_go_to_the_leg_and_unusable_offers_get_488() {
     assert!(answer.contains("RTP/AVP 0 101") && answer.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{answer}");
     assert!(m.created.last().unwrap().sdes.is_some());
 }
+
+#[test]
+fn record_route_is_echoed_and_routes_our_requests() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    let invite = String::from_utf8(request("INVITE", "12345", "rr1", 1, "z9hG4bKr1", "", SDP)).unwrap();
+    let invite = invite.replacen("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRecord-Route: <sip:10.0.0.1;lr>, \"edge, west\" <sip:10.0.0.2:5070;lr>\r\nRecord-Route: <sip:10.0.0.3;lr>\r\n", 1);
+    ep.receive(invite.as_bytes(), from, t0, &mut m);
+    let r = sent(&mut ep);
+    assert_eq!(codes(&r), [100, 180, 200]);
+    assert!(r[0].header("Record-Route").is_none(), "not in the 100");
+    for resp in &r[1..] {
+        assert_eq!(resp.header_lines("Record-Route"), ["<sip:10.0.0.1;lr>, \"edge, west\" <sip:10.0.0.2:5070;lr>", "<sip:10.0.0.3;lr>"]);
+    }
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    ep.receive(&request("ACK", "12345", "rr1", 1, "z9hG4bKr2", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    ep.hangup("rr1", t0, &mut m, "operator");
+    let (to, bye) = ep.out.pop().unwrap();
+    let bye = Message::parse(&bye).unwrap();
+    assert_eq!(to, from, "sent where the dialog's requests came from");
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.header_lines("Route"), ["<sip:10.0.0.1;lr>", "\"edge, west\" <sip:10.0.0.2:5070;lr>", "<sip:10.0.0.3;lr>"], "the route set in order");
+    assert_eq!(bye.uri(), Some("sip:ann@10.0.0.9:6060"), "the remote target stays the Request-URI (loose routing)");
+}
