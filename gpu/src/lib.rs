@@ -1,11 +1,31 @@
 //! Composition of YUV 4:2:0 frames into layouts. This is the CPU reference: the
 //! arithmetic a GPU compute shader must reproduce within one code value per sample
-//! (fixed-point bilinear with 8 fractional bits, round half up). The Vulkan path and
-//! layouts-as-data arrive with the video MCU; tests will compare both on random frames.
+//! (fixed-point bilinear with 8 fractional bits, round half up). Layouts are data
+//! (`layout`: TOML files in `layouts/`); `compose` draws one layout's tiles. The Vulkan
+//! path comes next; tests will compare both on random frames.
 
+pub mod compose;
+pub mod layout;
 pub mod plane;
 
+pub use compose::{compose, fit, TileContent};
+pub use layout::{Fit, Layout, Library};
 pub use plane::{Plane, Rect};
+
+/// One colour as 8-bit Y'CbCr (BT.601, limited range: what the codecs carry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yuv(pub u8, pub u8, pub u8);
+
+impl Yuv {
+    /// BT.601 limited-range conversion in integers (the usual 8-bit approximation).
+    pub fn from_rgb(r: u8, g: u8, b: u8) -> Yuv {
+        let (r, g, b) = (r as i32, g as i32, b as i32);
+        let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
+        let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+        let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+        Yuv(y as u8, u as u8, v as u8)
+    }
+}
 
 /// A frame in I420 layout: full-resolution luma, half-resolution chroma.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +51,24 @@ impl Frame {
 
     /// Scale `src` into `dst_rect` of this frame (luma rect; chroma uses half of it).
     pub fn place(&mut self, src: &Frame, r: Rect) {
-        assert!(r.x.is_multiple_of(2) && r.y.is_multiple_of(2) && r.w.is_multiple_of(2) && r.h.is_multiple_of(2), "tiles sit on even coordinates");
-        self.y.scale_into(&src.y, r);
-        let c = Rect { x: r.x / 2, y: r.y / 2, w: r.w / 2, h: r.h / 2 };
-        self.u.scale_into(&src.u, c);
-        self.v.scale_into(&src.v, c);
+        self.place_rect(src, Rect { x: 0, y: 0, w: src.width(), h: src.height() }, r);
+    }
+
+    /// Scale rectangle `s` of `src` (a crop) into rectangle `r` of this frame; both
+    /// on even coordinates so that chroma takes exactly half.
+    pub fn place_rect(&mut self, src: &Frame, s: Rect, r: Rect) {
+        assert!(r.is_even() && s.is_even(), "tiles sit on even coordinates");
+        self.y.scale_rect_into(&src.y, s, r);
+        self.u.scale_rect_into(&src.u, s.half(), r.half());
+        self.v.scale_rect_into(&src.v, s.half(), r.half());
+    }
+
+    /// Paint `r` (even coordinates) with one colour.
+    pub fn fill(&mut self, r: Rect, c: Yuv) {
+        assert!(r.is_even(), "fills sit on even coordinates");
+        self.y.fill(r, c.0);
+        self.u.fill(r.half(), c.1);
+        self.v.fill(r.half(), c.2);
     }
 }
 

@@ -8,6 +8,17 @@ pub struct Rect {
     pub h: usize,
 }
 
+impl Rect {
+    pub fn is_even(&self) -> bool {
+        (self.x | self.y | self.w | self.h) & 1 == 0
+    }
+
+    /// The same rectangle on a half-resolution (chroma) plane.
+    pub fn half(&self) -> Rect {
+        Rect { x: self.x / 2, y: self.y / 2, w: self.w / 2, h: self.h / 2 }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plane {
     pub width: usize,
@@ -40,23 +51,36 @@ impl Plane {
 
     /// Bilinear scale of all of `src` into rectangle `r` of this plane.
     pub fn scale_into(&mut self, src: &Plane, r: Rect) {
+        self.scale_rect_into(src, Rect { x: 0, y: 0, w: src.width, h: src.height }, r);
+    }
+
+    /// Bilinear scale of rectangle `s` of `src` (a crop) into rectangle `r` of this
+    /// plane; samples outside `s` are never read.
+    pub fn scale_rect_into(&mut self, src: &Plane, s: Rect, r: Rect) {
         assert!(r.x + r.w <= self.width && r.y + r.h <= self.height, "tile {r:?} outside the plane");
-        assert!(src.width > 0 && src.height > 0);
+        assert!(s.w > 0 && s.h > 0 && s.x + s.w <= src.width && s.y + s.h <= src.height, "source {s:?} outside the picture");
         for dy in 0..r.h {
-            let sy = Self::source_pos(dy, src.height, r.h);
+            let sy = Self::source_pos(dy, s.h, r.h);
             let (y0, fy) = ((sy >> FRAC) as usize, sy & (ONE - 1));
-            let y1 = (y0 + 1).min(src.height - 1);
+            let (y0, y1) = (s.y + y0, s.y + (y0 + 1).min(s.h - 1));
             let row = (r.y + dy) * self.width + r.x;
             for dx in 0..r.w {
-                let sx = Self::source_pos(dx, src.width, r.w);
+                let sx = Self::source_pos(dx, s.w, r.w);
                 let (x0, fx) = ((sx >> FRAC) as usize, sx & (ONE - 1));
-                let x1 = (x0 + 1).min(src.width - 1);
+                let (x0, x1) = (s.x + x0, s.x + (x0 + 1).min(s.w - 1));
                 let p = |x: usize, y: usize| src.data[y * src.width + x] as u32;
                 let top = p(x0, y0) * (ONE - fx) + p(x1, y0) * fx;
                 let bottom = p(x0, y1) * (ONE - fx) + p(x1, y1) * fx;
                 let v = (top * (ONE - fy) + bottom * fy + (1 << (2 * FRAC - 1))) >> (2 * FRAC);
                 self.data[row + dx] = v as u8;
             }
+        }
+    }
+
+    /// Set every sample of `r` to `v`.
+    pub fn fill(&mut self, r: Rect, v: u8) {
+        for y in r.y..r.y + r.h {
+            self.data[y * self.width + r.x..y * self.width + r.x + r.w].fill(v);
         }
     }
 }
