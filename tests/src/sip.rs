@@ -157,6 +157,13 @@ module sndfile.so\nmodule alsa.so\nmodule uuid.so\nmodule account.so\nmodule men
     conf
 }
 
+/// baresip with the configuration folder `conf` and `args`, stdout to `log`.
+pub fn baresip(conf: &std::path::Path, args: &[&str], log: &std::path::Path) -> Proc {
+    let mut cmd = Command::new("baresip");
+    cmd.arg("-f").arg(conf).args(args).stdin(Stdio::null()).stdout(std::fs::File::create(log).unwrap()).stderr(Stdio::null());
+    Proc::spawn("baresip", &mut cmd)
+}
+
 /// A sine WAV (16-bit mono) for baresip's microphone or a prompt.
 pub fn tone_wav(path: &std::path::Path, hz: u32, rate: u32, seconds: u32) {
     let ok = Command::new("ffmpeg")

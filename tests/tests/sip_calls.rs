@@ -8,7 +8,7 @@
 use control::*;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
-use system_tests::sip::{api, baresip_conf, cdrs, events, media_port, options, signal_sip, sipp, sipp_ok, tone_wav, uac_digits, wait_event, wait_log};
+use system_tests::sip::{api, baresip, baresip_conf, cdrs, events, media_port, options, signal_sip, sipp, sipp_ok, tone_wav, uac_digits, wait_event, wait_log};
 use system_tests::{free_udp_port, Mediad, TempDir};
 use serde_json::Value;
 
@@ -219,7 +219,8 @@ fn a_phone_over_tcp_is_answered_and_gets_our_bye_on_its_connection() {
     let xml = dir.path("tcp.xml");
     std::fs::write(&xml, uac_digits("1", include_str!("../sipp/end_their_bye.xml"))).unwrap();
     // -t t1: one TCP connection for the call; sipp's Via says TCP.
-    let mut p = sipp(&dir, "tcp", &["-sf", xml.to_str().unwrap(), "-t", "t1", "-s", "0012345", "-p", &free_udp_port().to_string(), "-mp", &media_port(), &format!("127.0.0.1:{}", sig.sip)]);
+    // Its local port must be free for TCP too (a port free only for UDP failed once).
+    let mut p = sipp(&dir, "tcp", &["-sf", xml.to_str().unwrap(), "-t", "t1", "-s", "0012345", "-p", &system_tests::free_udp_tcp_port().to_string(), "-mp", &media_port(), &format!("127.0.0.1:{}", sig.sip)]);
     let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered");
     let call = answered["call"].as_str().unwrap().to_string();
     wait_event(sig.http, Duration::from_secs(10), |e| e["event"] == "dtmf" && e["digit"] == "1");
@@ -265,16 +266,7 @@ fn baresip_over_tls_with_sdes_srtp_both_ways_and_our_bye_on_its_connection() {
     let extra = format!("sip_cafile {}\nmodule srtp.so\n", cert.display());
     let conf = baresip_conf(&dir, &listen, &tone, &extra, "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU;mediaenc=srtp-mand");
     let log = dir.path("baresip.log");
-    let phone = system_tests::Proc::spawn(
-        "baresip",
-        std::process::Command::new("baresip")
-            .arg("-f")
-            .arg(&conf)
-            .args(["-e", &format!("/dial sip:0012345@127.0.0.1:{tls_port};transport=tls"), "-t", "30"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::process::Stdio::null()),
-    );
+    let phone = baresip(&conf, &["-e", &format!("/dial sip:0012345@127.0.0.1:{tls_port};transport=tls"), "-t", "30"], &log);
     let answered = wait_event(sig.http, Duration::from_secs(20), |e| e["event"] == "answered");
     let mut c = m.client();
     let leg = answered["leg"].as_u64().expect("the call's leg");

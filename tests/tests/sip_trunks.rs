@@ -7,7 +7,7 @@
 use control::*;
 use serde_json::json;
 use std::time::Duration;
-use system_tests::sip::{api, baresip_conf, cdrs, media_port, signal_sip, sipp, sipp_ok, tone_wav, wait_event, wait_log};
+use system_tests::sip::{api, baresip, baresip_conf, cdrs, media_port, signal_sip, sipp, sipp_ok, tone_wav, wait_event, wait_log};
 use system_tests::{free_udp_port, Mediad, TempDir};
 
 #[test]
@@ -148,16 +148,7 @@ fn baresip_registers_and_is_called_by_name() {
     let account = format!("<sip:room2@127.0.0.1:{}>;auth_pass=room2-secret;regint=60;answermode=auto;audio_codecs=PCMU", sig.sip);
     let conf = baresip_conf(&dir, &format!("127.0.0.1:{port}"), &tone, "", &account);
     let log = dir.path("baresip.log");
-    let phone = system_tests::Proc::spawn(
-        "baresip",
-        std::process::Command::new("baresip")
-            .arg("-f")
-            .arg(&conf)
-            .args(["-t", "40"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::process::Stdio::null()),
-    );
+    let phone = baresip(&conf, &["-t", "40"], &log);
     let end = std::time::Instant::now() + Duration::from_secs(10);
     let regs = loop {
         let regs = api(sig.http, "GET", "/api/v1/sip/registrations", None).1;

@@ -293,15 +293,10 @@ impl Endpoint {
         if call.offer.is_none() {
             match sdp::parse_offer(&msg.body) {
                 Ok(o) => {
-                    let remote = match sdes::accept_answer(self.cfg.srtp, call.srtp.as_ref(), o.crypto.as_ref()) {
-                        Ok(r) => r,
+                    let upd = match answer_update(call, &o, self.cfg.srtp) {
+                        Ok(u) => u,
                         Err(e) => return self.hangup(&id, now, media, &format!("the ACK's answer: {e}")),
                     };
-                    let sdes = remote.as_ref().zip(call.srtp.as_ref()).map(|(r, ours)| ours.with_remote(r));
-                    if sdes.is_none() {
-                        call.srtp = None;
-                    }
-                    let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(o.addr, o.port)), audio: Some(chosen_audio(&o.audio)), sdes, ..Default::default() };
                     let _ = media.update_leg(upd);
                     self.events.push(CallEvent::Codec { call: id.clone(), codec: o.audio.codec.to_string() });
                     call.offer = Some(o);
@@ -534,6 +529,18 @@ pub(super) fn leg_spec(chosen: Option<&sdp::AudioChoice>, offered: &[&str], remo
         }),
         ..Default::default()
     }
+}
+
+/// The leg update for an answer `a` to our offer: its address and codec, and the SDES
+/// keys when it took our crypto (a plain answer drops `call.srtp`); Err when its
+/// security does not fit `policy`.
+pub(super) fn answer_update(call: &mut Call, a: &Offer, policy: sdes::Policy) -> Result<LegUpdate, sdes::Refusal> {
+    let remote = sdes::accept_answer(policy, call.srtp.as_ref(), a.crypto.as_ref())?;
+    let sdes = remote.as_ref().zip(call.srtp.as_ref()).map(|(r, ours)| ours.with_remote(r));
+    if sdes.is_none() {
+        call.srtp = None;
+    }
+    Ok(LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(a.addr, a.port)), audio: Some(chosen_audio(&a.audio)), sdes, ..Default::default() })
 }
 
 /// The leg's audio once an answer chose `a` (a leg made ready for several codecs).

@@ -6,7 +6,7 @@
 //! `RING_LIMIT` is CANCELled. Trunk registrations (permanent or before each call)
 //! live in `trunk_register.rs`.
 
-use super::calls_in::{chosen_audio, leg_spec, Call, State};
+use super::calls_in::{answer_update, leg_spec, Call, State};
 use super::endpoint::{CallEvent, Endpoint, ALLOW};
 use super::message::Message;
 use super::sdes;
@@ -15,7 +15,6 @@ use super::transaction::{Retransmit, LINGER, T2};
 use super::trunks::RegisterMode;
 use super::uri::{NameAddr, Uri};
 use crate::webrtc::conference::MediaOps;
-use control::LegUpdate;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -229,15 +228,10 @@ impl Endpoint {
                     return self.hangup(&call_id, now, media, "no usable SDP in the answer");
                 };
                 let policy = call.out.as_ref().map_or(sdes::Policy::Off, |o| o.srtp);
-                let remote = match sdes::accept_answer(policy, call.srtp.as_ref(), a.crypto.as_ref()) {
-                    Ok(r) => r,
+                let upd = match answer_update(call, &a, policy) {
+                    Ok(u) => u,
                     Err(e) => return self.hangup(&call_id, now, media, &format!("the answer: {e}")),
                 };
-                let sdes = remote.as_ref().zip(call.srtp.as_ref()).map(|(r, ours)| ours.with_remote(r));
-                if sdes.is_none() {
-                    call.srtp = None;
-                }
-                let upd = LegUpdate { leg: call.leg, remote: Some(SocketAddr::new(a.addr, a.port)), audio: Some(chosen_audio(&a.audio)), sdes, ..Default::default() };
                 if let Err(e) = media.update_leg(upd) {
                     tracing::warn!("SIP call {call_id}: leg update: {e}");
                 }
