@@ -67,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
         digest: vec![signal::sip::digest::Algorithm::Sha256, signal::sip::digest::Algorithm::Md5],
         trunks: vec![],
         prompts: "/nonexistent".into(),
+        // SRTP offered or not, every SDES path is open.
+        srtp: signal::sip::sdes::Policy::Optional,
     };
     let mut ep = Endpoint::new(cfg);
     let (mut media, now) = (NoMedia(0), Instant::now());
