@@ -282,12 +282,6 @@ impl Daemon {
         if let Some(w) = &spec.webrtc {
             check_webrtc_remote(w)?;
         }
-        if let Some(k) = &spec.sdes {
-            if spec.webrtc.is_some() {
-                return Err(ErrorBody::new(ErrorCode::BadRequest, "sdes: a WebRTC leg is keyed by DTLS"));
-            }
-            crate::srtp::SrtpPair::from_sdes(k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("sdes: {e}")))?;
-        }
         let core = match spec.core {
             Some(c) if c >= self.workers.len() => {
                 return Err(ErrorBody::new(ErrorCode::Unsupported, format!("core {c} does not exist (workers: {})", self.workers.len())))

@@ -11,7 +11,7 @@
 //! resend ours; the final flight (ChangeCipherSpec/Finished) is ours, and a client
 //! that misses it retransmits its Finished, which we answer the same way.
 
-use crate::srtp::{GcmContext, MasterKey, SrtpContext, SrtpSession};
+use crate::srtp::SrtpSession;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKeyRef, Private};
 use openssl::ssl::{HandshakeError, MidHandshakeSslStream, Ssl, SslContext, SslMethod, SslStream, SslVerifyMode};
@@ -247,14 +247,7 @@ fn keys(s: &SslStream<Datagrams>, role: Role) -> Result<Keys, DtlsError> {
     let (client_key, rest) = m.split_at(16);
     let (server_key, rest) = rest.split_at(16);
     let (client_salt, server_salt) = rest.split_at(salt_len);
-    let session = |key: &[u8], salt: &[u8]| -> SrtpSession {
-        let key: [u8; 16] = key.try_into().expect("16 bytes");
-        if salt_len == 12 {
-            SrtpSession::Gcm(Box::new(GcmContext::new(key, salt.try_into().expect("12 bytes"))))
-        } else {
-            SrtpSession::AesCm(Box::new(SrtpContext::new(&MasterKey { key, salt: salt.try_into().expect("14 bytes") })))
-        }
-    };
+    let session = |key: &[u8], salt: &[u8]| SrtpSession::from_key_salt(key.try_into().expect("16 bytes"), salt).expect("salt length of a known profile");
     let (client, server) = (session(client_key, client_salt), session(server_key, server_salt));
     let (outbound, inbound) = match role {
         Role::Client => (client, server),

@@ -153,10 +153,14 @@ impl Leg {
         if self.webrtc.is_some() {
             return Err("sdes: a WebRTC leg is keyed by DTLS".into());
         }
-        self.sdes = Some(Box::new(crate::srtp::SrtpPair::from_sdes(k)?));
-        let profile = if k.suite == control::SdesSuite::AeadAes128Gcm { 2 } else { 1 };
-        super::counters::set(&self.counters.srtp_profile, profile);
+        self.install_sdes(Box::new(crate::srtp::SrtpPair::from_sdes(k)?), k.suite);
         Ok(())
+    }
+
+    pub fn install_sdes(&mut self, keys: Box<crate::srtp::SrtpPair>, suite: control::SdesSuite) {
+        self.sdes = Some(keys);
+        let profile = if suite == control::SdesSuite::AeadAes128Gcm { 2 } else { 1 };
+        super::counters::set(&self.counters.srtp_profile, profile);
     }
 
     /// Media to this leg is SRTP (or dropped until a WebRTC handshake is done).

@@ -260,6 +260,12 @@ impl Engine {
             Some(remote) => Some(Box::new(webrtc::WebrtcTransport::new(remote).map_err(|e| ErrorBody::new(ErrorCode::Internal, e))?)),
             None => None,
         };
+        // Keys before a port is taken: a refusal must not leave one behind.
+        let sdes = match &spec.sdes {
+            Some(_) if webrtc.is_some() => return Err(ErrorBody::new(ErrorCode::BadRequest, "sdes: a WebRTC leg is keyed by DTLS")),
+            Some(k) => Some((Box::new(crate::srtp::SrtpPair::from_sdes(k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("sdes: {e}")))?), k.suite)),
+            None => None,
+        };
         let slice = self.ports.get_mut(&(pool, spec.family)).expect("all pools exist");
         let (port, (rtp, rtcp)) = slice
             .allocate(|p| -> std::io::Result<(UdpSocket, Option<UdpSocket>)> {
@@ -337,8 +343,8 @@ impl Engine {
             takes_mix: spec.audio.as_ref().is_some_and(|a| a.send.is_some()),
             sdes: None,
         };
-        if let Some(k) = &spec.sdes {
-            leg.set_sdes(k).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+        if let Some((keys, suite)) = sdes {
+            leg.install_sdes(keys, suite);
         }
         if let Some(r) = spec.remote {
             leg.set_remote(r);

@@ -1,6 +1,7 @@
 //! SRTP (RFC 3711) for WebRTC legs (keys from the DTLS exporter) and plain legs (keys
-//! from SDES, RFC 4568, negotiated by the signalling service): protect and unprotect **in place** in the packet buffer the engine already holds, so
-//! forwarding stays zero-copy. SRTP and SRTCP with AES_CM_128_HMAC_SHA1_80 (`context`)
+//! from SDES, RFC 4568, negotiated by the signalling service): protect and unprotect
+//! **in place** in the packet buffer the engine already holds, so forwarding stays
+//! zero-copy. SRTP and SRTCP with AES_CM_128_HMAC_SHA1_80 (`context`)
 //! and AEAD_AES_128_GCM (`gcm`, RFC 7714).
 //!
 //! Written here rather than taken from webrtc-srtp (which works on this machine): that
@@ -39,6 +40,17 @@ pub enum SrtpSession {
 }
 
 impl SrtpSession {
+    /// A session from a master key and salt; the salt's length names the profile
+    /// (12 bytes: AEAD_AES_128_GCM, 14: AES_CM_128_HMAC_SHA1_80). DTLS export and SDES
+    /// both come here.
+    pub fn from_key_salt(key: [u8; 16], salt: &[u8]) -> Result<Self, String> {
+        match salt.len() {
+            12 => Ok(SrtpSession::Gcm(Box::new(GcmContext::new(key, salt.try_into().expect("12 bytes"))))),
+            14 => Ok(SrtpSession::AesCm(Box::new(SrtpContext::new(&MasterKey { key, salt: salt.try_into().expect("14 bytes") })))),
+            n => Err(format!("no SRTP profile has a {n}-byte salt")),
+        }
+    }
+
     /// A session from one SDES `inline:` key (base64 of key||salt).
     pub fn from_inline(suite: control::SdesSuite, b64: &str) -> Result<Self, String> {
         use base64::Engine as _;
@@ -46,13 +58,7 @@ impl SrtpSession {
         if raw.len() != suite.key_len() {
             return Err(format!("{} key||salt must be {} bytes, not {}", suite.name(), suite.key_len(), raw.len()));
         }
-        let key: [u8; 16] = raw[..16].try_into().expect("checked length");
-        Ok(match suite {
-            control::SdesSuite::AesCm128HmacSha1_80 => {
-                SrtpSession::AesCm(Box::new(SrtpContext::new(&MasterKey { key, salt: raw[16..].try_into().expect("checked length") })))
-            }
-            control::SdesSuite::AeadAes128Gcm => SrtpSession::Gcm(Box::new(GcmContext::new(key, raw[16..].try_into().expect("checked length")))),
-        })
+        Self::from_key_salt(raw[..16].try_into().expect("checked length"), &raw[16..])
     }
 
     /// Protect `buf[..len]` in place; `buf` needs room for the tag. Returns the new length.
