@@ -160,25 +160,13 @@ impl Endpoint {
         } else {
             match sdp::parse_offer(&msg.body) {
                 Ok(o) => Some(o),
-                Err(e) => {
-                    let tag = self.token();
-                    let mut r = self.reply(&msg, from, 488, Some(&tag));
-                    r.push("Warning", super::endpoint::warning(304, &e.to_string()));
-                    self.counters.rejected += 1;
-                    return self.complete(&msg, from, &r, now);
-                }
+                Err(e) => return self.not_acceptable(&msg, from, 304, &e.to_string(), now),
             }
         };
         // SDES: the offer's key and ours (the same suite and tag), or a refusal.
         let srtp = match offer.as_ref().map(|o| sdes::decide(self.cfg.srtp, o.savp, o.crypto.as_ref())).transpose() {
             Ok(remote) => remote.flatten().map(|r| (Crypto::ours(r.tag, r.suite), r)),
-            Err(e) => {
-                let tag = self.token();
-                let mut r = self.reply(&msg, from, 488, Some(&tag));
-                r.push("Warning", super::endpoint::warning(399, &e.to_string()));
-                self.counters.rejected += 1;
-                return self.complete(&msg, from, &r, now);
-            }
+            Err(e) => return self.not_acceptable(&msg, from, 399, &e.to_string(), now),
         };
         if let Err(e) = media.ensure_room(&cid) {
             tracing::warn!("SIP call {call_id}: room {cid}: {e}");
@@ -315,7 +303,7 @@ impl Endpoint {
         let offer = match (msg.body.is_empty(), sdp::parse_offer(&msg.body)) {
             (true, _) => None,
             (false, Ok(o)) => Some(o),
-            (false, Err(_)) => return self.respond(&msg, from, 488, None, now),
+            (false, Err(e)) => return self.not_acceptable(&msg, from, 304, &e.to_string(), now),
         };
         // A re-INVITE refreshes the session (and may change its timer).
         let Ok(timer) = session_timer::negotiate(&msg, now) else {
@@ -325,8 +313,8 @@ impl Endpoint {
         // SDES again (RFC 4568 §7.1.4): a new key of theirs rekeys the leg; dropping
         // SRTP mid-call is refused.
         let rekey = match offer.as_ref().map(|o| sdes::decide(self.cfg.srtp, o.savp, o.crypto.as_ref())).transpose() {
-            Err(_) | Ok(Some(None)) if call.srtp.is_some() => return self.respond(&msg, from, 488, None, now),
-            Err(_) => return self.respond(&msg, from, 488, None, now),
+            Err(e) => return self.not_acceptable(&msg, from, 399, &e.to_string(), now),
+            Ok(Some(None)) if call.srtp.is_some() => return self.not_acceptable(&msg, from, 399, "SRTP cannot be dropped mid-call", now),
             Ok(Some(Some(remote))) if call.offer.as_ref().and_then(|p| p.crypto.as_ref()) != Some(&remote) => {
                 let ours = match call.srtp.take() {
                     Some(c) if c.suite == remote.suite => Crypto { tag: remote.tag, ..c },
@@ -394,6 +382,15 @@ impl Endpoint {
             r.retrans = None;
         }
         self.respond(msg, from, 200, None, now);
+    }
+
+    /// 488 with a Warning (RFC 3261 §20.43) saying what in the offer we cannot take.
+    fn not_acceptable(&mut self, msg: &Message, from: SocketAddr, warn: u16, why: &str, now: Instant) {
+        self.counters.rejected += 1;
+        let tag = self.token();
+        let mut r = self.reply(msg, from, 488, Some(&tag));
+        r.push("Warning", super::endpoint::warning(warn, why));
+        self.complete(msg, from, &r, now);
     }
 
     /// 422: the asked session interval is below our Min-SE (RFC 4028 §8.1.1).

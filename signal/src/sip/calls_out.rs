@@ -321,9 +321,8 @@ impl Endpoint {
                 continue;
             }
             if let Some(r) = out.retrans.as_mut() {
-                if r.poll(now) == Some(true) {
+                if r.resend(now, &mut self.out) == Some(true) {
                     self.counters.retransmissions += 1;
-                    self.out.push((r.to, r.bytes.clone()));
                 }
             }
             if now >= out.deadline {

@@ -69,7 +69,9 @@ pub enum CallEvent {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Counters {
     pub malformed: u64,
+    /// Requests refused (403, 422, 488, ...).
     pub rejected: u64,
+    /// Messages we sent again because no answer came in time (any of ours).
     pub retransmissions: u64,
 }
 
@@ -349,22 +351,14 @@ impl Endpoint {
         let mut unacked = Vec::new();
         for (id, call) in self.calls.iter_mut() {
             if let Some(r) = call.reliable.as_mut().and_then(|r| r.retrans.as_mut()) {
-                match r.poll(now) {
-                    Some(true) => {
-                        self.counters.retransmissions += 1;
-                        self.out.push((r.to, r.bytes.clone()));
-                    }
-                    Some(false) => {}
+                match r.resend(now, &mut self.out) {
+                    Some(sent) => self.counters.retransmissions += sent as u64,
                     None => unacked.push(id.clone()),
                 }
             }
             if let Some(r) = call.ok.as_mut() {
-                match r.poll(now) {
-                    Some(true) => {
-                        self.counters.retransmissions += 1;
-                        self.out.push((r.to, r.bytes.clone()));
-                    }
-                    Some(false) => {}
+                match r.resend(now, &mut self.out) {
+                    Some(sent) => self.counters.retransmissions += sent as u64,
                     None => lost.push(id.clone()),
                 }
             }
@@ -389,9 +383,8 @@ impl Endpoint {
         }
         let mut gone = Vec::new();
         for (b, r) in self.requests.iter_mut() {
-            match r.poll(now) {
-                Some(true) => self.out.push((r.to, r.bytes.clone())),
-                Some(false) => {}
+            match r.resend(now, &mut self.out) {
+                Some(sent) => self.counters.retransmissions += sent as u64,
                 None => gone.push(b.clone()),
             }
         }

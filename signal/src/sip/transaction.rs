@@ -34,8 +34,18 @@ impl Retransmit {
         self.next.min(self.give_up)
     }
 
+    /// At `now`: queue the message again into `out` when due (`Some(true)`), nothing
+    /// yet (`Some(false)`), or gave up (`None`).
+    pub fn resend(&mut self, now: Instant, out: &mut Vec<(SocketAddr, Vec<u8>)>) -> Option<bool> {
+        let due = self.poll(now)?;
+        if due {
+            out.push((self.to, self.bytes.clone()));
+        }
+        Some(due)
+    }
+
     /// At `now`: `Some(true)` send again, `Some(false)` nothing yet, `None` gave up.
-    pub fn poll(&mut self, now: Instant) -> Option<bool> {
+    fn poll(&mut self, now: Instant) -> Option<bool> {
         if now >= self.give_up {
             return None;
         }

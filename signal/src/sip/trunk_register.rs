@@ -141,9 +141,8 @@ impl Endpoint {
         let mut lost = Vec::new();
         for (name, reg) in self.trunk_regs.iter_mut() {
             if let Some((_, r)) = reg.pending.as_mut() {
-                match r.poll(now) {
-                    Some(true) => self.out.push((r.to, r.bytes.clone())),
-                    Some(false) => {}
+                match r.resend(now, &mut self.out) {
+                    Some(sent) => self.counters.retransmissions += sent as u64,
                     None => lost.push(name.clone()),
                 }
             }
