@@ -38,11 +38,15 @@ pub fn compose(canvas: &mut Frame, layout: &Layout, tiles: &[TileContent]) {
     let (w, h) = (canvas.width(), canvas.height());
     canvas.fill(Rect { x: 0, y: 0, w, h }, layout.background);
     let rects = layout.tile_rects(w, h);
-    let border = (((layout.gap as usize * h / 720) / 2) * 2).max(2);
+    let border = layout.gap_px(h).max(2);
+    let base = layout.tiles.iter().map(|t| t.z).min().unwrap_or(0);
     for i in layout.draw_order() {
         let (t, content) = (rects[i], tiles.get(i).copied().unwrap_or_default());
-        // A tile drawn over another (z) hides what is under it, bars included.
-        canvas.fill(t, layout.background);
+        // A tile drawn over others (a higher z) hides what is under it, bars included;
+        // tiles on the lowest level lie on background already.
+        if layout.tiles[i].z > base {
+            canvas.fill(t, layout.background);
+        }
         if let Some(f) = content.frame {
             let (src, dst) = fit(f.width(), f.height(), t, layout.fit);
             canvas.place_rect(f, src, dst);

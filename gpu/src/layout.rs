@@ -150,7 +150,7 @@ impl Layout {
     /// (the gap scaled from 720 lines, even, and none on a 1x1).
     pub fn tile_rects(&self, width: usize, height: usize) -> Vec<Rect> {
         let line = |i: u32, n: u32, total: usize| -> usize { (total * i as usize / n as usize) & !1 };
-        let gap = if self.tiles.len() == 1 { 0 } else { ((self.gap as usize * height / 720) / 2) * 2 };
+        let gap = if self.tiles.len() == 1 { 0 } else { self.gap_px(height) };
         self.tiles
             .iter()
             .map(|t| {
@@ -164,6 +164,12 @@ impl Layout {
                 Rect { x, y, w: even((x1 - r).saturating_sub(x)).max(2), h: even((y1 - b).saturating_sub(y)).max(2) }
             })
             .collect()
+    }
+
+    /// The gap (and speaker border) in pixels on a canvas `height` lines high: scaled
+    /// from 720 lines, even.
+    pub fn gap_px(&self, height: usize) -> usize {
+        ((self.gap as usize * height / 720) / 2) * 2
     }
 
     /// Tile indices in drawing order (z, then file order).

@@ -164,12 +164,13 @@ pub fn baresip(conf: &std::path::Path, args: &[&str], log: &std::path::Path) -> 
     Proc::spawn("baresip", &mut cmd)
 }
 
-/// A sine WAV (16-bit mono) for baresip's microphone or a prompt.
-pub fn tone_wav(path: &std::path::Path, hz: u32, rate: u32, seconds: u32) {
+/// A sine WAV (16-bit mono) for baresip's microphone, a browser's or a prompt;
+/// `volume` scales ffmpeg's sine (1.0: about -21 dBFS).
+pub fn tone_wav(path: &std::path::Path, hz: u32, rate: u32, seconds: u32, volume: f32) {
     let ok = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("sine=frequency={hz}:sample_rate={rate}:duration={seconds}"))
-        .args(["-ac", "1", "-c:a", "pcm_s16le"])
+        .args(["-af", &format!("volume={volume}"), "-ac", "1", "-c:a", "pcm_s16le"])
         .arg(path)
         .status()
         .expect("ffmpeg");

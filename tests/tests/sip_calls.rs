@@ -260,8 +260,8 @@ fn baresip_over_tls_with_sdes_srtp_both_ways_and_our_bye_on_its_connection() {
     let (cert, key) = (dir.path("srv.crt"), dir.path("srv.key"));
     let sig = signal_sip(&m, &["--sip-tls", &format!("127.0.0.1:{tls_port}"), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let (tone, prompt) = (dir.path("tone.wav"), dir.path("prompt.wav"));
-    tone_wav(&tone, 660, 8000, 30);
-    tone_wav(&prompt, 1000, 8000, 30);
+    tone_wav(&tone, 660, 8000, 30, 1.0);
+    tone_wav(&prompt, 1000, 8000, 30, 1.0);
     let listen = format!("127.0.0.1:{}", system_tests::free_tcp_port());
     let extra = format!("sip_cafile {}\nmodule srtp.so\n", cert.display());
     let conf = baresip_conf(&dir, &listen, &tone, &extra, "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU;mediaenc=srtp-mand");

@@ -143,7 +143,7 @@ fn baresip_registers_and_is_called_by_name() {
     let dir = TempDir::new("sip-baresip-reg");
     let sig = signal_sip(&m, &["--sip-user", "room2=room2-secret", "--sip-digest", "md5"]);
     let tone = dir.path("tone.wav");
-    tone_wav(&tone, 660, 8000, 30);
+    tone_wav(&tone, 660, 8000, 30, 1.0);
     let port = system_tests::free_tcp_port();
     let account = format!("<sip:room2@127.0.0.1:{}>;auth_pass=room2-secret;regint=60;answermode=auto;audio_codecs=PCMU", sig.sip);
     let conf = baresip_conf(&dir, &format!("127.0.0.1:{port}"), &tone, "", &account);

@@ -441,18 +441,9 @@ fn baresip_dials_in_and_it_and_the_browser_hear_each_other() {
     const SECONDS: u32 = 9;
     let (_turn, ns, _m, _signal) = conference_site_with("baresip", &[], &["--sip", "127.0.0.1:5060"]);
     let dir = system_tests::TempDir::new("baresip");
-    let tone = |path: &std::path::Path, hz: u32, rate: u32| {
-        let ok = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", &format!("sine=frequency={hz}:sample_rate={rate}:duration=40")])
-            .args(["-af", "volume=0.5", "-ac", "1", "-c:a", "pcm_s16le"])
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ffmpeg made no WAV");
-    };
     let (mic, phone_tone) = (dir.path("mic.wav"), dir.path("phone.wav"));
-    tone(&mic, 1300, 48_000);
-    tone(&phone_tone, 660, 8_000);
+    system_tests::sip::tone_wav(&mic, 1300, 48_000, 40, 0.5);
+    system_tests::sip::tone_wav(&phone_tone, 660, 8_000, 40, 0.5);
     // baresip 1.0 as Debian ships it: aufile plays the WAV, sndfile writes what it
     // decodes (dump-*-dec.wav), no registration (regint=0), PCMU only.
     let conf = system_tests::sip::baresip_conf(&dir, "127.0.0.1:5070", &phone_tone, "", "<sip:phone@127.0.0.1>;regint=0;audio_codecs=PCMU");
