@@ -71,12 +71,13 @@ impl SipService {
         // Timers run when due, and at least every TICK_EVERY, not after every datagram:
         // `tick` and `next_due` walk every call, and a busy node gets thousands of
         // datagrams a second. New timers are never due sooner than T1 (500 ms) except
-        // an answer delay, which this bounds to TICK_EVERY late.
+        // an answer delay, which this bounds to TICK_EVERY late. The socket's timeout
+        // is armed when the timers ran (one setsockopt per tick, not per datagram): a
+        // datagram in between may leave the next wait that much late, never more.
         const TICK_EVERY: Duration = Duration::from_millis(50);
         let mut next_tick = Instant::now();
+        let _ = self.sock.set_read_timeout(Some(Duration::from_millis(1)));
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            let _ = self.sock.set_read_timeout(Some(wait));
             let got = self.sock.recv_from(&mut buf);
             let mut ep = self.ep.lock().unwrap();
             match got {
@@ -88,6 +89,8 @@ impl SipService {
             if now >= next_tick {
                 ep.tick(now, &mut LinkOps(&self.link));
                 next_tick = ep.next_due().map_or(now + TICK_EVERY, |d| d.min(now + TICK_EVERY));
+                let wait = next_tick.saturating_duration_since(now).max(Duration::from_millis(1));
+                let _ = self.sock.set_read_timeout(Some(wait));
             }
             self.flush(&mut ep);
         }
@@ -186,10 +189,12 @@ impl SipService {
                     buf.drain(..k);
                 }
                 Frame::Message(len) => {
-                    let msg: Vec<u8> = buf.drain(..len).collect();
-                    let mut ep = self.ep.lock().unwrap();
-                    ep.receive(&msg, peer, Instant::now(), &mut LinkOps(&self.link));
-                    self.flush(&mut ep);
+                    {
+                        let mut ep = self.ep.lock().unwrap();
+                        ep.receive(&buf[..len], peer, Instant::now(), &mut LinkOps(&self.link));
+                        self.flush(&mut ep);
+                    }
+                    buf.drain(..len);
                 }
                 Frame::Broken(why) => {
                     self.ep.lock().unwrap().counters.malformed += 1;
