@@ -1,16 +1,24 @@
-//! Composition of YUV 4:2:0 frames into layouts. This is the CPU reference: the
-//! arithmetic a GPU compute shader must reproduce within one code value per sample
-//! (fixed-point bilinear with 8 fractional bits, round half up). Layouts are data
-//! (`layout`: TOML files in `layouts/`); `compose` draws one layout's tiles. The Vulkan
-//! path comes next; tests will compare both on random frames.
+//! Composition of YUV 4:2:0 frames into layouts. Layouts are data (`layout`: TOML
+//! files in `layouts/`); a layout on a canvas becomes a `Scene` (a list of drawing
+//! operations); a scene is drawn by the CPU (`cpu`) or by Vulkan compute (`vulkan`)
+//! with the same integer arithmetic (`filter`: the resampling tap tables; `text`: the
+//! glyph atlas of name overlays), so both give the same picture.
 
-pub mod compose;
+pub mod compositor;
+pub mod cpu;
+pub mod filter;
 pub mod layout;
 pub mod plane;
+pub mod pyramid;
+pub mod scene;
+pub mod text;
+pub mod vulkan;
 
-pub use compose::{compose, fit, TileContent};
 pub use layout::{Fit, Layout, Library};
 pub use plane::{Plane, Rect};
+pub use scene::{fit, Op, Scene, TileContent};
+pub use compositor::{Choice, Compositor};
+pub use text::Font;
 
 /// One colour as 8-bit Y'CbCr (BT.601, limited range: what the codecs carry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,6 @@
-//! One 8-bit image plane and the bilinear scale-and-place operation.
+//! One 8-bit image plane and the filtered scale-and-place operation.
+
+use crate::filter::{self, Taps};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {
@@ -26,11 +28,6 @@ pub struct Plane {
     pub data: Vec<u8>,
 }
 
-/// Fractional bits of the sampling positions: 8 bits keeps every product in u32 and
-/// is exactly what the compute shader uses.
-const FRAC: u32 = 8;
-const ONE: u32 = 1 << FRAC;
-
 impl Plane {
     pub fn filled(width: usize, height: usize, v: u8) -> Plane {
         Plane { width, height, data: vec![v; width * height] }
@@ -40,39 +37,41 @@ impl Plane {
         self.data[y * self.width + x]
     }
 
-    /// Source position (fixed point) of destination pixel `d` when `src` samples map
-    /// onto `dst` samples, pixel centres aligned.
-    fn source_pos(d: usize, src: usize, dst: usize) -> u32 {
-        // ((d + 0.5) * src / dst - 0.5) in FRAC fixed point, clamped at 0.
-        let num = ((2 * d + 1) * src) as i64 * ONE as i64;
-        let v = num / (2 * dst) as i64 - (ONE / 2) as i64;
-        v.clamp(0, ((src - 1) as i64) * ONE as i64) as u32
-    }
-
-    /// Bilinear scale of all of `src` into rectangle `r` of this plane.
+    /// Scale all of `src` into rectangle `r` of this plane.
     pub fn scale_into(&mut self, src: &Plane, r: Rect) {
         self.scale_rect_into(src, Rect { x: 0, y: 0, w: src.width, h: src.height }, r);
     }
 
-    /// Bilinear scale of rectangle `s` of `src` (a crop) into rectangle `r` of this
-    /// plane; samples outside `s` are never read.
+    /// Scale rectangle `s` of `src` (a crop) into rectangle `r` of this plane with the
+    /// tent filter of `filter`; samples outside `s` are never read.
     pub fn scale_rect_into(&mut self, src: &Plane, s: Rect, r: Rect) {
-        assert!(r.x + r.w <= self.width && r.y + r.h <= self.height, "tile {r:?} outside the plane");
         assert!(s.w > 0 && s.h > 0 && s.x + s.w <= src.width && s.y + s.h <= src.height, "source {s:?} outside the picture");
+        self.scale_with(src, r, &Taps::new(s.x, s.w, r.w), &Taps::new(s.y, s.h, r.h));
+    }
+
+    /// Scale with prepared tap tables (`xs` over `r.w` columns, `ys` over `r.h` rows):
+    /// separable, each source row's horizontal pass computed once.
+    pub fn scale_with(&mut self, src: &Plane, r: Rect, xs: &Taps, ys: &Taps) {
+        assert!(r.x + r.w <= self.width && r.y + r.h <= self.height, "tile {r:?} outside the plane");
+        let (y_first, _) = ys.entry(0);
+        let (y_last, w_last) = ys.entry(r.h - 1);
+        let rows = y_last + w_last.len() - y_first;
+        // The horizontal pass of every source row the tile reads, row-major.
+        let mut mid = vec![0u32; rows * r.w];
+        for (k, out) in mid.chunks_exact_mut(r.w).enumerate() {
+            let row = &src.data[(y_first + k) * src.width..(y_first + k + 1) * src.width];
+            for (dx, m) in out.iter_mut().enumerate() {
+                let (first, w) = xs.entry(dx);
+                *m = filter::horizontal(row, first, w);
+            }
+        }
         for dy in 0..r.h {
-            let sy = Self::source_pos(dy, s.h, r.h);
-            let (y0, fy) = ((sy >> FRAC) as usize, sy & (ONE - 1));
-            let (y0, y1) = (s.y + y0, s.y + (y0 + 1).min(s.h - 1));
+            let (first, w) = ys.entry(dy);
+            let base = (first - y_first) * r.w;
             let row = (r.y + dy) * self.width + r.x;
             for dx in 0..r.w {
-                let sx = Self::source_pos(dx, s.w, r.w);
-                let (x0, fx) = ((sx >> FRAC) as usize, sx & (ONE - 1));
-                let (x0, x1) = (s.x + x0, s.x + (x0 + 1).min(s.w - 1));
-                let p = |x: usize, y: usize| src.data[y * src.width + x] as u32;
-                let top = p(x0, y0) * (ONE - fx) + p(x1, y0) * fx;
-                let bottom = p(x0, y1) * (ONE - fx) + p(x1, y1) * fx;
-                let v = (top * (ONE - fy) + bottom * fy + (1 << (2 * FRAC - 1))) >> (2 * FRAC);
-                self.data[row + dx] = v as u8;
+                let mids = (0..w.len()).map(|k| mid[base + k * r.w + dx]);
+                self.data[row + dx] = filter::vertical(mids, w);
             }
         }
     }

@@ -4,7 +4,7 @@
 //! tile is (letterboxed or cropped) with the speaker framed.
 
 use gpu::layout::{Layout, Library, Step};
-use gpu::{compose, fit, Fit, Frame, Rect, TileContent, Yuv};
+use gpu::{cpu, fit, Fit, Frame, Rect, Scene, TileContent, Yuv};
 use std::path::Path;
 
 fn library() -> Library {
@@ -100,6 +100,19 @@ fn solid(w: usize, h: usize, (r, g, b): (u8, u8, u8)) -> Frame {
     Frame::solid(w, h, (c.0, c.1, c.2))
 }
 
+/// `layout` on the CPU with picture `i` (if any) in tile `i`.
+fn draw(l: &Layout, w: usize, h: usize, pictures: &[Option<&Frame>], speaker: Option<usize>) -> Frame {
+    let sources: Vec<&Frame> = pictures.iter().flatten().copied().collect();
+    let sizes: Vec<(usize, usize)> = sources.iter().map(|f| (f.width(), f.height())).collect();
+    let mut next = 0;
+    let tiles: Vec<TileContent> = pictures
+        .iter()
+        .enumerate()
+        .map(|(i, p)| TileContent { source: p.map(|_| (next, next += 1).0), speaker: speaker == Some(i), name: None })
+        .collect();
+    cpu::render(&Scene::from_layout(l, w, h, &tiles, &sizes, None), &sources)
+}
+
 fn at(f: &Frame, x: usize, y: usize) -> Yuv {
     Yuv(f.y.get(x, y), f.u.get(x / 2, y / 2), f.v.get(x / 2, y / 2))
 }
@@ -109,9 +122,7 @@ fn a_2x2_composite_has_each_picture_in_its_tile_and_the_speaker_framed() {
     let lib = library();
     let l = &lib.layouts["2x2"];
     let pictures: Vec<Frame> = COLOURS.iter().map(|&c| solid(640, 360, c)).collect();
-    let tiles: Vec<TileContent> = pictures.iter().enumerate().map(|(i, f)| TileContent { frame: Some(f), speaker: i == 2 }).collect();
-    let mut canvas = Frame::solid(1280, 720, (0, 0, 0));
-    compose(&mut canvas, l, &tiles);
+    let canvas = draw(l, 1280, 720, &pictures.iter().map(Some).collect::<Vec<_>>(), Some(2));
     let rects = l.tile_rects(1280, 720);
     for (i, (r, &(cr, cg, cb))) in rects.iter().zip(&COLOURS).enumerate() {
         assert_eq!(at(&canvas, r.x + r.w / 2, r.y + r.h / 2), Yuv::from_rgb(cr, cg, cb), "tile {i} centre");
@@ -129,14 +140,13 @@ fn letterbox_bars_are_background_and_an_empty_tile_stays_background() {
     let mut l = library().layouts["1x1"].clone();
     l.background = Yuv::from_rgb(32, 64, 96);
     let four_three = solid(640, 480, COLOURS[1]);
-    let mut canvas = Frame::solid(1280, 720, (0, 0, 0));
-    compose(&mut canvas, &l, &[TileContent { frame: Some(&four_three), speaker: false }]);
+    let canvas = draw(&l, 1280, 720, &[Some(&four_three)], None);
     assert_eq!(at(&canvas, 20, 360), l.background, "bar left of a 4:3 picture");
     assert_eq!(at(&canvas, 640, 360), Yuv::from_rgb(0, 200, 0));
     l.fit = Fit::Crop;
-    compose(&mut canvas, &l, &[TileContent { frame: Some(&four_three), speaker: false }]);
+    let canvas = draw(&l, 1280, 720, &[Some(&four_three)], None);
     assert_eq!(at(&canvas, 20, 360), Yuv::from_rgb(0, 200, 0), "cropped: no bars");
-    compose(&mut canvas, &l, &[]);
+    let canvas = draw(&l, 1280, 720, &[None], None);
     assert_eq!(at(&canvas, 640, 360), l.background);
 }
 
@@ -145,8 +155,7 @@ fn a_picture_in_picture_is_drawn_over_the_content() {
     let lib = library();
     let l = &lib.layouts["content+1"];
     let (screen, speaker) = (solid(1920, 1080, COLOURS[3]), solid(640, 360, COLOURS[0]));
-    let mut canvas = Frame::solid(1280, 720, (0, 0, 0));
-    compose(&mut canvas, l, &[TileContent { frame: Some(&screen), speaker: false }, TileContent { frame: Some(&speaker), speaker: false }]);
+    let canvas = draw(l, 1280, 720, &[Some(&screen), Some(&speaker)], None);
     let pip = l.tile_rects(1280, 720)[1];
     assert_eq!(at(&canvas, pip.x + pip.w / 2, pip.y + pip.h / 2), Yuv::from_rgb(255, 0, 0), "the speaker on top");
     assert_eq!(at(&canvas, 200, 200), Yuv::from_rgb(240, 240, 0), "the screen elsewhere");
