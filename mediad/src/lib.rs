@@ -13,6 +13,7 @@ pub mod srtp;
 pub mod stun;
 pub mod tls;
 pub mod turn;
+pub mod video;
 pub mod worker;
 
 use crate::control::registry::WorkerHandle;
