@@ -4,6 +4,7 @@
 
 pub mod assembler;
 pub mod av1;
+pub mod codec;
 pub mod h264;
 pub mod vp8;
 
