@@ -3,10 +3,11 @@
 # Idempotent: installs only missing packages; safe to run on every start.
 set -euo pipefail
 
-# The audio MCU links libopus, spandsp (G.722) and bcg729 (G.729). The video compositor
+# The audio MCU links libopus, spandsp (G.722) and bcg729 (G.729). The video MCU builds
+# openh264 from source (nasm for its assembly) and links libvpx and libdav1d; its compositor
 # compiles its shaders with glslc, runs them through the Vulkan loader on a GPU or on
 # Mesa's lavapipe (mesa-vulkan-drivers), and draws names in DejaVu Sans Mono.
-runtime=(build-essential pkg-config ca-certificates libssl-dev libopus-dev libspandsp-dev libbcg729-dev glslc libvulkan1 mesa-vulkan-drivers fonts-dejavu-core)
+runtime=(build-essential pkg-config ca-certificates libssl-dev libopus-dev libspandsp-dev libbcg729-dev nasm libvpx-dev libdav1d-dev glslc libvulkan1 mesa-vulkan-drivers fonts-dejavu-core)
 # Real peers the tests drive: ffmpeg (RTP senders/receivers), rtpengine (perf peer),
 # coturn (its turnutils are the TURN test clients), openssl (s_client as a DTLS peer),
 # taskset (util-linux) to pin, procps for process checks, iptables (packet loss in

@@ -4,8 +4,11 @@
 //! must read back every one of them without an error. With packets dropped on the way
 //! the frames touched by the loss and those after it are held back until the next key
 //! frame, a key frame is requested, and what is handed out still decodes cleanly.
+//! Our decoders (openh264, libvpx, dav1d) give the same samples as ffmpeg's on those
+//! streams and on an AV1 file from libaom; ffmpeg reads what our encoders make.
 
 use mediad::video::assembler::{Assembler, AssemblerConfig, Output};
+use mediad::video::codec::{Decoded, Decoder};
 use mediad::video::{Unit, VideoCodec};
 use std::net::UdpSocket;
 use std::path::PathBuf;
@@ -24,7 +27,7 @@ fn capture(encoder: &[&str]) -> Vec<(Instant, Vec<u8>)> {
         .args(["-s", "KILL", "30", "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=50"])
         .args(["-frames:v", &FRAMES.to_string()])
         .args(encoder)
-        .args(["-f", "rtp", "-pkt_size", "400"])
+        .args(["-pix_fmt", "yuv420p", "-f", "rtp", "-pkt_size", "400"])
         .arg(format!("rtp://127.0.0.1:{port}?rtcpport={}", port + 1))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -71,8 +74,8 @@ impl Drop for Scratch {
     }
 }
 
-/// ffmpeg decodes the file: (frames decoded, its error output).
-fn decode(units: &[Unit], codec: VideoCodec) -> (usize, String) {
+/// ffmpeg decodes the file: (MD5 of each decoded frame, its error output).
+fn decode(units: &[Unit], codec: VideoCodec) -> (Vec<String>, String) {
     let ext = if codec == VideoCodec::H264 { "h264" } else { "ivf" };
     let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{:?}.{ext}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")));
     let bytes: Vec<u8> = match codec {
@@ -81,8 +84,33 @@ fn decode(units: &[Unit], codec: VideoCodec) -> (usize, String) {
     };
     std::fs::write(&file.0, bytes).unwrap();
     let out = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(&file.0).args(["-f", "framemd5", "-"]).output().expect("ffmpeg");
-    let frames = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count();
+    let frames = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
     (frames, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Our decoder on the same units: the MD5 of each picture's I420 planes (what
+/// ffmpeg's framemd5 hashes), so every sample is compared with ffmpeg's decoder.
+fn our_md5s(units: &[Unit], codec: VideoCodec) -> Vec<String> {
+    use md5::Digest;
+    let mut dec = Decoder::new(codec).unwrap();
+    units
+        .iter()
+        .filter_map(|u| match dec.decode(&u.data) {
+            Decoded::Picture(f) => Some(f),
+            Decoded::Nothing => None,
+            Decoded::Corrupt(e) => {
+                let nals: Vec<u8> = u.data.windows(5).filter(|w| w[..4] == [0, 0, 0, 1]).map(|w| w[4] & 0x1f).collect();
+                panic!("{codec:?}: {e} ({nals:?} key {})", u.keyframe)
+            }
+        })
+        .map(|f| {
+            let mut h = md5::Md5::new();
+            for p in [&f.y, &f.u, &f.v] {
+                h.update(&p.data);
+            }
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect()
 }
 
 /// VP8 frames in an IVF file (the container libvpx's tools use).
@@ -118,8 +146,9 @@ fn h264_from_ffmpeg_reassembles_and_decodes_frame_for_frame() {
     let (units, requests, a) = assemble(VideoCodec::H264, &packets);
     assert_eq!((units.len(), requests), (FRAMES, 0), "{:?} (STAP-A {stap}, FU-A {fu})", a.stats);
     assert_eq!(units.iter().filter(|u| u.keyframe).count(), FRAMES / 10, "an IDR every 10 frames");
-    let (decoded, errors) = decode(&units, VideoCodec::H264);
-    assert_eq!((decoded, errors.as_str()), (FRAMES, ""));
+    let (theirs, errors) = decode(&units, VideoCodec::H264);
+    assert_eq!((theirs.len(), errors.as_str()), (FRAMES, ""));
+    assert_eq!(our_md5s(&units, VideoCodec::H264), theirs, "openh264 decodes what ffmpeg decodes, sample for sample");
 }
 
 #[test]
@@ -129,8 +158,9 @@ fn vp8_from_ffmpeg_reassembles_and_decodes_frame_for_frame() {
     assert!(packets.len() > FRAMES, "frames span packets: {}", packets.len());
     assert_eq!((units.len(), requests), (FRAMES, 0), "{:?}", a.stats);
     assert!(units[0].keyframe && units.iter().filter(|u| u.keyframe).count() >= FRAMES / 10);
-    let (decoded, errors) = decode(&units, VideoCodec::Vp8);
-    assert_eq!((decoded, errors.as_str()), (FRAMES, ""));
+    let (theirs, errors) = decode(&units, VideoCodec::Vp8);
+    assert_eq!((theirs.len(), errors.as_str()), (FRAMES, ""));
+    assert_eq!(our_md5s(&units, VideoCodec::Vp8), theirs, "libvpx decodes what ffmpeg decodes, sample for sample");
 }
 
 #[test]
@@ -147,6 +177,89 @@ fn h264_with_loss_holds_frames_back_until_a_keyframe_and_what_remains_decodes() 
     assert!(requests >= 1, "a key frame is asked for: {:?}", a.stats);
     assert_eq!(a.stats.lost_packets, 1);
     assert_eq!(units.len(), FRAMES - 7, "frames 13 to 19 held back: {:?}", a.stats);
-    let (decoded, errors) = decode(&units, VideoCodec::H264);
-    assert_eq!((decoded, errors.as_str()), (FRAMES - 7, ""), "no corrupt frame reaches the decoder");
+    let (theirs, errors) = decode(&units, VideoCodec::H264);
+    assert_eq!((theirs.len(), errors.as_str()), (FRAMES - 7, ""), "no corrupt frame reaches the decoder");
+    assert_eq!(our_md5s(&units, VideoCodec::H264), theirs);
+}
+
+/// A file from ffmpeg, removed afterwards.
+fn ffmpeg_file(ext: &str, args: &[&str]) -> (Scratch, Vec<u8>) {
+    let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{ext}-src.{ext}", std::process::id())));
+    let out = Command::new("timeout").args(["-s", "KILL", "60", "ffmpeg", "-hide_banner", "-v", "error", "-y"]).args(args).arg(&file.0).output().expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&file.0).unwrap();
+    (file, bytes)
+}
+
+/// Split a low-overhead AV1 bitstream into temporal units (each opened by a temporal
+/// delimiter OBU).
+fn temporal_units(obus: &[u8]) -> Vec<Unit> {
+    let mut units: Vec<Unit> = Vec::new();
+    let mut at = 0;
+    while at < obus.len() {
+        let header = obus[at];
+        assert!(header & 0x02 != 0, "ffmpeg writes sized OBUs");
+        let ext = if header & 0x04 != 0 { 1 } else { 0 };
+        let (mut size, mut n) = (0usize, 0);
+        while obus[at + 1 + ext + n] & 0x80 != 0 {
+            size |= ((obus[at + 1 + ext + n] & 0x7f) as usize) << (7 * n);
+            n += 1;
+        }
+        size |= (obus[at + 1 + ext + n] as usize) << (7 * n);
+        let end = at + 1 + ext + n + 1 + size;
+        if (header >> 3) & 0x0f == 2 {
+            units.push(Unit::default());
+        }
+        units.last_mut().expect("a temporal delimiter first").data.extend_from_slice(&obus[at..end]);
+        at = end;
+    }
+    units
+}
+
+#[test]
+fn av1_from_ffmpeg_decodes_sample_for_sample() {
+    let (file, obus) = ffmpeg_file("obu", &["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-frames:v", "20", "-pix_fmt", "yuv420p", "-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime", "-g", "10", "-f", "obu"]);
+    let units = temporal_units(&obus);
+    assert_eq!(units.len(), 20);
+    let ours = our_md5s(&units, VideoCodec::Av1);
+    let out = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(&file.0).args(["-f", "framemd5", "-"]).output().expect("ffmpeg");
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
+    assert_eq!(theirs.len(), 20, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ours, theirs, "dav1d decodes what ffmpeg decodes, sample for sample");
+}
+
+/// Our encoders' output is read by ffmpeg without an error, frame for frame, and
+/// decodes to the same samples as our own decoders give (whose colours are checked).
+fn our_encoder_for_ffmpeg(codec: VideoCodec) {
+    use mediad::video::codec::{Encoder, EncoderConfig};
+    let colours = [(81, 90, 240), (145, 54, 34), (41, 240, 110), (210, 16, 146)];
+    let mut enc = Encoder::new(codec, EncoderConfig { width: 320, height: 240, bitrate_bps: 800_000, max_fps: 25 }).unwrap();
+    let mut units = Vec::new();
+    for n in 0..24 {
+        // Each colour for six frames: the new colour arrives with a requested key frame.
+        let frame = gpu::Frame::solid(320, 240, colours[n / 6]);
+        let e = enc.encode(&frame, n as u64 * 3600, n % 6 == 0).unwrap().expect("frame out");
+        assert_eq!(e.keyframe, n % 6 == 0, "{codec:?} frame {n}");
+        units.push(Unit { data: e.data, keyframe: e.keyframe });
+    }
+    let (theirs, errors) = decode(&units, codec);
+    assert_eq!((theirs.len(), errors.as_str()), (24, ""), "{codec:?}");
+    assert_eq!(our_md5s(&units, codec), theirs, "{codec:?}");
+    let mut dec = Decoder::new(codec).unwrap();
+    for (n, u) in units.iter().enumerate() {
+        let Decoded::Picture(f) = dec.decode(&u.data) else { panic!("{codec:?} frame {n}") };
+        let want = colours[n / 6];
+        let got = (f.y.get(160, 120), f.u.get(80, 60), f.v.get(80, 60));
+        assert!(got.0.abs_diff(want.0) <= 6 && got.1.abs_diff(want.1) <= 6 && got.2.abs_diff(want.2) <= 6, "{codec:?} frame {n}: {got:?} for {want:?}");
+    }
+}
+
+#[test]
+fn ffmpeg_reads_our_h264() {
+    our_encoder_for_ffmpeg(VideoCodec::H264);
+}
+
+#[test]
+fn ffmpeg_reads_our_vp8() {
+    our_encoder_for_ffmpeg(VideoCodec::Vp8);
 }
