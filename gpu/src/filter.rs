@@ -38,28 +38,29 @@ impl Taps {
         // Everything in units of 1 / (2 * dst) source samples: exact integers.
         let unit = 2 * dst as i64;
         let radius = (src.max(dst).min(MAX_RADIUS * dst)) as i64 * 2; // half-width, in units
-        let mut per_sample: Vec<(usize, Vec<u32>)> = Vec::with_capacity(dst);
-        for d in 0..dst as i64 {
+        let support = |d: i64| {
             let centre = (2 * d + 1) * src as i64 - dst as i64;
             let first = (centre - radius).div_euclid(unit) + 1; // strictly inside the support
             let last = (centre + radius - 1).div_euclid(unit);
-            let (lo, hi) = (first.clamp(0, src as i64 - 1), last.clamp(0, src as i64 - 1));
-            let mut raw = vec![0i64; (hi - lo + 1) as usize];
+            (centre, first, last, first.clamp(0, src as i64 - 1), last.clamp(0, src as i64 - 1))
+        };
+        let taps = (0..dst as i64).map(&support).map(|(_, _, _, lo, hi)| (hi - lo + 1) as usize).max().unwrap_or(1);
+        let stride = 2 + taps;
+        let mut words = vec![0u32; stride * dst];
+        let mut raw = Vec::with_capacity(taps);
+        for (d, entry) in words.chunks_exact_mut(stride).enumerate() {
+            let (centre, first, last, lo, hi) = support(d as i64);
+            raw.clear();
+            raw.resize((hi - lo + 1) as usize, 0i64);
             for i in first..=last {
                 let w = radius - (i * unit - centre).abs();
                 if w > 0 {
                     raw[(i.clamp(lo, hi) - lo) as usize] += w;
                 }
             }
-            per_sample.push((start + lo as usize, normalise(&raw)));
-        }
-        let stride = 2 + per_sample.iter().map(|(_, w)| w.len()).max().unwrap_or(1);
-        let mut words = Vec::with_capacity(stride * dst);
-        for (first, weights) in per_sample {
-            words.push(first as u32);
-            words.push(weights.len() as u32);
-            words.extend_from_slice(&weights);
-            words.resize(words.len() + stride - 2 - weights.len(), 0);
+            entry[0] = (start + lo as usize) as u32;
+            entry[1] = raw.len() as u32;
+            normalise(&raw, &mut entry[2..2 + raw.len()]);
         }
         Taps { stride, words }
     }
@@ -73,28 +74,44 @@ impl Taps {
 
 /// Scale raw weights to sum to exactly `1 << WEIGHT_BITS` (the rounding remainder goes
 /// to the largest weight, so a flat picture stays exactly flat).
-fn normalise(raw: &[i64]) -> Vec<u32> {
+fn normalise(raw: &[i64], out: &mut [u32]) {
     let total: i64 = raw.iter().sum();
     let one = 1i64 << WEIGHT_BITS;
-    let mut w: Vec<i64> = raw.iter().map(|&r| (r * one + total / 2) / total).collect();
-    let rest = one - w.iter().sum::<i64>();
-    let biggest = (0..w.len()).max_by_key(|&i| w[i]).unwrap_or(0);
-    w[biggest] += rest;
-    w.into_iter().map(|v| v as u32).collect()
+    let mut sum = 0;
+    let mut biggest = 0;
+    for (i, (&r, o)) in raw.iter().zip(out.iter_mut()).enumerate() {
+        let w = (r * one + total / 2) / total;
+        *o = w as u32;
+        sum += w;
+        if r > raw[biggest] {
+            biggest = i;
+        }
+    }
+    out[biggest] = (out[biggest] as i64 + one - sum) as u32;
 }
 
 /// The horizontal pass of one source row: weights times samples, rounded to
 /// `MID_BITS` fractional bits (at most 255 << 6, a u16).
 #[inline]
 pub fn horizontal(row: &[u8], first: usize, weights: &[u32]) -> u32 {
-    let sum: u32 = weights.iter().zip(&row[first..first + weights.len()]).map(|(&w, &p)| w * p as u32).sum();
+    round_mid(weights.iter().zip(&row[first..first + weights.len()]).map(|(&w, &v)| w * v as u32).sum())
+}
+
+/// A horizontal pass's sum rounded to `MID_BITS` fractional bits.
+#[inline]
+pub fn round_mid(sum: u32) -> u32 {
     (sum + (1 << (WEIGHT_BITS - MID_BITS - 1))) >> (WEIGHT_BITS - MID_BITS)
 }
 
 /// The vertical pass over horizontal results: back to an 8-bit sample.
 #[inline]
 pub fn vertical(mids: impl Iterator<Item = u32>, weights: &[u32]) -> u8 {
-    let sum: u32 = weights.iter().zip(mids).map(|(&w, m)| w * m).sum();
+    finish(weights.iter().zip(mids).map(|(&w, m)| w * m).sum())
+}
+
+/// A vertical pass's sum rounded to an 8-bit sample.
+#[inline]
+pub fn finish(sum: u32) -> u8 {
     ((sum + (1 << (WEIGHT_BITS + MID_BITS - 1))) >> (WEIGHT_BITS + MID_BITS)) as u8
 }
 

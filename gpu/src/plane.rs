@@ -21,6 +21,35 @@ impl Rect {
     }
 }
 
+/// The x taps with every entry padded to the same `k` weights (zeros added, the first
+/// index moved left where the row ends): the same sums, in a fixed-length loop the
+/// compiler unrolls (the horizontal pass is most of the CPU compositor's time).
+fn padded(xs: &Taps, n: usize, row: usize) -> (Vec<u32>, Vec<u32>, usize) {
+    let k = (0..n).map(|d| xs.entry(d).1.len()).max().unwrap_or(1).min(row);
+    let (mut firsts, mut weights) = (Vec::with_capacity(n), vec![0u32; n * k]);
+    for d in 0..n {
+        let (first, w) = xs.entry(d);
+        let start = first.min(row - k);
+        let at = d * k + (first - start);
+        weights[at..at + w.len()].copy_from_slice(w);
+        firsts.push(start as u32);
+    }
+    (firsts, weights, k)
+}
+
+#[inline]
+fn horizontal_pass<const K: usize>(row: &[u8], firsts: &[u32], weights: &[u32], out: &mut [u16]) {
+    for ((m, &first), w) in out.iter_mut().zip(firsts).zip(weights.chunks_exact(K)) {
+        let p: &[u8; K] = row[first as usize..first as usize + K].try_into().expect("K samples");
+        let w: &[u32; K] = w.try_into().expect("K weights");
+        let mut sum = 0u32;
+        for i in 0..K {
+            sum += w[i] * p[i] as u32;
+        }
+        *m = filter::round_mid(sum) as u16;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plane {
     pub width: usize,
@@ -50,28 +79,46 @@ impl Plane {
     }
 
     /// Scale with prepared tap tables (`xs` over `r.w` columns, `ys` over `r.h` rows):
-    /// separable, each source row's horizontal pass computed once.
+    /// separable, each source row's horizontal pass computed once, the vertical pass
+    /// accumulated a whole row at a time (integer sums: the order does not change
+    /// them, so this is still exactly the shader's arithmetic).
     pub fn scale_with(&mut self, src: &Plane, r: Rect, xs: &Taps, ys: &Taps) {
         assert!(r.x + r.w <= self.width && r.y + r.h <= self.height, "tile {r:?} outside the plane");
         let (y_first, _) = ys.entry(0);
         let (y_last, w_last) = ys.entry(r.h - 1);
         let rows = y_last + w_last.len() - y_first;
-        // The horizontal pass of every source row the tile reads, row-major.
-        let mut mid = vec![0u32; rows * r.w];
-        for (k, out) in mid.chunks_exact_mut(r.w).enumerate() {
-            let row = &src.data[(y_first + k) * src.width..(y_first + k + 1) * src.width];
-            for (dx, m) in out.iter_mut().enumerate() {
-                let (first, w) = xs.entry(dx);
-                *m = filter::horizontal(row, first, w);
+        let (firsts, weights, k) = padded(xs, r.w, src.width);
+        // The horizontal pass of every source row the tile reads, row-major; at most
+        // 255 << MID_BITS, so u16.
+        let mut mid = vec![0u16; rows * r.w];
+        for (n, out) in mid.chunks_exact_mut(r.w).enumerate() {
+            let row = &src.data[(y_first + n) * src.width..(y_first + n + 1) * src.width];
+            match k {
+                1 => horizontal_pass::<1>(row, &firsts, &weights, out),
+                2 => horizontal_pass::<2>(row, &firsts, &weights, out),
+                3 => horizontal_pass::<3>(row, &firsts, &weights, out),
+                4 => horizontal_pass::<4>(row, &firsts, &weights, out),
+                5 => horizontal_pass::<5>(row, &firsts, &weights, out),
+                _ => {
+                    for ((m, &first), w) in out.iter_mut().zip(&firsts).zip(weights.chunks_exact(k)) {
+                        *m = filter::horizontal(row, first as usize, w) as u16;
+                    }
+                }
             }
         }
+        let mut acc = vec![0u32; r.w];
         for dy in 0..r.h {
             let (first, w) = ys.entry(dy);
-            let base = (first - y_first) * r.w;
-            let row = (r.y + dy) * self.width + r.x;
-            for dx in 0..r.w {
-                let mids = (0..w.len()).map(|k| mid[base + k * r.w + dx]);
-                self.data[row + dx] = filter::vertical(mids, w);
+            acc.fill(0);
+            for (k, &wk) in w.iter().enumerate() {
+                let m = &mid[(first - y_first + k) * r.w..(first - y_first + k + 1) * r.w];
+                for (a, &v) in acc.iter_mut().zip(m) {
+                    *a += wk * v as u32;
+                }
+            }
+            let out = &mut self.data[(r.y + dy) * self.width + r.x..(r.y + dy) * self.width + r.x + r.w];
+            for (o, &a) in out.iter_mut().zip(&acc) {
+                *o = filter::finish(a);
             }
         }
     }

@@ -7,6 +7,7 @@ mod report;
 mod sut;
 mod sys;
 mod audio_mix;
+mod video_mcu;
 mod janus;
 mod janus_audio;
 mod sfu;
@@ -121,6 +122,17 @@ enum Scenario {
         #[arg(long, default_value_t = 2)]
         room_size: usize,
     },
+    /// Video MCU: individual 720p30 layouts per core (decode, CPU compose, encode)
+    /// against an ffmpeg xstack + libx264 pipeline; GPU/lavapipe composition
+    /// throughput at 720p and 1080p.
+    VideoMcu {
+        /// Frames of each input (30 frames/s).
+        #[arg(long, default_value_t = 150)]
+        frames: usize,
+        /// Individual layouts drawn per Vulkan submission.
+        #[arg(long, default_value_t = 16)]
+        gpu_batch: usize,
+    },
     /// TURN allocations one core holds (multiplexed and port mode, coturn), with
     /// allocations/s and memory per allocation.
     TurnHold {
@@ -229,6 +241,13 @@ fn main() {
             let (rows, table) = sip_calls::run(&o);
             let json: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
             publish(&cli, &command, "sip-calls", &table, &json, None);
+            return;
+        }
+        Scenario::VideoMcu { frames, gpu_batch } => {
+            let (results, composes) = video_mcu::run(&video_mcu::Opts { frames, sut_cpu: cli.sut_cpu, gpu_batch });
+            let table = video_mcu::markdown(&results, &composes);
+            let json: String = results.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").chain(composes.iter().map(|c| serde_json::to_string(c).unwrap() + "\n")).collect();
+            publish(&cli, &command, "video-mcu", &table, &json, None);
             return;
         }
         Scenario::TurnHold { allocations, systems } => {

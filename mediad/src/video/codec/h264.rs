@@ -6,7 +6,7 @@
 use super::{frame_from_planes, Decoded, Encoded, EncoderConfig};
 use gpu::Frame;
 use openh264::decoder::{DecodedYUV, Decoder as OhDecoder};
-use openh264::encoder::{BitRate, Encoder as OhEncoder, EncoderConfig as OhConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, SpsPpsStrategy, UsageType};
+use openh264::encoder::{BitRate, Complexity, Encoder as OhEncoder, EncoderConfig as OhConfig, FrameRate, FrameType, IntraFramePeriod, RateControlMode, SpsPpsStrategy, UsageType};
 use openh264::formats::{YUVSlices, YUVSource};
 use openh264::OpenH264API;
 
@@ -49,6 +49,8 @@ impl Encoder {
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
             .intra_frame_period(IntraFramePeriod::from_num_frames(config.max_fps * 10))
             .skip_frames(true)
+            // The fastest setting: an MCU encodes one stream per layout and rendition.
+            .complexity(Complexity::Low)
             .num_threads(1);
         let inner = OhEncoder::with_api_config(OpenH264API::from_source(), oh).map_err(|e| format!("openh264 encoder: {e}"))?;
         Ok(Encoder { inner, config, started: false })
