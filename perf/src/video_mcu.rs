@@ -292,7 +292,8 @@ pub fn run(o: &Opts) -> (Vec<Result>, Vec<Compose>) {
 pub fn markdown(results: &[Result], composes: &[Compose]) -> String {
     let mut s = String::from("| system | individual 720p30 layouts per core (headline) | decode ms per frame time (4 inputs) | ms per layout (compose + encode) | frame time p50 / p99 ms | note |\n|---|---:|---:|---:|---:|---|\n");
     for r in results {
-        s += &format!("| {} | {:.1} | {:.2} | {:.2} | {:.1} / {:.1} | {} |\n", r.system, r.headline, r.decode_ms_per_frame_time, r.ms_per_layout, r.frame_time_p50_ms, r.frame_time_p99_ms, r.note);
+        let times = if r.frame_time_p50_ms.is_nan() { "–".to_string() } else { format!("{:.1} / {:.1}", r.frame_time_p50_ms, r.frame_time_p99_ms) };
+        s += &format!("| {} | {:.1} | {:.2} | {:.2} | {times} | {} |\n", r.system, r.headline, r.decode_ms_per_frame_time, r.ms_per_layout, r.note);
     }
     if let [ours, split, per_process, ..] = results {
         s += &format!(
