@@ -263,3 +263,71 @@ fn ffmpeg_reads_our_h264() {
 fn ffmpeg_reads_our_vp8() {
     our_encoder_for_ffmpeg(VideoCodec::Vp8);
 }
+
+/// Our encoder's frames, packetized by us into RTP, received and decoded by ffmpeg
+/// (described by an SDP file as any receiver would be): the same pictures as our own
+/// decoder gives.
+fn ffmpeg_receives_our_rtp(codec: VideoCodec) {
+    use mediad::video::codec::{Encoder, EncoderConfig};
+    use mediad::video::packetize;
+    const SENT: usize = 30;
+    const CHECKED: usize = 24;
+    let colours = [(81, 90, 240), (145, 54, 34), (41, 240, 110), (210, 16, 146), (128, 128, 128)];
+    let mut enc = Encoder::new(codec, EncoderConfig { width: 320, height: 240, bitrate_bps: 800_000, max_fps: 25 }).unwrap();
+    let frames: Vec<Unit> = (0..SENT)
+        .map(|n| {
+            let e = enc.encode(&gpu::Frame::solid(320, 240, colours[n / 6]), n as u64 * 3600, n % 6 == 0).unwrap().unwrap();
+            Unit { data: e.data, keyframe: e.keyframe }
+        })
+        .collect();
+    let port = {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port() & !1
+    };
+    let name = if codec == VideoCodec::H264 { "H264/90000\r\na=fmtp:96 packetization-mode=1" } else { "VP8/90000" };
+    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mediad\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 {name}\r\n");
+    let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{codec:?}.sdp", std::process::id())));
+    std::fs::write(&file.0, sdp).unwrap();
+    let ff = Command::new("timeout")
+        .args(["-s", "KILL", "30", "ffmpeg", "-hide_banner", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-analyzeduration", "400000", "-i"])
+        .arg(&file.0)
+        .args(["-frames:v", &CHECKED.to_string(), "-f", "framemd5", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg");
+    std::thread::sleep(Duration::from_millis(1500)); // ffmpeg opens its socket
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut seq = 7000u16;
+    for (n, f) in frames.iter().enumerate() {
+        let payloads = match codec {
+            VideoCodec::H264 => packetize::h264(&f.data, 1100).unwrap(),
+            _ => packetize::vp8(&f.data, n as u16, 1100).unwrap(),
+        };
+        for (i, p) in payloads.iter().enumerate() {
+            let marker = if i + 1 == payloads.len() { 0x80 } else { 0 };
+            let mut rtp = vec![0x80, 96 | marker];
+            rtp.extend_from_slice(&seq.to_be_bytes());
+            rtp.extend_from_slice(&(n as u32 * 3600).to_be_bytes());
+            rtp.extend_from_slice(&0x0bad_cafeu32.to_be_bytes());
+            rtp.extend_from_slice(p);
+            sock.send_to(&rtp, ("127.0.0.1", port)).unwrap();
+            seq = seq.wrapping_add(1);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = ff.wait_with_output().unwrap();
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
+    assert_eq!(theirs.len(), CHECKED, "{codec:?}: ffmpeg decoded {} frames: {}", theirs.len(), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(our_md5s(&frames[..CHECKED], codec), theirs, "{codec:?}: ffmpeg sees what we encoded");
+}
+
+#[test]
+fn ffmpeg_receives_our_h264_rtp() {
+    ffmpeg_receives_our_rtp(VideoCodec::H264);
+}
+
+#[test]
+fn ffmpeg_receives_our_vp8_rtp() {
+    ffmpeg_receives_our_rtp(VideoCodec::Vp8);
+}
