@@ -84,8 +84,13 @@ fn decode(units: &[Unit], codec: VideoCodec) -> (Vec<String>, String) {
     };
     std::fs::write(&file.0, bytes).unwrap();
     let out = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(&file.0).args(["-f", "framemd5", "-"]).output().expect("ffmpeg");
-    let frames = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
+    let frames = framemd5(&out.stdout);
     (frames, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The per-frame MD5s of ffmpeg's `-f framemd5` output.
+fn framemd5(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect()
 }
 
 /// Our decoder on the same units: the MD5 of each picture's I420 planes (what
@@ -223,7 +228,7 @@ fn av1_from_ffmpeg_decodes_sample_for_sample() {
     assert_eq!(units.len(), 20);
     let ours = our_md5s(&units, VideoCodec::Av1);
     let out = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(&file.0).args(["-f", "framemd5", "-"]).output().expect("ffmpeg");
-    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
+    let theirs: Vec<String> = framemd5(&out.stdout);
     assert_eq!(theirs.len(), 20, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(ours, theirs, "dav1d decodes what ffmpeg decodes, sample for sample");
 }
@@ -317,7 +322,7 @@ fn ffmpeg_receives_our_rtp(codec: VideoCodec) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let out = ff.wait_with_output().unwrap();
-    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect();
+    let theirs: Vec<String> = framemd5(&out.stdout);
     assert_eq!(theirs.len(), CHECKED, "{codec:?}: ffmpeg decoded {} frames: {}", theirs.len(), String::from_utf8_lossy(&out.stderr));
     assert_eq!(our_md5s(&frames[..CHECKED], codec), theirs, "{codec:?}: ffmpeg sees what we encoded");
 }
