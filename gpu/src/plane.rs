@@ -2,7 +2,7 @@
 
 use crate::filter::{self, Taps};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rect {
     pub x: usize,
     pub y: usize,
@@ -120,6 +120,15 @@ impl Plane {
             for (o, &a) in out.iter_mut().zip(&acc) {
                 *o = filter::finish(a);
             }
+        }
+    }
+
+    /// Copy all of `src` with its top-left corner at (`x`, `y`).
+    pub fn copy_from(&mut self, src: &Plane, x: usize, y: usize) {
+        assert!(x + src.width <= self.width && y + src.height <= self.height, "copy outside the plane");
+        for (row, line) in src.data.chunks_exact(src.width.max(1)).enumerate() {
+            let at = (y + row) * self.width + x;
+            self.data[at..at + src.width].copy_from_slice(line);
         }
     }
 

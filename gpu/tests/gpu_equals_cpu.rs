@@ -81,9 +81,13 @@ fn lavapipe_and_the_cpu_agree_on_every_layout() {
         let gpu = vk.render(&drawn, &sources).expect("vulkan render");
         eprintln!("{} canvases of {cw}x{ch} on {} in {:?}", drawn.len(), vk.name, t.elapsed());
         assert_eq!(gpu.len(), scenes.len());
-        for ((what, scene), g) in scenes.iter().zip(&gpu) {
+        // The CPU both ways: each canvas alone, and all together (pictures shown at
+        // one size in several canvases scaled once and copied).
+        let together = cpu::render_all(&drawn, &sources);
+        for (((what, scene), g), t) in scenes.iter().zip(&gpu).zip(&together) {
             assert!(scene.ops.iter().any(|o| matches!(o, gpu::Op::Text { .. })), "{what}: names drawn");
             compare(g, &cpu::render(scene, &sources), what);
+            compare(g, t, &format!("{what} (CPU batch)"));
             compared += 1;
         }
     }
