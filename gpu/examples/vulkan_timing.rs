@@ -26,6 +26,8 @@ fn main() {
     };
     let fill = Scene { width: 1280, height: 720, ops: vec![Op::Fill { rect: Rect { x: 0, y: 0, w: 1280, h: 720 }, colour: Yuv(16, 128, 128) }] };
     host_side(&vec![fill.clone(); batch], &sources);
+    let tiny = Scene { width: 64, height: 16, ops: vec![Op::Fill { rect: Rect { x: 0, y: 0, w: 64, h: 16 }, colour: Yuv(16, 128, 128) }] };
+    run("tiny fill (fixed costs)", &vec![tiny; batch]);
     run("fill only", &vec![fill; batch]);
     for names in [false, true] {
         let tiles: Vec<TileContent> = (0..3).map(|i| TileContent { source: Some(i), speaker: i == 0, name: names.then_some("Анна Петрова") }).collect();

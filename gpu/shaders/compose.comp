@@ -9,10 +9,11 @@
 
 layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 
-layout(set = 0, binding = 0) readonly buffer Sources { uint src[]; };   // input planes, bytes
-layout(set = 0, binding = 1) writeonly buffer Canvases { uint dst[]; }; // output planes
-layout(set = 0, binding = 2) readonly buffer SceneWords { uint sc[]; };  // canvases, ops, tables
-layout(set = 0, binding = 3) readonly buffer Atlases { uint atlas[]; }; // glyph coverage, bytes
+// `restrict`: the buffers never alias, so loads can be kept across the output stores.
+layout(set = 0, binding = 0) restrict readonly buffer Sources { uint src[]; };   // input planes, bytes
+layout(set = 0, binding = 1) restrict writeonly buffer Canvases { uint dst[]; }; // output planes
+layout(set = 0, binding = 2) restrict readonly buffer SceneWords { uint sc[]; };  // canvases, ops, tables
+layout(set = 0, binding = 3) restrict readonly buffer Atlases { uint atlas[]; }; // glyph coverage, bytes
 
 const uint OP_WORDS = 16u;
 const uint FILL = 0u;
@@ -63,17 +64,15 @@ uint text_coverage(uint o, uint p, uint x, uint y) {
 
 uint colour(uint o, uint p) { return (sc[o + 5u] >> (8u * p)) & 255u; }
 
-// Walks the ops of the bin holding luma sample (x, y) << shift, top first.
-uint sample_at(uint bins, uint bins_x, uint p, uint x, uint y) {
+// Walks the ops of one bin (`list`, `count`: its op offsets), top first, for plane
+// sample (x, y).
+uint sample_at(uint list, uint count, uint p, uint x, uint y) {
     uint blends[MAX_BLENDS];
     uint nb = 0u;
     uint v = 16u;
-    uint lx = p == 0u ? x : 2u * x, ly = p == 0u ? y : 2u * y;
-    uint bin = bins + 2u * ((ly / BIN) * bins_x + lx / BIN);
-    uint list = sc[bin];
-    for (uint k = sc[bin + 1u]; k > 0u; k--) {
+    uint shift = p == 0u ? 0u : 1u;
+    for (uint k = count; k > 0u; k--) {
         uint o = sc[list + k - 1u];
-        uint shift = p == 0u ? 0u : 1u;
         uvec4 r = uvec4(sc[o + 1u], sc[o + 2u], sc[o + 3u], sc[o + 4u]) >> shift;
         if (x < r.x || y < r.y || x >= r.x + r.z || y >= r.y + r.w) continue;
         uint kind = sc[o];
@@ -86,7 +85,6 @@ uint sample_at(uint bins, uint bins_x, uint p, uint x, uint y) {
     }
     for (uint b = nb; b > 0u; b--) {
         uint o = blends[b - 1u];
-        uint shift = p == 0u ? 0u : 1u;
         uint a = text_coverage(o, p, x - (sc[o + 1u] >> shift), y - (sc[o + 2u] >> shift));
         if (a > 0u) v = (colour(o, p) * a + v * (255u - a) + 127u) / 255u;
     }
@@ -101,9 +99,14 @@ void main() {
     uint pw = sc[c] >> shift, ph = sc[c + 1u] >> shift;
     uint x0 = gl_GlobalInvocationID.x * 4u, y = gl_GlobalInvocationID.y;
     if (x0 >= pw || y >= ph) return;
+    // The four samples of a word lie in one bin (bins are 32 luma samples wide, words
+    // 4 samples at even offsets): look it up once.
+    uint lx = p == 0u ? x0 : 2u * x0, ly = p == 0u ? y : 2u * y;
+    uint bin = sc[c + 7u] + 2u * ((ly / BIN) * ((sc[c] + BIN - 1u) / BIN) + lx / BIN);
+    uint list = sc[bin], count = sc[bin + 1u];
     uint word = 0u;
     for (uint i = 0u; i < 4u; i++) {
-        word |= sample_at(sc[c + 7u], (sc[c] + BIN - 1u) / BIN, p, x0 + i, y) << (8u * i);
+        word |= sample_at(list, count, p, x0 + i, y) << (8u * i);
     }
     dst[(sc[c + 2u + p] + y * pw + x0) >> 2] = word;
 }
