@@ -6,6 +6,7 @@ pub mod assembler;
 pub mod av1;
 pub mod codec;
 pub mod h264;
+pub mod mixer;
 pub mod packetize;
 pub mod vp8;
 
