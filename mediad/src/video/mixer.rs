@@ -4,14 +4,19 @@
 //! latest picture stays until a newer one. At every `tick` (the output frame rate) all
 //! outputs are composed in one call (`gpu::Compositor`: the GPU, lavapipe or the CPU;
 //! pictures shared between layouts scaled once), each encoded once and packetized.
-//! An output shows every input in join order (all-on-screen), optionally without one
-//! of them ("exclude self"), in a preset or a group that picks a preset by count;
-//! `set_layout` takes effect at the next tick. Key frames: decoders that lose data ask
-//! their sender (`Event::RequestKeyframe`); an output asked for one by its receiver
+//! Who an output shows follows the conference mode (`selection`: all on screen,
+//! auto-selector, managed podium, lesson), optionally without one input ("exclude
+//! self"), with pinned tiles, in a preset or a group that picks a preset by count; the
+//! loudest speaker is framed. `set_layout` and mode changes take effect at the next
+//! tick. Only inputs some output shows are decoded (an auto-selector among 1000
+//! participants decodes its 36); one coming into view asks its sender for a key frame
+//! and waits for it. Decoders that lose data or meet a damaged frame ask too
+//! (`Event::RequestKeyframe`); an output asked for one by its receiver
 //! (`request_keyframe`) encodes one next.
 
 use super::assembler::{Assembler, AssemblerConfig, Output as Assembled};
 use super::codec::{Decoded, Decoder, Encoder, EncoderConfig};
+use super::selection::{self, Mode, Selection};
 use super::{packetize, VideoCodec};
 use gpu::layout::Library;
 use gpu::{Compositor, Font, Frame, Scene, TileContent};
@@ -63,10 +68,18 @@ struct Input {
     assembler: Assembler,
     decoder: Decoder,
     latest: Option<Frame>,
+    /// Some output shows it: decode its frames.
+    wanted: bool,
+    /// Frames were skipped while nobody showed it: the decoder needs a key frame.
+    stale: bool,
+    skipped: u32,
+    present: bool,
 }
 
 struct Output {
     spec: OutputSpec,
+    /// Manual placement: (tile, input).
+    pins: Vec<(usize, usize)>,
     encoder: Encoder,
     seq: u16,
     frames: u32,
@@ -79,6 +92,7 @@ pub struct Mixer {
     compositor: Compositor,
     inputs: Vec<Input>,
     outputs: Vec<Output>,
+    selection: Selection,
     events: VecDeque<Event>,
     pub stats: MixerStats,
 }
@@ -86,13 +100,46 @@ pub struct Mixer {
 impl Mixer {
     /// `font`: None draws no names.
     pub fn new(library: Library, compositor: Compositor, font: Option<Font>) -> Mixer {
-        Mixer { library, font, compositor, inputs: Vec::new(), outputs: Vec::new(), events: VecDeque::new(), stats: MixerStats::default() }
+        Mixer { library, font, compositor, inputs: Vec::new(), outputs: Vec::new(), selection: Selection::default(), events: VecDeque::new(), stats: MixerStats::default() }
     }
 
     pub fn add_input(&mut self, name: &str, codec: VideoCodec) -> Result<usize, String> {
         let assembler = Assembler::new(codec, AssemblerConfig::default()).ok_or_else(|| format!("{codec:?} is not decoded"))?;
-        self.inputs.push(Input { name: name.to_string(), assembler, decoder: Decoder::new(codec)?, latest: None });
+        let decoder = Decoder::new(codec)?;
+        self.inputs.push(Input { name: name.to_string(), assembler, decoder, latest: None, wanted: true, stale: false, skipped: 0, present: true });
         Ok(self.inputs.len() - 1)
+    }
+
+    /// A participant left: never shown again (its number is not reused).
+    pub fn remove_input(&mut self, input: usize) {
+        if let Some(i) = self.inputs.get_mut(input) {
+            (i.present, i.latest) = (false, None);
+            self.selection.remove(input);
+        }
+    }
+
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.selection.mode = mode;
+    }
+
+    /// Inputs by loudness, loudest first (from the audio MCU's levels).
+    pub fn set_speakers(&mut self, loudest_first: Vec<usize>) {
+        self.selection.speakers = loudest_first;
+    }
+
+    /// Put an input on the podium or take it off (managed selector; DTMF 1 and 2).
+    pub fn set_podium(&mut self, input: usize, on: bool) {
+        self.selection.set_podium(input, on);
+    }
+
+    /// Show `input` in `tile` of `output` whatever the mode (None: unpin the tile).
+    pub fn pin(&mut self, output: usize, tile: usize, input: Option<usize>) -> Result<(), String> {
+        let o = self.outputs.get_mut(output).ok_or("no such output")?;
+        o.pins.retain(|&(t, _)| t != tile);
+        if let Some(i) = input {
+            o.pins.push((tile, i));
+        }
+        Ok(())
     }
 
     pub fn add_output(&mut self, spec: OutputSpec) -> Result<usize, String> {
@@ -102,7 +149,7 @@ impl Mixer {
         }
         let config = EncoderConfig { width: spec.width, height: spec.height, bitrate_bps: spec.bitrate_bps, max_fps: spec.fps };
         let encoder = Encoder::new(spec.codec, config)?;
-        self.outputs.push(Output { spec, encoder, seq: 0, frames: 0, key_wanted: true });
+        self.outputs.push(Output { spec, pins: Vec::new(), encoder, seq: 0, frames: 0, key_wanted: true });
         Ok(self.outputs.len() - 1)
     }
 
@@ -140,17 +187,32 @@ impl Mixer {
         while let Some(o) = i.assembler.poll() {
             match o {
                 Assembled::RequestKeyframe => self.events.push_back(Event::RequestKeyframe { input }),
-                Assembled::Frame { unit, .. } => match i.decoder.decode(&unit.data) {
-                    Decoded::Picture(f) => {
-                        i.latest = Some(f);
-                        self.stats.decoded += 1;
+                Assembled::Frame { unit, .. } => {
+                    if !i.wanted || (i.stale && !unit.keyframe) {
+                        // Nobody shows it, or it is coming into view and its decoder
+                        // needs a key frame: asked for when it came into view, again
+                        // about every half second of frames.
+                        i.stale = true;
+                        i.skipped += 1;
+                        if i.wanted && i.skipped.is_multiple_of(15) {
+                            self.events.push_back(Event::RequestKeyframe { input });
+                        }
+                        continue;
                     }
-                    Decoded::Nothing => {}
-                    Decoded::Corrupt(_) => {
-                        self.stats.decode_errors += 1;
-                        self.events.push_back(Event::RequestKeyframe { input });
+                    i.stale = false;
+                    match i.decoder.decode(&unit.data) {
+                        Decoded::Picture(f) => {
+                            i.latest = Some(f);
+                            self.stats.decoded += 1;
+                        }
+                        Decoded::Nothing => {}
+                        Decoded::Corrupt(_) => {
+                            self.stats.decode_errors += 1;
+                            i.stale = true;
+                            self.events.push_back(Event::RequestKeyframe { input });
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -163,29 +225,57 @@ impl Mixer {
         }
     }
 
-    /// The inputs output `o` shows, in tile order.
-    fn shown(&self, o: &Output) -> Vec<usize> {
-        (0..self.inputs.len()).filter(|&i| Some(i) != o.spec.exclude && self.inputs[i].latest.is_some()).collect()
+    /// The layout output `o` uses now and the input in each of its tiles.
+    fn tiles(&self, o: &Output) -> (&gpu::Layout, Vec<Option<usize>>) {
+        let present: Vec<bool> = self.inputs.iter().map(|i| i.present).collect();
+        let order = self.selection.order(&present, o.spec.exclude);
+        let layout = match &o.spec.layout {
+            LayoutChoice::Preset(p) => &self.library.layouts[p],
+            LayoutChoice::Group(g) => self.library.pick(g, (order.len() + o.pins.len()).max(1)).expect("checked group"),
+        };
+        let tiles = selection::assign(layout, &order, &o.pins);
+        (layout, tiles)
     }
 
     fn scene(&self, o: usize, font: Option<&mut Font>) -> Scene {
         let out = &self.outputs[o];
-        let shown = self.shown(out);
-        let layout = match &out.spec.layout {
-            LayoutChoice::Preset(p) => &self.library.layouts[p],
-            LayoutChoice::Group(g) => self.library.pick(g, shown.len().max(1)).expect("checked group"),
-        };
+        let (layout, tiles) = self.tiles(out);
         let sizes: Vec<(usize, usize)> = self.inputs.iter().map(|i| i.latest.as_ref().map_or((2, 2), |f| (f.width(), f.height()))).collect();
-        let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
-        // Priority tiles first, then the rest, each in tile order (content tiles wait
-        // for a content stream).
-        let mut order: Vec<usize> = (0..layout.tiles.len()).filter(|&t| !layout.tiles[t].content).collect();
-        order.sort_by_key(|&t| !layout.tiles[t].priority);
-        let mut tiles = vec![TileContent::default(); layout.tiles.len()];
-        for (&t, &i) in order.iter().zip(&shown) {
-            tiles[t] = TileContent { source: Some(i), speaker: false, name: Some(names[i]) };
+        let loudest = self.selection.speakers.first().copied();
+        let content: Vec<TileContent> = tiles
+            .iter()
+            .map(|t| match t.filter(|&i| self.inputs[i].present) {
+                Some(i) => TileContent {
+                    source: self.inputs[i].latest.is_some().then_some(i),
+                    speaker: Some(i) == loudest,
+                    name: Some(self.inputs[i].name.as_str()),
+                },
+                None => TileContent::default(),
+            })
+            .collect();
+        Scene::from_layout(layout, out.spec.width, out.spec.height, &content, &sizes, font)
+    }
+
+    /// Decode only what some output shows; an input coming into view asks for a key
+    /// frame.
+    fn update_wanted(&mut self) {
+        let mut wanted = vec![false; self.inputs.len()];
+        for o in &self.outputs {
+            for i in self.tiles(o).1.into_iter().flatten() {
+                if let Some(w) = wanted.get_mut(i) {
+                    *w = true;
+                }
+            }
         }
-        Scene::from_layout(layout, out.spec.width, out.spec.height, &tiles, &sizes, font)
+        for (n, (i, w)) in self.inputs.iter_mut().zip(wanted).enumerate() {
+            if w && !i.wanted && i.stale {
+                self.events.push_back(Event::RequestKeyframe { input: n });
+            }
+            if !w {
+                i.latest = None; // its next picture comes after a key frame
+            }
+            i.wanted = w;
+        }
     }
 
     /// Compose, encode and packetize every output's next frame.
@@ -193,6 +283,7 @@ impl Mixer {
         if self.outputs.is_empty() {
             return Ok(());
         }
+        self.update_wanted();
         let mut font = self.font.take();
         let scenes: Vec<Scene> = (0..self.outputs.len()).map(|o| self.scene(o, font.as_mut())).collect();
         self.font = font;
@@ -231,3 +322,7 @@ impl Mixer {
         self.events.pop_front()
     }
 }
+
+#[cfg(test)]
+#[path = "mixer_tests.rs"]
+mod tests;

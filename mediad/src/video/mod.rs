@@ -8,6 +8,7 @@ pub mod codec;
 pub mod h264;
 pub mod mixer;
 pub mod packetize;
+pub mod selection;
 pub mod vp8;
 
 pub use crate::rtp::keyframe::VideoCodec;
