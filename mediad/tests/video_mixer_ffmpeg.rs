@@ -1,7 +1,7 @@
 //! The video MCU's mixer between real peers: four ffmpeg senders (solid red, green,
 //! blue and yellow; two in H.264, two in VP8) send RTP; the mixer decodes each once
-//! and composes three outputs, which ffmpeg receives as H.264 RTP (through an SDP file)
-//! and decodes: each tile's colour is checked at its place for the 2x2 and 1+5
+//! and composes three outputs, which ffmpeg receives as RTP (two H.264, one VP8; through
+//! an SDP file) and decodes: each tile's colour is checked at its place for the 2x2 and 1+5
 //! presets, the "exclude self" output of the red participant has no red in it, and a
 //! layout changed live shows up within a few frames.
 
@@ -56,9 +56,11 @@ fn sender(colour: &str, codec: VideoCodec, port: u16) -> Killed {
     )
 }
 
-/// ffmpeg receiving H.264 RTP on `port`, writing `FRAMES` raw I420 frames to stdout.
-fn receiver(port: u16, tag: &str) -> (Killed, Scratch) {
-    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mcu\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\n");
+/// ffmpeg receiving H.264 or VP8 RTP on `port`, writing `FRAMES` raw I420 frames to
+/// stdout.
+fn receiver(port: u16, tag: &str, codec: VideoCodec) -> (Killed, Scratch) {
+    let format = if codec == VideoCodec::H264 { "H264/90000\r\na=fmtp:96 packetization-mode=1" } else { "VP8/90000" };
+    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mcu\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 {format}\r\n");
     let file = Scratch(std::env::temp_dir().join(format!("mediad-mixer-{}-{tag}.sdp", std::process::id())));
     std::fs::write(&file.0, sdp).unwrap();
     let child = Command::new("timeout")
@@ -122,25 +124,26 @@ fn four_ffmpeg_senders_composed_into_layouts_that_ffmpeg_decodes() {
         s.set_nonblocking(true).unwrap();
         sockets.push(s);
     }
-    let spec = |layout: &str, exclude: Option<usize>, ssrc: u32| OutputSpec {
+    let spec = |layout: &str, exclude: Option<usize>, ssrc: u32, codec: VideoCodec| OutputSpec {
         layout: LayoutChoice::Preset(layout.into()),
         exclude,
         width: W,
         height: H,
-        codec: VideoCodec::H264,
+        codec,
         bitrate_bps: 1_000_000,
         fps: 25,
         payload_type: 96,
         ssrc,
         max_payload: 1200,
     };
-    let outputs = [spec("2x2", None, 1), spec("2x2", Some(0), 2), spec("1+5", None, 3)];
+    // The third output in VP8, for receivers that only take VP8.
+    let outputs = [spec("2x2", None, 1, VideoCodec::H264), spec("2x2", Some(0), 2, VideoCodec::H264), spec("1+5", None, 3, VideoCodec::Vp8)];
     let mut receivers = Vec::new();
     let mut ports = Vec::new();
     for (n, o) in outputs.iter().enumerate() {
         assert_eq!(mixer.add_output(o.clone()).unwrap(), n);
         let port = even_port();
-        receivers.push(receiver(port, &n.to_string()));
+        receivers.push(receiver(port, &n.to_string(), o.codec));
         ports.push(port);
     }
     std::thread::sleep(Duration::from_millis(1500)); // the receivers open their sockets
