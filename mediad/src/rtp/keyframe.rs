@@ -2,6 +2,8 @@
 //! each codec we forward, so a simulcast subscriber switches layers only where the
 //! decoder can start (a switch anywhere else shows garbage until the next keyframe).
 
+use crate::video::vp8::descriptor;
+
 /// Codecs whose payload formats we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
@@ -55,49 +57,13 @@ pub fn starts_keyframe(codec: VideoCodec, packet: &[u8]) -> bool {
 
 /// RFC 7741: start of partition 0 (S=1, PID=0) and the VP8 frame tag's P bit clear.
 fn vp8(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
-        return false;
-    }
-    let mut at = 1;
-    if b0 & 0x80 != 0 {
-        let Some(&x) = p.get(1) else { return false };
-        at = 2;
-        if x & 0x80 != 0 {
-            // PictureID: 7 or 15 bits (M bit).
-            let Some(&pid) = p.get(at) else { return false };
-            at += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            at += 1; // TL0PICIDX
-        }
-        if x & 0x30 != 0 {
-            at += 1; // TID/Y/KEYIDX
-        }
-    }
-    p.get(at).is_some_and(|tag| tag & 0x01 == 0)
+    descriptor(p).is_ok_and(|d| d.start && d.partition == 0 && p[d.len] & 0x01 == 0)
 }
 
 /// RFC 7741 §4.2: the temporal layer index (TID) of a VP8 packet, when its payload
 /// descriptor carries one (T bit).
 pub fn vp8_tid(packet: &[u8]) -> Option<u8> {
-    let p = payload(packet)?;
-    let b0 = *p.first()?;
-    if b0 & 0x80 == 0 {
-        return None;
-    }
-    let x = *p.get(1)?;
-    if x & 0x20 == 0 {
-        return None;
-    }
-    let mut at = 2;
-    if x & 0x80 != 0 {
-        at += if *p.get(at)? & 0x80 != 0 { 2 } else { 1 };
-    }
-    if x & 0x40 != 0 {
-        at += 1;
-    }
-    p.get(at).map(|b| b >> 6)
+    descriptor(payload(packet)?).ok()?.tid
 }
 
 /// RFC 6184: an SPS or IDR slice as a single NAL, inside a STAP-A, or at the start

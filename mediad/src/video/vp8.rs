@@ -9,11 +9,24 @@ pub struct Vp8 {
     started: bool,
 }
 
-/// The descriptor's length and its S bit and partition index.
-fn descriptor(p: &[u8]) -> Result<(usize, bool, u8), Malformed> {
+/// What the VP8 payload descriptor (RFC 7741 §4.2) of a packet says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Bytes before the VP8 payload.
+    pub len: usize,
+    /// S: the packet starts a partition.
+    pub start: bool,
+    pub partition: u8,
+    /// The temporal layer index, when the T bit says there is one.
+    pub tid: Option<u8>,
+}
+
+/// Read a packet's payload descriptor; there must be payload behind it. Shared by the
+/// depacketizer here and the SFU's keyframe and layer checks (`rtp::keyframe`).
+pub fn descriptor(p: &[u8]) -> Result<Descriptor, Malformed> {
     let cut = Malformed("VP8 payload descriptor cut short");
     let &b0 = p.first().ok_or(Malformed("empty payload"))?;
-    let mut at = 1;
+    let (mut at, mut tid_at) = (1, None);
     if b0 & 0x80 != 0 {
         let &x = p.get(1).ok_or(cut)?;
         at = 2;
@@ -24,21 +37,22 @@ fn descriptor(p: &[u8]) -> Result<(usize, bool, u8), Malformed> {
             at += 1; // TL0PICIDX
         }
         if x & 0x30 != 0 {
+            tid_at = (x & 0x20 != 0).then_some(at);
             at += 1; // TID / KEYIDX
         }
     }
     if at >= p.len() {
         return Err(Malformed("VP8 packet without payload"));
     }
-    Ok((at, b0 & 0x10 != 0, b0 & 0x07))
+    Ok(Descriptor { len: at, start: b0 & 0x10 != 0, partition: b0 & 0x07, tid: tid_at.map(|i| p[i] >> 6) })
 }
 
 impl Vp8 {
     pub fn push(&mut self, p: &[u8], unit: &mut Unit) -> Result<(), Malformed> {
-        let (at, start, partition) = descriptor(p)?;
-        let payload = &p[at..];
+        let d = descriptor(p)?;
+        let payload = &p[d.len..];
         if !self.started {
-            if !(start && partition == 0) {
+            if !(d.start && d.partition == 0) {
                 return Err(Malformed("VP8 frame whose first packet was lost"));
             }
             // The frame tag's P bit: 0 is a key frame.
