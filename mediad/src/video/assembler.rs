@@ -1,8 +1,8 @@
 //! One video stream's packets into decodable frames (sans-IO: fed packets and time).
 //!
-//! Packets are put back in sequence order in a small reorder buffer (the first packet
-//! received starts the sequence: any before it count as late); a hole is waited
-//! for `max_wait` (a retransmission or a late packet may still fill it), then counted
+//! Packets are put back in sequence order in a small reorder buffer (only packets behind
+//! a hole are copied into it; the first packet received starts the sequence: any
+//! before it count as late); a hole is waited for `max_wait` (a retransmission or a late packet may still fill it), then counted
 //! lost and skipped. A frame is complete at its marker bit (or when the timestamp
 //! moves on), goes through the codec's depacketizer, and is handed out only if nothing
 //! of it or before it was lost since the last key frame: a decoder fed a frame that
@@ -128,7 +128,14 @@ impl Assembler {
             return;
         }
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
-        self.held.insert(ext, Held { timestamp: rtp.timestamp(), marker: rtp.marker_bit(), payload: rtp.payload().to_vec() });
+        if ext == self.next && self.held.is_empty() {
+            // In order, nothing waiting: straight into the frame, no copy.
+            self.next += 1;
+            self.hole_since = None;
+            self.take(rtp.timestamp(), rtp.marker_bit(), rtp.payload());
+        } else {
+            self.held.insert(ext, Held { timestamp: rtp.timestamp(), marker: rtp.marker_bit(), payload: rtp.payload().to_vec() });
+        }
         self.drain(now);
     }
 
@@ -161,7 +168,7 @@ impl Assembler {
             if let Some(p) = self.held.remove(&self.next) {
                 self.next += 1;
                 self.hole_since = None;
-                self.take(p);
+                self.take(p.timestamp, p.marker, &p.payload);
                 continue;
             }
             let Some(&first) = self.held.keys().next() else { break };
@@ -191,13 +198,13 @@ impl Assembler {
         self.need_request = true;
     }
 
-    fn take(&mut self, p: Held) {
-        if self.frame.as_ref().is_some_and(|f| f.timestamp != p.timestamp) {
+    fn take(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
+        if self.frame.as_ref().is_some_and(|f| f.timestamp != timestamp) {
             self.close(); // its marker packet never came
         }
-        let f = self.frame.get_or_insert_with(|| Building { timestamp: p.timestamp, unit: Unit::default(), broken: false });
+        let f = self.frame.get_or_insert_with(|| Building { timestamp, unit: Unit::default(), broken: false });
         if !f.broken {
-            if self.depacketizer.push(&p.payload, &mut f.unit).is_err() {
+            if self.depacketizer.push(payload, &mut f.unit).is_err() {
                 self.stats.malformed_packets += 1;
                 f.broken = true;
             } else if f.unit.data.len() > self.config.max_frame_bytes {
@@ -205,7 +212,7 @@ impl Assembler {
                 f.broken = true;
             }
         }
-        if p.marker {
+        if marker {
             self.close();
         }
     }
