@@ -1,15 +1,16 @@
 //! One video stream's packets into decodable frames (sans-IO: fed packets and time).
 //!
-//! Packets are put back in sequence order in a small reorder buffer (only packets behind
-//! a hole are copied into it; the first packet received starts the sequence: any
+//! Packets are put back in sequence order in a small reorder buffer (only packets
+//! behind a hole are copied into it; the first packet received starts the sequence: any
 //! before it count as late); a hole is waited for `max_wait` (a retransmission or a
 //! late packet may still fill it), then counted lost and skipped. A frame is complete
-//! at its marker bit (or when the timestamp moves on), goes through the codec's depacketizer, and is handed out only if nothing
-//! of it or before it was lost since the last key frame: a decoder fed a frame that
-//! references missing data shows corruption until the next key frame, so instead
-//! frames are dropped until one arrives, and a key frame is requested (the runtime
-//! turns `Output::RequestKeyframe` into RTCP PLI, or FIR for peers that want it),
-//! again every `request_interval` while none comes.
+//! at its marker bit (or when the timestamp moves on), goes through the codec's
+//! depacketizer, and is handed out only if nothing of it or before it was lost since
+//! the last key frame: a decoder fed a frame that references missing data shows
+//! corruption until the next key frame, so instead frames are dropped until one
+//! arrives, and a key frame is requested (the runtime turns `Output::RequestKeyframe`
+//! into RTCP PLI, or FIR for peers that want it), again every `request_interval` while
+//! none comes.
 
 use super::{Depacketizer, Unit, VideoCodec};
 use rtp_types::RtpPacket;
