@@ -237,10 +237,7 @@ impl Mixer {
         (layout, tiles)
     }
 
-    fn scene(&self, o: usize, font: Option<&mut Font>) -> Scene {
-        let out = &self.outputs[o];
-        let (layout, tiles) = self.tiles(out);
-        let sizes: Vec<(usize, usize)> = self.inputs.iter().map(|i| i.latest.as_ref().map_or((2, 2), |f| (f.width(), f.height()))).collect();
+    fn scene(&self, out: &Output, layout: &gpu::Layout, tiles: &[Option<usize>], sizes: &[(usize, usize)], font: Option<&mut Font>) -> Scene {
         let loudest = self.selection.speakers.first().copied();
         let content: Vec<TileContent> = tiles
             .iter()
@@ -253,20 +250,12 @@ impl Mixer {
                 None => TileContent::default(),
             })
             .collect();
-        Scene::from_layout(layout, out.spec.width, out.spec.height, &content, &sizes, font)
+        Scene::from_layout(layout, out.spec.width, out.spec.height, &content, sizes, font)
     }
 
-    /// Decode only what some output shows; an input coming into view asks for a key
-    /// frame.
-    fn update_wanted(&mut self) {
-        let mut wanted = vec![false; self.inputs.len()];
-        for o in &self.outputs {
-            for i in self.tiles(o).1.into_iter().flatten() {
-                if let Some(w) = wanted.get_mut(i) {
-                    *w = true;
-                }
-            }
-        }
+    /// Decode only what some output shows (`wanted`); an input coming into view asks
+    /// for a key frame.
+    fn update_wanted(&mut self, wanted: Vec<bool>) {
         for (n, (i, w)) in self.inputs.iter_mut().zip(wanted).enumerate() {
             if w && !i.wanted && i.stale {
                 self.events.push_back(Event::RequestKeyframe { input: n });
@@ -283,10 +272,21 @@ impl Mixer {
         if self.outputs.is_empty() {
             return Ok(());
         }
-        self.update_wanted();
         let mut font = self.font.take();
-        let scenes: Vec<Scene> = (0..self.outputs.len()).map(|o| self.scene(o, font.as_mut())).collect();
+        // Who each output shows, worked out once: it decides what is decoded from now on
+        // and what is drawn.
+        let placed: Vec<(&gpu::Layout, Vec<Option<usize>>)> = self.outputs.iter().map(|o| self.tiles(o)).collect();
+        let mut wanted = vec![false; self.inputs.len()];
+        for i in placed.iter().flat_map(|(_, tiles)| tiles.iter().flatten()) {
+            if let Some(w) = wanted.get_mut(*i) {
+                *w = true;
+            }
+        }
+        let sizes: Vec<(usize, usize)> = self.inputs.iter().map(|i| i.latest.as_ref().map_or((2, 2), |f| (f.width(), f.height()))).collect();
+        let scenes: Vec<Scene> = self.outputs.iter().zip(&placed).map(|(o, (layout, tiles))| self.scene(o, layout, tiles, &sizes, font.as_mut())).collect();
+        drop(placed);
         self.font = font;
+        self.update_wanted(wanted);
         let blank = Frame::solid(2, 2, (16, 128, 128));
         let sources: Vec<&Frame> = self.inputs.iter().map(|i| i.latest.as_ref().unwrap_or(&blank)).collect();
         let canvases = self.compositor.render(&scenes, &sources)?;
