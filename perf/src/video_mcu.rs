@@ -84,14 +84,10 @@ fn inputs(dir: &Path, frames: usize) -> Vec<PathBuf> {
 /// Annex B access units: a new one at each slice with first_mb_in_slice = 0 (or the
 /// parameter sets before it) once the current one has a slice.
 fn access_units(stream: &[u8]) -> Vec<Vec<u8>> {
-    let mut starts: Vec<usize> = (0..stream.len().saturating_sub(3)).filter(|&i| stream[i..i + 3] == [0, 0, 1]).collect();
-    starts.push(stream.len());
     let mut units: Vec<Vec<u8>> = vec![Vec::new()];
     let mut has_slice = false;
-    for w in starts.windows(2) {
-        let nal = &stream[w[0] + 3..w[1]];
-        let Some(&h) = nal.first() else { continue };
-        let kind = h & 0x1f;
+    for nal in mediad::video::packetize::nal_units(stream) {
+        let kind = nal[0] & 0x1f;
         let first_slice = matches!(kind, 1 | 5) && nal.get(1).is_some_and(|b| b & 0x80 != 0);
         if has_slice && (first_slice || matches!(kind, 6..=9)) {
             units.push(Vec::new());
