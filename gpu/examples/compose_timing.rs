@@ -34,45 +34,5 @@ fn main() {
     let r = gpu::Rect { x: 0, y: 0, w: 636, h: 356 };
     let (xs, ys) = (Taps::new(0, 640, 636), Taps::new(0, 360, 356));
     time("one luma tile scale_with", &mut || canvas.y.scale_with(&frames[0].y, r, &xs, &ys));
-    parts();
 }
 
-#[allow(dead_code)]
-fn parts() {
-    let src = Frame::solid(640, 360, (1, 2, 3));
-    let xs = Taps::new(0, 640, 636);
-    let x_taps: Vec<(usize, &[u32])> = (0..636).map(|dx| xs.entry(dx)).collect();
-    let start = Instant::now();
-    let mut mid = vec![0u16; 360 * 636];
-    for _ in 0..100 {
-        for (k, out) in mid.chunks_exact_mut(636).enumerate() {
-            let row = &src.y.data[k * 640..(k + 1) * 640];
-            for (m, &(first, w)) in out.iter_mut().zip(&x_taps) {
-                *m = gpu::filter::horizontal(row, first, w) as u16;
-            }
-        }
-        std::hint::black_box(&mid);
-    }
-    println!("horizontal pass of a tile: {:.3} ms", start.elapsed().as_secs_f64() * 10.0);
-    let ys = Taps::new(0, 360, 356);
-    let mut out = vec![0u8; 356 * 636];
-    let start = Instant::now();
-    let mut acc = vec![0u32; 636];
-    for _ in 0..100 {
-        for dy in 0..356 {
-            let (first, w) = ys.entry(dy);
-            acc.fill(0);
-            for (k, &wk) in w.iter().enumerate() {
-                let m = &mid[(first + k) * 636..(first + k + 1) * 636];
-                for (a, &v) in acc.iter_mut().zip(m) {
-                    *a += wk * v as u32;
-                }
-            }
-            for (o, &a) in out[dy * 636..(dy + 1) * 636].iter_mut().zip(&acc) {
-                *o = gpu::filter::finish(a);
-            }
-        }
-        std::hint::black_box(&out);
-    }
-    println!("vertical pass of a tile: {:.3} ms", start.elapsed().as_secs_f64() * 10.0);
-}

@@ -8,7 +8,8 @@ pub mod upload;
 
 use crate::scene::Scene;
 use crate::Frame;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use vulkano::buffer::{Buffer, BufferCreateInfo, BufferUsage, Subbuffer};
 use vulkano::command_buffer::allocator::StandardCommandBufferAllocator;
 use vulkano::command_buffer::{AutoCommandBufferBuilder, CommandBufferUsage, CopyBufferInfo, PrimaryAutoCommandBuffer, PrimaryCommandBufferAbstract};
@@ -46,13 +47,17 @@ pub struct Vulkan {
     pub name: String,
     /// True for a CPU implementation (lavapipe).
     pub software: bool,
-    device: Arc<Device>,
     queue: Arc<Queue>,
     compose: Arc<ComputePipeline>,
     pyramid: Arc<ComputePipeline>,
     memory: Arc<StandardMemoryAllocator>,
     commands: Arc<StandardCommandBufferAllocator>,
     sets: Arc<StandardDescriptorSetAllocator>,
+    /// Buffers kept from call to call (grow only), by role: a frame's uploads and
+    /// read-back reuse the previous frame's memory instead of allocating six buffers
+    /// a frame. Held for the whole of `render`, which also keeps calls from sharing
+    /// them.
+    kept: Mutex<HashMap<&'static str, Subbuffer<[u32]>>>,
 }
 
 impl std::fmt::Debug for Vulkan {
@@ -119,7 +124,7 @@ impl Vulkan {
             memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
             commands: Arc::new(StandardCommandBufferAllocator::new(device.clone(), Default::default())),
             sets: Arc::new(StandardDescriptorSetAllocator::new(device.clone(), Default::default())),
-            device,
+            kept: Mutex::new(HashMap::new()),
             queue,
             compose,
             pyramid,
@@ -136,12 +141,24 @@ impl Vulkan {
         .map_err(|e| err("buffer")(&e))
     }
 
+    /// `words` words of the buffer kept for `role`, made (twice as big as asked, to
+    /// grow seldom) when there is none or it is too small.
+    fn kept(&self, kept: &mut HashMap<&'static str, Subbuffer<[u32]>>, role: &'static str, words: usize, usage: BufferUsage, memory: MemoryTypeFilter) -> Result<Subbuffer<[u32]>, String> {
+        let words = words.max(1) as u64;
+        if let Some(b) = kept.get(role).filter(|b| b.len() >= words) {
+            return Ok(b.clone().slice(..words));
+        }
+        let b = self.buffer(words as usize * 2, usage, memory)?;
+        kept.insert(role, b.clone());
+        Ok(b.slice(..words))
+    }
+
     /// Device-local buffer of `words` words starting with `data`, copied in through a
-    /// host-visible staging buffer.
-    fn upload(&self, data: &[u32], words: usize, usage: BufferUsage, cb: &mut Commands) -> Result<Subbuffer<[u32]>, String> {
-        let staging = self.buffer(data.len(), BufferUsage::TRANSFER_SRC, MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE)?;
+    /// host-visible staging buffer (both kept under `roles`).
+    fn upload(&self, kept: &mut HashMap<&'static str, Subbuffer<[u32]>>, roles: [&'static str; 2], data: &[u32], words: usize, cb: &mut Commands) -> Result<Subbuffer<[u32]>, String> {
+        let staging = self.kept(kept, roles[0], data.len(), BufferUsage::TRANSFER_SRC, MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE)?;
         staging.write().map_err(|e| err("map")(&e))?.copy_from_slice(data);
-        let local = self.buffer(words.max(data.len()), usage | BufferUsage::STORAGE_BUFFER | BufferUsage::TRANSFER_DST, MemoryTypeFilter::PREFER_DEVICE)?;
+        let local = self.kept(kept, roles[1], words.max(data.len()), BufferUsage::STORAGE_BUFFER | BufferUsage::TRANSFER_DST, MemoryTypeFilter::PREFER_DEVICE)?;
         cb.copy_buffer(CopyBufferInfo::buffers(staging, local.clone().slice(..data.len() as u64))).map_err(|e| err("copy")(&e))?;
         Ok(local)
     }
@@ -159,12 +176,14 @@ impl Vulkan {
         let packed = upload::pack(scenes, sources);
         let mut cb = AutoCommandBufferBuilder::primary(self.commands.clone(), self.queue.queue_family_index(), CommandBufferUsage::OneTimeSubmit)
             .map_err(|e| err("commands")(&e))?;
-        let src = self.upload(&packed.sources, packed.source_words, BufferUsage::empty(), &mut cb)?;
-        let scene = self.upload(&packed.scene, 0, BufferUsage::empty(), &mut cb)?;
-        let atlas = self.upload(&packed.atlases, 0, BufferUsage::empty(), &mut cb)?;
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = &mut *kept;
+        let src = self.upload(kept, ["sources staging", "sources"], &packed.sources, packed.source_words, &mut cb)?;
+        let scene = self.upload(kept, ["scene staging", "scene"], &packed.scene, 0, &mut cb)?;
+        let atlas = self.upload(kept, ["atlas staging", "atlas"], &packed.atlases, 0, &mut cb)?;
         // The pyramid levels, each from the one above (vulkano puts the barriers in).
         if !packed.levels.is_empty() {
-            let jobs = self.upload(&packed.jobs, 0, BufferUsage::empty(), &mut cb)?;
+            let jobs = self.upload(kept, ["jobs staging", "jobs"], &packed.jobs, 0, &mut cb)?;
             let set = self.set(&self.pyramid, &[&src, &jobs])?;
             let layout = self.pyramid.layout().clone();
             cb.bind_pipeline_compute(self.pyramid.clone()).map_err(|e| err("bind")(&e))?;
@@ -175,8 +194,8 @@ impl Vulkan {
                 unsafe { cb.dispatch([words.div_ceil(8), rows.div_ceil(8), jobs]) }.map_err(|e| err("dispatch")(&e))?;
             }
         }
-        let out = self.buffer(packed.output_words, BufferUsage::STORAGE_BUFFER | BufferUsage::TRANSFER_SRC, MemoryTypeFilter::PREFER_DEVICE)?;
-        let back = self.buffer(packed.output_words, BufferUsage::TRANSFER_DST, MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_RANDOM_ACCESS)?;
+        let out = self.kept(kept, "canvases", packed.output_words, BufferUsage::STORAGE_BUFFER | BufferUsage::TRANSFER_SRC, MemoryTypeFilter::PREFER_DEVICE)?;
+        let back = self.kept(kept, "read-back", packed.output_words, BufferUsage::TRANSFER_DST, MemoryTypeFilter::PREFER_HOST | MemoryTypeFilter::HOST_RANDOM_ACCESS)?;
         let set = self.set(&self.compose, &[&src, &out, &scene, &atlas])?;
         let groups = [packed.max_words.div_ceil(8) as u32, packed.max_rows.div_ceil(8) as u32, 3 * scenes.len() as u32];
         cb.bind_pipeline_compute(self.compose.clone()).map_err(|e| err("bind")(&e))?;
@@ -195,7 +214,4 @@ impl Vulkan {
         Ok(upload::unpack(scenes, &packed, &words))
     }
 
-    pub fn device(&self) -> &Arc<Device> {
-        &self.device
-    }
 }
