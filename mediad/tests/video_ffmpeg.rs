@@ -8,10 +8,12 @@
 //! streams and on an AV1 file from libaom; ffmpeg reads what our encoders make.
 
 use mediad::video::assembler::{Assembler, AssemblerConfig, Output};
+mod common;
+
+use common::{even_port, framemd5, sdp_file, Scratch};
 use mediad::video::codec::{Decoded, Decoder};
 use mediad::video::{Unit, VideoCodec};
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,17 +69,10 @@ fn assemble(codec: VideoCodec, packets: &[(Instant, Vec<u8>)]) -> (Vec<Unit>, us
     (units, requests, a)
 }
 
-struct Scratch(PathBuf);
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// ffmpeg decodes the file: (MD5 of each decoded frame, its error output).
 fn decode(units: &[Unit], codec: VideoCodec) -> (Vec<String>, String) {
     let ext = if codec == VideoCodec::H264 { "h264" } else { "ivf" };
-    let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{:?}.{ext}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")));
+    let file = Scratch::named(&format!("{:?}.{ext}", std::thread::current().id()).replace(['(', ')'], ""));
     let bytes: Vec<u8> = match codec {
         VideoCodec::H264 => units.iter().flat_map(|u| u.data.iter().copied()).collect(),
         _ => ivf(units),
@@ -86,11 +81,6 @@ fn decode(units: &[Unit], codec: VideoCodec) -> (Vec<String>, String) {
     let out = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(&file.0).args(["-f", "framemd5", "-"]).output().expect("ffmpeg");
     let frames = framemd5(&out.stdout);
     (frames, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-/// The per-frame MD5s of ffmpeg's `-f framemd5` output.
-fn framemd5(stdout: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stdout).lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit(',').next()).map(|m| m.trim().to_string()).collect()
 }
 
 /// Our decoder on the same units: the MD5 of each picture's I420 planes (what
@@ -189,7 +179,7 @@ fn h264_with_loss_holds_frames_back_until_a_keyframe_and_what_remains_decodes() 
 
 /// A file from ffmpeg, removed afterwards.
 fn ffmpeg_file(ext: &str, args: &[&str]) -> (Scratch, Vec<u8>) {
-    let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{ext}-src.{ext}", std::process::id())));
+    let file = Scratch::named(&format!("{ext}-src.{ext}"));
     let out = Command::new("timeout").args(["-s", "KILL", "60", "ffmpeg", "-hide_banner", "-v", "error", "-y"]).args(args).arg(&file.0).output().expect("ffmpeg");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&file.0).unwrap();
@@ -285,14 +275,8 @@ fn ffmpeg_receives_our_rtp(codec: VideoCodec) {
             Unit { data: e.data, keyframe: e.keyframe }
         })
         .collect();
-    let port = {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port() & !1
-    };
-    let name = if codec == VideoCodec::H264 { "H264/90000\r\na=fmtp:96 packetization-mode=1" } else { "VP8/90000" };
-    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mediad\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 {name}\r\n");
-    let file = Scratch(std::env::temp_dir().join(format!("mediad-video-{}-{codec:?}.sdp", std::process::id())));
-    std::fs::write(&file.0, sdp).unwrap();
+    let port = even_port();
+    let file = sdp_file(port, codec, &format!("{codec:?}"));
     let ff = Command::new("timeout")
         .args(["-s", "KILL", "30", "ffmpeg", "-hide_banner", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-analyzeduration", "400000", "-i"])
         .arg(&file.0)

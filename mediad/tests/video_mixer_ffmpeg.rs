@@ -5,13 +5,16 @@
 //! presets, the "exclude self" output of the red participant has no red in it, and a
 //! layout changed live shows up within a few frames.
 
+mod common;
+
+use common::{even_port, sdp_file, Scratch};
 use gpu::layout::Library;
 use gpu::{Compositor, Font, Yuv};
 use mediad::video::mixer::{Event, LayoutChoice, Mixer, OutputSpec};
 use mediad::video::VideoCodec;
 use std::io::Read;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,13 +29,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-struct Scratch(PathBuf);
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -59,10 +55,7 @@ fn sender(colour: &str, codec: VideoCodec, port: u16) -> Killed {
 /// ffmpeg receiving H.264 or VP8 RTP on `port`, writing `FRAMES` raw I420 frames to
 /// stdout.
 fn receiver(port: u16, tag: &str, codec: VideoCodec) -> (Killed, Scratch) {
-    let format = if codec == VideoCodec::H264 { "H264/90000\r\na=fmtp:96 packetization-mode=1" } else { "VP8/90000" };
-    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mcu\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 {format}\r\n");
-    let file = Scratch(std::env::temp_dir().join(format!("mediad-mixer-{}-{tag}.sdp", std::process::id())));
-    std::fs::write(&file.0, sdp).unwrap();
+    let file = sdp_file(port, codec, &format!("mixer-{tag}"));
     let child = Command::new("timeout")
         .args(["-s", "KILL", "40", "ffmpeg", "-hide_banner", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-analyzeduration", "400000", "-i"])
         .arg(&file.0)
@@ -72,16 +65,6 @@ fn receiver(port: u16, tag: &str, codec: VideoCodec) -> (Killed, Scratch) {
         .spawn()
         .expect("ffmpeg");
     (Killed(child), file)
-}
-
-fn even_port() -> u16 {
-    loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p.is_multiple_of(2) && p < 65000 {
-            return p;
-        }
-    }
 }
 
 type Picture = Vec<u8>;
