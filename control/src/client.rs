@@ -145,7 +145,7 @@ impl Client {
         self.call_value(Op::LegDelete { leg })
     }
     pub fn room_create(&mut self, room: Option<&str>) -> Result<RoomInfo, ClientError> {
-        self.call(Op::RoomCreate { room: room.map(str::to_string), mix: None, core: None })
+        self.call(Op::RoomCreate { room: room.map(str::to_string), mix: None, core: None, video: None })
     }
     pub fn room_attach(&mut self, room: &str, leg: LegId) -> Result<RoomInfo, ClientError> {
         self.call(Op::RoomAttach { room: room.to_string(), leg })

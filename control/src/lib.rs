@@ -13,6 +13,7 @@ pub mod messages;
 pub mod sdes;
 pub mod signals;
 pub mod stats;
+pub mod video;
 pub mod webrtc;
 
 pub use audio::*;
@@ -21,6 +22,7 @@ pub use events::*;
 pub use messages::*;
 pub use sdes::*;
 pub use stats::*;
+pub use video::*;
 pub use webrtc::*;
 
 /// Bumped on any incompatible change of a message shape. `hello` fails with

@@ -49,6 +49,9 @@ pub enum Op {
         /// The mixing room's home core (default: the least-loaded).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         core: Option<usize>,
+        /// Compose the room's video (video MCU) on one of the video threads.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video: Option<crate::VideoMixSettings>,
     },
     #[serde(rename = "room.delete")]
     RoomDelete {
@@ -93,6 +96,22 @@ pub enum Op {
     PromptPlay(crate::PromptPlay),
     #[serde(rename = "prompt.stop")]
     PromptStop { id: u64 },
+    #[serde(rename = "video.layout")]
+    VideoLayout(crate::VideoLayoutSet),
+    /// The room's conference mode.
+    #[serde(rename = "video.mode")]
+    VideoMode {
+        room: String,
+        #[serde(flatten)]
+        mode: crate::VideoMode,
+    },
+    /// Put a leg on the podium or take it off (managed mode; DTMF 1 and 2 do it too).
+    #[serde(rename = "video.podium")]
+    VideoPodium { leg: LegId, on: bool },
+    #[serde(rename = "video.pin")]
+    VideoPin(crate::VideoPin),
+    #[serde(rename = "stats.video")]
+    StatsVideo { room: String },
 }
 
 impl Op {
@@ -118,6 +137,11 @@ impl Op {
             Op::LegDtmf(_) => "leg.dtmf",
             Op::PromptPlay(_) => "prompt.play",
             Op::PromptStop { .. } => "prompt.stop",
+            Op::VideoLayout(_) => "video.layout",
+            Op::VideoMode { .. } => "video.mode",
+            Op::VideoPodium { .. } => "video.podium",
+            Op::VideoPin(_) => "video.pin",
+            Op::StatsVideo { .. } => "stats.video",
         }
     }
 }
@@ -211,6 +235,9 @@ pub struct LegCreate {
     /// SDES-SRTP keys of a plain leg (not with `webrtc`, which keys itself by DTLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdes: Option<crate::Sdes>,
+    /// The leg takes part in its room's video MCU (its picture in, the composite out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Box<crate::LegVideo>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -363,6 +390,9 @@ pub struct LegInfo {
     /// SSRC of the mix mediad sends to the leg (legs with `audio.send`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix_ssrc: Option<u32>,
+    /// SSRC of the composite mediad sends to the leg (legs with `video.send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_ssrc: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -375,6 +405,9 @@ pub struct RoomInfo {
     /// A mixing room's home core.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_core: Option<usize>,
+    /// Set for a room that composes video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<crate::VideoMixSettings>,
 }
 
 /// Parse one request line. On failure returns the id when it could be read, so the

@@ -10,6 +10,10 @@ use crate::{cpu, Frame, Scene};
 pub enum Choice {
     /// A GPU, else lavapipe, else the CPU code.
     Auto,
+    /// A GPU, else the CPU code: lavapipe draws a 720p layout in ~100 ms where the CPU
+    /// code takes ~1 ms (perf/RESULTS.md), so a daemon without a GPU is better off
+    /// without it.
+    Gpu,
     /// Vulkan on the CPU (lavapipe) only, else the CPU code.
     Lavapipe,
     /// The CPU code only.
@@ -21,9 +25,10 @@ impl std::str::FromStr for Choice {
     fn from_str(s: &str) -> Result<Choice, String> {
         match s {
             "auto" => Ok(Choice::Auto),
+            "gpu" => Ok(Choice::Gpu),
             "lavapipe" => Ok(Choice::Lavapipe),
             "cpu" => Ok(Choice::Cpu),
-            _ => Err(format!("compositor `{s}`: expected auto, lavapipe or cpu")),
+            _ => Err(format!("compositor `{s}`: expected gpu, auto, lavapipe or cpu")),
         }
     }
 }
@@ -38,11 +43,12 @@ impl Compositor {
     /// The compositor `choice` allows, and why a better one was not taken (if any).
     pub fn start(choice: Choice) -> (Compositor, Option<String>) {
         let want = match choice {
-            Choice::Auto => Want::Best,
+            Choice::Auto | Choice::Gpu => Want::Best,
             Choice::Lavapipe => Want::Software,
             Choice::Cpu => return (Compositor::Cpu, None),
         };
         match Vulkan::new(want) {
+            Ok(v) if choice == Choice::Gpu && v.software => (Compositor::Cpu, Some(format!("no GPU ({} only: the CPU code is faster)", v.name))),
             Ok(v) => (Compositor::Vulkan(v), None),
             Err(e) => (Compositor::Cpu, Some(e)),
         }

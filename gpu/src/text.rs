@@ -3,7 +3,7 @@
 //! from a Debian package (`fonts-dejavu-core`, installed by the setup command), not
 //! from a binary bundled here; a name in a script the font lacks shows `?` per letter.
 
-use ab_glyph::{Font as _, FontVec, GlyphId, PxScale, ScaleFont};
+use ab_glyph::{Font as _, FontArc, GlyphId, PxScale, ScaleFont};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,10 +43,12 @@ impl Atlas {
     }
 }
 
-/// The loaded font and its atlases by pixel size.
+/// The loaded font and its atlases by pixel size. A clone shares the face and the
+/// atlases made so far (one load serves every conference of a thread).
+#[derive(Clone)]
 pub struct Font {
     path: PathBuf,
-    face: FontVec,
+    face: FontArc,
     atlases: HashMap<usize, Arc<Atlas>>,
 }
 
@@ -59,7 +61,7 @@ impl std::fmt::Debug for Font {
 impl Font {
     pub fn load(path: &Path) -> Result<Font, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("font {}: {e} (Debian: apt-get install fonts-dejavu-core)", path.display()))?;
-        let face = FontVec::try_from_vec(bytes).map_err(|e| format!("font {}: {e}", path.display()))?;
+        let face = FontArc::try_from_vec(bytes).map_err(|e| format!("font {}: {e}", path.display()))?;
         Ok(Font { path: path.to_path_buf(), face, atlases: HashMap::new() })
     }
 
@@ -75,7 +77,7 @@ impl Font {
     }
 }
 
-fn rasterise(face: &FontVec, px: usize) -> Atlas {
+fn rasterise(face: &FontArc, px: usize) -> Atlas {
     let scaled = face.as_scaled(PxScale::from(px as f32));
     let cell_w = (scaled.h_advance(face.glyph_id('M')).round() as usize).max(1);
     let cell_h = px;

@@ -57,6 +57,8 @@ pub struct Config {
     pub cname: String,
     /// STUN/TURN server; absent = off.
     pub turn: Option<crate::turn::TurnSettings>,
+    /// The video MCU's compute pool.
+    pub video: crate::compute::VideoSettings,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             gso: true,
             cname: "mediad".into(),
             turn: None,
+            video: Default::default(),
         }
     }
 }
@@ -180,6 +183,12 @@ pub struct Args {
     pub turn_no_tcp: bool,
     #[arg(long)]
     pub turn_no_tls: bool,
+    /// Video MCU threads (0: no video MCU).
+    #[arg(long)]
+    pub video_threads: Option<usize>,
+    /// Video compositor: gpu, auto, lavapipe or cpu.
+    #[arg(long)]
+    pub compositor: Option<String>,
 }
 
 impl Config {
@@ -214,6 +223,12 @@ impl Config {
             c.gso = false;
         }
         apply_turn_flags(&mut c, args);
+        if let Some(n) = args.video_threads {
+            c.video.threads = n;
+        }
+        if let Some(v) = &args.compositor {
+            c.video.compositor = v.clone();
+        }
         if c.metrics == "off" {
             c.metrics.clear();
         }
@@ -248,6 +263,7 @@ impl Config {
         if !self.metrics.is_empty() {
             self.metrics.parse::<SocketAddr>().map_err(|e| format!("metrics `{}`: {e}", self.metrics))?;
         }
+        self.video.validate()?;
         self.validate_turn()
     }
 

@@ -1,6 +1,7 @@
 //! mediad: the thread-per-core media daemon. See ARCHITECTURE.md for the packet path.
 
 pub mod audio;
+pub mod compute;
 pub mod config;
 pub mod control;
 pub mod dtls;
@@ -63,6 +64,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         }
     }
     let mesh = Mesh::new(wakers);
+    let video = if cfg.video.threads > 0 { compute::VideoPool::start(&cfg.video, mesh.clone())? } else { compute::VideoPool::none() };
     // One nonce secret for all cores, so a nonce minted by one verifies on any; one
     // quota table for the node.
     let nonce_secret = random_bytes();
@@ -84,6 +86,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
         let quotas_w = quotas.clone();
         let tls_w = turn_tls.clone();
         let reservations_w = reservations.clone();
+        let video_w = video.clone();
         let cpu = if cfg.cpus.is_empty() { Some(core) } else { Some(cfg.cpus[core % cfg.cpus.len()]) };
         let pin = cfg.pin;
         let gso = cfg.gso;
@@ -105,6 +108,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
                 let mut engine = Engine::new(core, cfg_w, mesh_w, counters_w, ev_w);
                 engine.epoch = epoch;
                 engine.reservations = reservations_w;
+                engine.video = video_w;
                 if turn.is_some() {
                     match engine::streams::Streams::new(tls_w) {
                         Ok(s) => engine.streams = Some(s),
@@ -129,7 +133,7 @@ pub fn start(cfg: Config) -> Result<Running, String> {
     }
     drop(ev_tx);
     let io_name = cfg.io.as_str();
-    let daemon = Arc::new(Daemon::new(cfg.clone(), io_name, handles, mesh, epoch));
+    let daemon = Arc::new(Daemon::new(cfg.clone(), io_name, handles, mesh, video, epoch));
     let d = daemon.clone();
     std::thread::Builder::new().name("events".into()).spawn(move || d.pump_events(ev_rx)).map_err(|e| e.to_string())?;
     let d = daemon.clone();
@@ -151,7 +155,7 @@ fn random_bytes() -> [u8; 32] {
     b
 }
 
-fn pin_to(cpu: usize) {
+pub(crate) fn pin_to(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity(0) targets this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

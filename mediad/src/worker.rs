@@ -37,6 +37,8 @@ pub enum Command {
     RoomCores { room: u32, mask: u64, reply: Reply<()> },
     TurnSnapshot { reply: Reply<Vec<control::AllocationInfo>> },
     Mix { cmd: crate::engine::mix::MixCommand, reply: Reply<()> },
+    /// Where the leg's video is composed from now on (a video thread and room).
+    VideoRoute { leg: LegId, at: Option<(usize, u32)>, reply: Reply<()> },
     Shutdown,
 }
 
@@ -184,6 +186,10 @@ fn apply<B: Backend>(backend: &mut B, engine: &mut Engine, cmd: Command) -> bool
         }
         Command::Mix { cmd, reply } => {
             let _ = reply.send(engine.mix_command(cmd));
+        }
+        Command::VideoRoute { leg, at, reply } => {
+            let r = engine.leg_slot(leg).map(|s| engine.leg_mut(s).expect("indexed").video_at = at).ok_or_else(|| crate::engine::no_leg(leg));
+            let _ = reply.send(r);
         }
         Command::TurnSnapshot { reply } => {
             let _ = reply.send(Ok(engine.turn_snapshot()));

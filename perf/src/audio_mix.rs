@@ -84,7 +84,7 @@ fn mediad_mix(o: &Opts, rx: SocketAddr, participants: usize, room_size: usize, s
     for i in 0..participants {
         let room = format!("r{}", i / room_size);
         if i % room_size == 0 {
-            let _: RoomInfo = c.call(Op::RoomCreate { room: Some(room.clone()), mix: Some(MixSettings { speakers: 4 }), core: None }).unwrap();
+            let _: RoomInfo = c.call(Op::RoomCreate { room: Some(room.clone()), mix: Some(MixSettings { speakers: 4 }), core: None, video: None }).unwrap();
         }
         let leg = c
             .leg_create(LegCreate {

@@ -79,9 +79,15 @@ impl MediadLink {
 pub struct LinkOps<'a>(pub &'a MediadLink);
 
 impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
+    /// A conference mixes audio and, where mediad has video threads, composes video
+    /// for the participants that send or take it.
     fn ensure_room(&mut self, room: &str) -> Result<(), String> {
-        let op = Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None };
-        match self.0.with(|c| c.call::<serde_json::Value>(op)) {
+        let create = |video: bool| Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None, video: video.then(Default::default) };
+        let mut r = self.0.with(|c| c.call::<serde_json::Value>(create(true)));
+        if matches!(&r, Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::Unsupported) {
+            r = self.0.with(|c| c.call::<serde_json::Value>(create(false)));
+        }
+        match r {
             Ok(_) => Ok(()),
             Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::RoomExists => Ok(()),
             Err(e) => Err(e.to_string()),

@@ -19,7 +19,7 @@ fn audio(codec: AudioCodec, send: bool) -> LegAudio {
 }
 
 fn mix_room(c: &mut Client, name: &str, home: usize) {
-    let _: RoomInfo = c.call(Op::RoomCreate { room: Some(name.into()), mix: Some(MixSettings::default()), core: Some(home) }).unwrap();
+    let _: RoomInfo = c.call(Op::RoomCreate { room: Some(name.into()), mix: Some(MixSettings::default()), core: Some(home), video: None }).unwrap();
 }
 
 /// Events of one kind seen within `limit`, stopping early once `done` says so.

@@ -315,7 +315,12 @@ fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
     assert_eq!(sent.len(), 3, "{r}");
     let widths = |who: &str| -> Vec<u64> { r["samples"][who].as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect() };
     let share = |v: &[u64], f: &dyn Fn(u64) -> bool| v.iter().filter(|&&w| f(w)).count() * 100 / v.len().max(1);
-    assert!(share(&widths("narrow"), &|w| w == 160) >= 70, "the policed path gets the low layer: {r}");
+    // Judged over the second half: mediad can only step down once the 320-pixel layer
+    // outgrows the policer, and a loaded publisher (two CI cores, three browsers) takes
+    // up to ~15 s to ramp that layer past 200 kbit/s (CI run of 2026-11-24: 129, 144,
+    // 196, 251 kbit/s at 2 s steps; the estimate fell within one view after that).
+    let narrow = widths("narrow");
+    assert!(share(&narrow[narrow.len() / 2..], &|w| w == 160) >= 70, "the policed path gets the low layer: {r}");
     assert!(share(&widths("wide"), &|w| w == 640) >= 70, "the open path gets the full layer: {r}");
     // Both keep decoding: the narrow one is not starved by loss.
     assert!(r["last"]["narrow"]["framesDecoded"].as_u64().unwrap() > 200, "{r}");
@@ -386,7 +391,7 @@ fn browser_taking_the_mix_and_phones_hear_each_other() {
     let mut c = m.client();
     // The room exists before the browser: signal's own room.create finds it (mixing).
     let _: control::RoomInfo =
-        c.call(control::Op::RoomCreate { room: Some("hybrid".into()), mix: Some(control::MixSettings::default()), core: Some(0) }).unwrap();
+        c.call(control::Op::RoomCreate { room: Some("hybrid".into()), mix: Some(control::MixSettings::default()), core: Some(0), video: None }).unwrap();
     let phones = [(PCMU, 440u32), (G722, 880)];
     let mut recorders = Vec::new();
     let mut senders = Vec::new();

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod mix;
+mod video;
 pub use mix::mix_ssrc;
 
 const WORKER_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +33,8 @@ pub struct LegRecord {
     /// The leg's part in the audio MCU, and the mixer it is in now.
     audio: Option<LegAudio>,
     mix_at: Option<crate::engine::mix::MixAt>,
+    /// The leg's part in its room's video MCU.
+    video: Option<Box<LegVideo>>,
 }
 
 struct RoomRecord {
@@ -40,6 +43,9 @@ struct RoomRecord {
     /// A mixing room, and the core its mixer runs on.
     mix: Option<MixSettings>,
     home: usize,
+    /// A room that composes video, and the video thread it runs on.
+    video: Option<VideoMixSettings>,
+    video_thread: usize,
 }
 
 #[derive(Default)]
@@ -58,6 +64,7 @@ pub struct Daemon {
     pub io: &'static str,
     pub workers: Vec<WorkerHandle>,
     pub mesh: Arc<Mesh>,
+    pub video: Arc<crate::compute::VideoPool>,
     pub hub: Hub,
     pub started: Instant,
     /// Epoch of the engines' microsecond clocks (for idle times).
@@ -72,8 +79,8 @@ fn to_value<T: serde::Serialize>(v: T) -> OpResult {
 }
 
 impl Daemon {
-    pub fn new(cfg: Arc<Config>, io: &'static str, workers: Vec<WorkerHandle>, mesh: Arc<Mesh>, epoch: Instant) -> Self {
-        Daemon { cfg, io, workers, mesh, hub: Hub::default(), started: Instant::now(), epoch, state: Mutex::new(State::default()) }
+    pub fn new(cfg: Arc<Config>, io: &'static str, workers: Vec<WorkerHandle>, mesh: Arc<Mesh>, video: Arc<crate::compute::VideoPool>, epoch: Instant) -> Self {
+        Daemon { cfg, io, workers, mesh, video, hub: Hub::default(), started: Instant::now(), epoch, state: Mutex::new(State::default()) }
     }
 
     fn ask<T>(&self, core: usize, make: impl FnOnce(Sender<Result<T, ErrorBody>>) -> Command) -> Result<T, ErrorBody> {
@@ -158,7 +165,7 @@ impl Daemon {
                 Ok(json!({ "leg": leg }))
             }
             Op::LegList => to_value(st.legs.values().map(|r| &r.info).collect::<Vec<_>>()),
-            Op::RoomCreate { room, mix, core } => {
+            Op::RoomCreate { room, mix, core, video } => {
                 if st.rooms.len() >= self.cfg.max_rooms {
                     return Err(ErrorBody::new(ErrorCode::QuotaExceeded, format!("max_rooms ({}) reached", self.cfg.max_rooms)));
                 }
@@ -182,10 +189,19 @@ impl Daemon {
                     None if mix.is_some() => self.least_mixing_core(&st),
                     None => self.least_loaded_core(),
                 };
+                let video_thread = match video {
+                    Some(v) => self.video_room(num, &name, v)?,
+                    None => 0,
+                };
                 if let Some(m) = mix {
-                    self.mix_room(num, &name, m, home)?;
+                    if let Err(e) = self.mix_room(num, &name, m, home) {
+                        if video.is_some() {
+                            let _ = self.video.control(video_thread, crate::compute::VideoCtl::DropRoom { room: num });
+                        }
+                        return Err(e);
+                    }
                 }
-                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![], mix: mix.clone(), home });
+                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![], mix: mix.clone(), home, video: video.clone(), video_thread });
                 self.hub.publish(&Event::RoomCreated { room: name.clone() });
                 self.room_info(&st, &name)
             }
@@ -201,6 +217,9 @@ impl Daemon {
                     st.prompts.retain(|_, (at, _)| *at != (r.home, Some(r.num)));
                     if r.mix.is_some() {
                         let _ = self.mix(r.home, crate::engine::mix::MixCommand::DropRoom { room: r.num });
+                    }
+                    if r.video.is_some() {
+                        let _ = self.video.control(r.video_thread, crate::compute::VideoCtl::DropRoom { room: r.num });
                     }
                 }
                 self.hub.publish(&Event::RoomDeleted { room: room.clone() });
@@ -234,6 +253,7 @@ impl Daemon {
             Op::LegDtmf(d) => self.leg_dtmf(&st, d),
             Op::PromptPlay(p) => self.prompt_play(&mut st, p),
             Op::PromptStop { id } => self.prompt_stop(&mut st, *id),
+            Op::VideoLayout(_) | Op::VideoMode { .. } | Op::VideoPodium { .. } | Op::VideoPin(_) | Op::StatsVideo { .. } => self.video_op(&mut st, op),
             Op::EventsSubscribe { .. } | Op::EventsUnsubscribe => {
                 Err(ErrorBody::new(ErrorCode::Internal, "subscriptions are handled by the connection"))
             }
@@ -293,6 +313,13 @@ impl Daemon {
         if let Some(a) = &spec.audio {
             mix::participant(0, a, false)?;
         }
+        if let Some(v) = &spec.video {
+            crate::compute::room::check(v).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+            // The composite's SSRC takes a stream slot of the leg.
+            if v.send.is_some() && receive_streams > crate::rtp::rewrite::MAX_STREAMS - 2 {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a leg that takes a composite has at most {} streams", crate::rtp::rewrite::MAX_STREAMS - 2)));
+            }
+        }
         st.next_leg += 1;
         if st.next_leg << 8 >= crate::rtp::rewrite::LEG_ID_LIMIT {
             // Leg ids double as SSRC seeds: with the stream index above them they
@@ -321,9 +348,10 @@ impl Daemon {
             out_ssrcs: created.out_ssrcs,
             webrtc: created.webrtc,
             mix_ssrc: spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| mix_ssrc(id)),
+            video_ssrc: spec.video.as_ref().and_then(|v| v.send.as_ref()).map(|_| crate::compute::video_ssrc(id)),
         };
         let codecs = spec.streams.iter().filter_map(|s| s.codec.clone()).collect();
-        st.legs.insert(id, LegRecord { info, counters, codecs, audio: spec.audio.clone(), mix_at: None });
+        st.legs.insert(id, LegRecord { info, counters, codecs, audio: spec.audio.clone(), mix_at: None, video: spec.video.clone() });
         self.hub.publish(&Event::LegCreated { leg: id, core });
         if spec.audio.is_some() {
             if let Err(e) = self.mix_move(st, id, Some((core, None))) {
@@ -355,7 +383,11 @@ impl Daemon {
         }
         let core = rec.info.core;
         let before = self.room_mask(st, room);
-        self.ask(core, |reply| Command::JoinRoom { leg, room: num, reply })?;
+        self.video_join(st, leg, room)?;
+        if let Err(e) = self.ask(core, |reply| Command::JoinRoom { leg, room: num, reply }) {
+            self.video_leave(st, leg, room);
+            return Err(e);
+        }
         st.rooms.get_mut(room).expect("checked").legs.push(leg);
         st.legs.get_mut(&leg).expect("checked").info.room = Some(room.to_string());
         self.publish_mask(st, room, num, before);
@@ -371,6 +403,7 @@ impl Daemon {
             legs: r.map(|r| r.legs.clone()).unwrap_or_default(),
             mix: r.and_then(|r| r.mix.clone()),
             home_core: r.and_then(|r| r.mix.as_ref().map(|_| r.home)),
+            video: r.and_then(|r| r.video.clone()),
         }
     }
 
@@ -400,6 +433,7 @@ impl Daemon {
         let Some(room) = st.legs.get(&leg).and_then(|r| r.info.room.clone()) else { return Ok(()) };
         let num = st.rooms[&room].num;
         let before = self.room_mask(st, &room);
+        self.video_leave(st, leg, &room);
         self.ask(leg_core(leg), |reply| Command::LeaveRoom { leg, reply })?;
         st.rooms.get_mut(&room).expect("leg's room exists").legs.retain(|&l| l != leg);
         st.legs.get_mut(&leg).expect("checked").info.room = None;
@@ -488,6 +522,9 @@ impl Daemon {
             }
             if let Event::PromptDone { id } = &e {
                 self.state.lock().unwrap().prompts.remove(id);
+            }
+            if matches!(e, Event::Dtmf { .. } | Event::Speakers { .. }) {
+                self.video_event(&e);
             }
             self.hub.publish(&e);
         }

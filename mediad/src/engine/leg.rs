@@ -136,6 +136,12 @@ pub struct Leg {
     pub mix_at: Option<super::mix::MixAt>,
     /// The leg hears the mix: SFU audio is not forwarded to it.
     pub takes_mix: bool,
+    /// Where its video goes to be composed: a video thread and the room there (set by
+    /// the registry while the leg is in a room that composes video).
+    pub video_at: Option<(usize, u32)>,
+    /// The SSRC of the composite it takes: SFU video is not forwarded to it, and
+    /// key-frame requests about this SSRC go to its room's video thread.
+    pub video_ssrc: Option<u32>,
 }
 
 impl Leg {

@@ -164,6 +164,12 @@ impl Engine {
         if let Some(at) = mix_at {
             self.mix_input(at, src_id, data);
         }
+        if let (Some((thread, vroom)), VIDEO_CLOCK) = (self.legs[slot as usize].video_at, clock) {
+            let buf = self.copy_to_buf(data);
+            if let Err(buf) = self.video.push_packet(thread, vroom, src_id, now, buf) {
+                self.recycle(buf);
+            }
+        }
         let Some(rslot) = room else { return };
         // The fixed header is validated above; rewrite its fields where they sit.
         patch_header(data, (out_seq, out_ts, out_ssrc));
@@ -195,7 +201,7 @@ impl Engine {
         let now = self.now;
         let leg = &mut self.legs[dst as usize];
         // A leg that takes the mix gets its audio from the mixer, not the SFU.
-        if leg.sendonly || leg.skip_source == Some(src) || (leg.takes_mix && clock_is_audio(clock)) {
+        if leg.sendonly || leg.skip_source == Some(src) || (leg.takes_mix && clock_is_audio(clock)) || (leg.video_ssrc.is_some() && clock == VIDEO_CLOCK) {
             return;
         }
         if leg.remote.is_none() {
@@ -252,6 +258,7 @@ impl Engine {
                 }
             }
         }
+        self.drain_video();
     }
 
     fn media_from_peer(&mut self, room: u32, src: LegId, clock: u32, layer: Option<LayerTag>, buf: Box<super::buffers::Buf>) {
@@ -334,6 +341,9 @@ impl Engine {
             self.emit(e);
         }
         for (media_ssrc, msg) in feedback {
+            if self.composite_feedback(slot, media_ssrc, &msg) {
+                continue;
+            }
             // About a simulcast track: translate to the layer this leg gets.
             let Some((media_ssrc, msg)) = self.layer_feedback(slot, media_ssrc, msg) else { continue };
             let msg = match msg {

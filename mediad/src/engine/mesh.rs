@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const RING_CAPACITY: usize = 8192;
+/// Composed packets waiting for one core: a few frames of every composite it sends.
+pub const VIDEO_CAPACITY: usize = 16384;
 
 pub enum Handoff {
     /// Rewritten RTP for the legs of `room` on the receiving core.
@@ -44,6 +46,8 @@ pub struct Mesh {
     /// TURN data connections moving to the core that owns their peer connection.
     moved_streams: Vec<ArrayQueue<super::tcp_relay::MovedStream>>,
     returns: Vec<ArrayQueue<Box<Buf>>>,
+    /// What video threads made for each core's legs (many producers).
+    video: Vec<ArrayQueue<crate::compute::VideoOut>>,
     sleeping: Vec<AtomicBool>,
     wakers: Vec<Arc<dyn Wake>>,
 }
@@ -56,6 +60,7 @@ impl Mesh {
             rings: (0..cores * cores).map(|_| ArrayQueue::new(RING_CAPACITY)).collect(),
             moved_streams: (0..cores).map(|_| ArrayQueue::new(1024)).collect(),
             returns: (0..cores).map(|_| ArrayQueue::new(RING_CAPACITY * cores.max(1))).collect(),
+            video: (0..cores).map(|_| ArrayQueue::new(VIDEO_CAPACITY)).collect(),
             sleeping: (0..cores).map(|_| AtomicBool::new(false)).collect(),
             wakers,
         })
@@ -75,7 +80,19 @@ impl Mesh {
     }
 
     pub fn has_pending(&self, to: usize) -> bool {
-        (0..self.cores).any(|from| from != to && !self.ring(from, to).is_empty()) || !self.moved_streams[to].is_empty()
+        (0..self.cores).any(|from| from != to && !self.ring(from, to).is_empty()) || !self.moved_streams[to].is_empty() || !self.video[to].is_empty()
+    }
+
+    /// Queue composed video for a leg of `core`; the caller wakes it (`nudge`).
+    pub fn push_video(&self, core: usize, v: crate::compute::VideoOut) -> Result<(), crate::compute::VideoOut> {
+        match self.video.get(core) {
+            Some(q) => q.push(v),
+            None => Err(v),
+        }
+    }
+
+    pub fn take_video(&self, core: usize) -> Option<crate::compute::VideoOut> {
+        self.video[core].pop()
     }
 
     /// Queue a connection for `to` and wake it.

@@ -16,6 +16,7 @@ pub mod rooms;
 pub mod streams;
 pub mod tcp_relay;
 pub mod turn_io;
+pub mod video;
 pub mod webrtc;
 
 use crate::config::Config;
@@ -108,6 +109,8 @@ pub struct Engine {
     wake_mask: u64,
     /// The audio MCU's mixers on this core.
     pub mix: mix::MixState,
+    /// The video MCU's threads: participants' video goes there, composites come back.
+    pub video: Arc<crate::compute::VideoPool>,
     rng: u64,
 }
 
@@ -160,6 +163,7 @@ impl Engine {
             sent_cache: Default::default(),
             wake_mask: 0,
             mix: Default::default(),
+            video: crate::compute::VideoPool::none(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (core as u64 + 1),
         }
     }
@@ -341,6 +345,8 @@ impl Engine {
             twcc: spec.twcc_ext.map(crate::rtp::twcc::TwccRecorder::new),
             mix_at: None,
             takes_mix: spec.audio.as_ref().is_some_and(|a| a.send.is_some()),
+            video_at: None,
+            video_ssrc: spec.video.as_ref().and_then(|v| v.send.as_ref()).map(|_| crate::compute::video_ssrc(id)),
             sdes: None,
         };
         if let Some((keys, suite)) = sdes {

@@ -8,7 +8,9 @@
 //! auto-selector, managed podium, lesson), optionally without one input ("exclude
 //! self"), with pinned tiles, in a preset or a group that picks a preset by count; the
 //! loudest speaker is framed. `set_layout` and mode changes take effect at the next
-//! tick. Only inputs some output shows are decoded (an auto-selector among 1000
+//! tick. Each output keeps its own frame rate (a cap per output class): at a tick it
+//! is drawn only when its next frame is due. A content input (a shared screen) fills
+//! the layout's content tile. Only inputs some output shows are decoded (an auto-selector among 1000
 //! participants decodes its 36); one coming into view asks its sender for a key frame
 //! and waits for it. Decoders that lose data or meet a damaged frame ask too
 //! (`Event::RequestKeyframe`); an output asked for one by its receiver
@@ -21,7 +23,12 @@ use super::{packetize, VideoCodec};
 use gpu::layout::Library;
 use gpu::{Compositor, Font, Frame, Scene, TileContent};
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An output is drawn at a tick this close before its frame is due (ticks of a room
+/// come at its fastest output's rate; slower outputs take every n-th).
+const DUE_SLACK: Duration = Duration::from_millis(5);
 
 /// How an output picks its layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +51,10 @@ pub struct OutputSpec {
     pub payload_type: u8,
     pub ssrc: u32,
     pub max_payload: usize,
+    /// A key frame at least this often (None: only at start and on request):
+    /// receivers that never ask (a recorder, a phone without PLI/FIR) still recover.
+    /// Counted in time, so an output running below its rate keeps the promise.
+    pub key_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +95,36 @@ struct Output {
     seq: u16,
     frames: u32,
     key_wanted: bool,
+    /// RTP timestamps count from here (90 kHz, wall clock).
+    started: Option<Instant>,
+    last_key: Option<Instant>,
+    next_due: Option<Instant>,
 }
+
+impl Output {
+    /// Whether its next frame is due at `now`; if so, when the one after is.
+    fn take_due(&mut self, now: Instant) -> bool {
+        let due = self.next_due.unwrap_or(now);
+        if now + DUE_SLACK < due {
+            return false;
+        }
+        let interval = Duration::from_micros(1_000_000 / self.spec.fps.max(1) as u64);
+        // Behind by more than a frame (a slow tick): skip, do not bunch frames.
+        self.next_due = Some(if due + interval < now { now + interval } else { due + interval });
+        true
+    }
+}
+
+/// An output's layout now and the input in each of its tiles.
+type Placed<'a> = (&'a gpu::Layout, Vec<Option<usize>>);
 
 pub struct Mixer {
     library: Library,
     font: Option<Font>,
-    compositor: Compositor,
+    compositor: Arc<Compositor>,
     inputs: Vec<Input>,
-    outputs: Vec<Output>,
+    /// None: removed (numbers are not reused).
+    outputs: Vec<Option<Output>>,
     selection: Selection,
     events: VecDeque<Event>,
     pub stats: MixerStats,
@@ -99,7 +132,7 @@ pub struct Mixer {
 
 impl Mixer {
     /// `font`: None draws no names.
-    pub fn new(library: Library, compositor: Compositor, font: Option<Font>) -> Mixer {
+    pub fn new(library: Library, compositor: Arc<Compositor>, font: Option<Font>) -> Mixer {
         Mixer { library, font, compositor, inputs: Vec::new(), outputs: Vec::new(), selection: Selection::default(), events: VecDeque::new(), stats: MixerStats::default() }
     }
 
@@ -118,6 +151,11 @@ impl Mixer {
         }
     }
 
+    /// The input whose pictures fill the content tile (a shared screen), or none.
+    pub fn set_content(&mut self, input: Option<usize>) {
+        self.selection.content = input;
+    }
+
     pub fn set_mode(&mut self, mode: Mode) {
         self.selection.mode = mode;
     }
@@ -132,9 +170,14 @@ impl Mixer {
         self.selection.set_podium(input, on);
     }
 
+    /// The podium, in the order people were put on it.
+    pub fn podium(&self) -> &[usize] {
+        &self.selection.podium
+    }
+
     /// Show `input` in `tile` of `output` whatever the mode (None: unpin the tile).
     pub fn pin(&mut self, output: usize, tile: usize, input: Option<usize>) -> Result<(), String> {
-        let o = self.outputs.get_mut(output).ok_or("no such output")?;
+        let o = self.output_mut(output)?;
         o.pins.retain(|&(t, _)| t != tile);
         if let Some(i) = input {
             o.pins.push((tile, i));
@@ -149,8 +192,53 @@ impl Mixer {
         }
         let config = EncoderConfig { width: spec.width, height: spec.height, bitrate_bps: spec.bitrate_bps, max_fps: spec.fps };
         let encoder = Encoder::new(spec.codec, config)?;
-        self.outputs.push(Output { spec, pins: Vec::new(), encoder, seq: 0, frames: 0, key_wanted: true });
+        self.outputs.push(Some(Output { spec, pins: Vec::new(), encoder, seq: 0, frames: 0, key_wanted: true, started: None, last_key: None, next_due: None }));
         Ok(self.outputs.len() - 1)
+    }
+
+    /// Its receiver left: nothing is drawn or encoded for it any more.
+    pub fn remove_output(&mut self, output: usize) {
+        if let Some(o) = self.outputs.get_mut(output) {
+            *o = None;
+        }
+    }
+
+    fn output_mut(&mut self, output: usize) -> Result<&mut Output, String> {
+        self.outputs.get_mut(output).and_then(Option::as_mut).ok_or_else(|| "no such output".to_string())
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.inputs.iter().filter(|i| i.present).count()
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.outputs.iter().flatten().count()
+    }
+
+    pub fn compositor(&self) -> String {
+        self.compositor.device()
+    }
+
+    /// A layout by name: a preset, else a group.
+    pub fn layout_choice(&self, name: &str) -> Result<LayoutChoice, String> {
+        if self.library.layouts.contains_key(name) {
+            Ok(LayoutChoice::Preset(name.to_string()))
+        } else if self.library.groups.contains_key(name) {
+            Ok(LayoutChoice::Group(name.to_string()))
+        } else {
+            Err(format!("no layout or group `{name}`"))
+        }
+    }
+
+    /// The sender changed codec (a re-negotiation): the input keeps its number, its
+    /// tiles and pins, and waits for a key frame in the new codec.
+    pub fn set_codec(&mut self, input: usize, codec: VideoCodec) -> Result<(), String> {
+        let assembler = Assembler::new(codec, AssemblerConfig::default()).ok_or_else(|| format!("{codec:?} is not decoded"))?;
+        let decoder = Decoder::new(codec)?;
+        let i = self.inputs.get_mut(input).ok_or("no such input")?;
+        (i.assembler, i.decoder, i.latest, i.stale) = (assembler, decoder, None, true);
+        self.events.push_back(Event::RequestKeyframe { input });
+        Ok(())
     }
 
     fn check_layout(&self, l: &LayoutChoice) -> Result<(), String> {
@@ -164,13 +252,13 @@ impl Mixer {
     /// Change an output's layout: the next tick draws it.
     pub fn set_layout(&mut self, output: usize, layout: LayoutChoice) -> Result<(), String> {
         self.check_layout(&layout)?;
-        self.outputs.get_mut(output).ok_or("no such output")?.spec.layout = layout;
+        self.output_mut(output)?.spec.layout = layout;
         Ok(())
     }
 
     /// The receiver of `output` lost its picture: the next frame is a key frame.
     pub fn request_keyframe(&mut self, output: usize) {
-        if let Some(o) = self.outputs.get_mut(output) {
+        if let Ok(o) = self.output_mut(output) {
             o.key_wanted = true;
         }
     }
@@ -226,14 +314,14 @@ impl Mixer {
     }
 
     /// The layout output `o` uses now and the input in each of its tiles.
-    fn tiles(&self, o: &Output) -> (&gpu::Layout, Vec<Option<usize>>) {
+    fn tiles(&self, o: &Output) -> Placed<'_> {
         let present: Vec<bool> = self.inputs.iter().map(|i| i.present).collect();
         let order = self.selection.order(&present, o.spec.exclude);
         let layout = match &o.spec.layout {
             LayoutChoice::Preset(p) => &self.library.layouts[p],
             LayoutChoice::Group(g) => self.library.pick(g, (order.len() + o.pins.len()).max(1)).expect("checked group"),
         };
-        let tiles = selection::assign(layout, &order, &o.pins);
+        let tiles = selection::assign(layout, &order, &o.pins, self.selection.content.filter(|&c| present.get(c) == Some(&true)));
         (layout, tiles)
     }
 
@@ -267,23 +355,36 @@ impl Mixer {
         }
     }
 
-    /// Compose, encode and packetize every output's next frame.
-    pub fn tick(&mut self) -> Result<(), String> {
-        if self.outputs.is_empty() {
+    /// Compose, encode and packetize the next frame of every output due at `now`.
+    pub fn tick(&mut self, now: Instant) -> Result<(), String> {
+        if self.outputs() == 0 {
+            // Nobody takes a composite: decode nothing.
+            let n = self.inputs.len();
+            self.update_wanted(vec![false; n]);
+            return Ok(());
+        }
+        let due: Vec<usize> = (0..self.outputs.len()).filter(|&n| self.outputs[n].as_mut().is_some_and(|o| o.take_due(now))).collect();
+        if due.is_empty() {
             return Ok(());
         }
         let mut font = self.font.take();
         // Who each output shows, worked out once: it decides what is decoded from now on
-        // and what is drawn.
-        let placed: Vec<(&gpu::Layout, Vec<Option<usize>>)> = self.outputs.iter().map(|o| self.tiles(o)).collect();
+        // (for every output, due or not) and what is drawn.
+        let placed: Vec<Option<Placed>> = self.outputs.iter().map(|o| o.as_ref().map(|o| self.tiles(o))).collect();
         let mut wanted = vec![false; self.inputs.len()];
-        for i in placed.iter().flat_map(|(_, tiles)| tiles.iter().flatten()) {
+        for i in placed.iter().flatten().flat_map(|(_, tiles)| tiles.iter().flatten()) {
             if let Some(w) = wanted.get_mut(*i) {
                 *w = true;
             }
         }
         let sizes: Vec<(usize, usize)> = self.inputs.iter().map(|i| i.latest.as_ref().map_or((2, 2), |f| (f.width(), f.height()))).collect();
-        let scenes: Vec<Scene> = self.outputs.iter().zip(&placed).map(|(o, (layout, tiles))| self.scene(o, layout, tiles, &sizes, font.as_mut())).collect();
+        let scenes: Vec<Scene> = due
+            .iter()
+            .map(|&n| {
+                let (layout, tiles) = placed[n].as_ref().expect("due outputs exist");
+                self.scene(self.outputs[n].as_ref().expect("due outputs exist"), layout, tiles, &sizes, font.as_mut())
+            })
+            .collect();
         drop(placed);
         self.font = font;
         self.update_wanted(wanted);
@@ -291,9 +392,15 @@ impl Mixer {
         let sources: Vec<&Frame> = self.inputs.iter().map(|i| i.latest.as_ref().unwrap_or(&blank)).collect();
         let canvases = self.compositor.render(&scenes, &sources)?;
         self.stats.composed += canvases.len() as u64;
-        for (n, (o, canvas)) in self.outputs.iter_mut().zip(&canvases).enumerate() {
-            let ts = o.frames.wrapping_mul(90_000 / o.spec.fps.max(1));
-            let key = std::mem::take(&mut o.key_wanted);
+        for (&n, canvas) in due.iter().zip(&canvases) {
+            let o = self.outputs[n].as_mut().expect("due outputs exist");
+            let started = *o.started.get_or_insert(now);
+            let ts = (now.saturating_duration_since(started).as_micros() as u64 * 9 / 100) as u32;
+            let periodic = matches!((o.spec.key_interval, o.last_key), (Some(every), Some(last)) if now.saturating_duration_since(last) >= every);
+            let key = std::mem::take(&mut o.key_wanted) || periodic;
+            if key {
+                o.last_key = Some(now);
+            }
             o.frames += 1;
             let Some(e) = o.encoder.encode(canvas, ts as u64, key)? else { continue };
             self.stats.encoded += 1;

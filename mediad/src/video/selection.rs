@@ -32,6 +32,8 @@ pub struct Selection {
     pub speakers: Vec<usize>,
     /// The managed selector's podium, in the order people were put on it.
     pub podium: Vec<usize>,
+    /// The input that fills content tiles (a shared screen); not a participant tile.
+    pub content: Option<usize>,
 }
 
 impl Selection {
@@ -47,11 +49,14 @@ impl Selection {
     pub fn remove(&mut self, input: usize) {
         self.podium.retain(|&i| i != input);
         self.speakers.retain(|&i| i != input);
+        if self.content == Some(input) {
+            self.content = None;
+        }
     }
 
     /// The inputs a viewer sees, in fill order; `present` says which inputs exist.
     pub fn order(&self, present: &[bool], exclude: Option<usize>) -> Vec<usize> {
-        let ok = |i: &usize| present.get(*i).copied().unwrap_or(false) && Some(*i) != exclude;
+        let ok = |i: &usize| present.get(*i).copied().unwrap_or(false) && Some(*i) != exclude && Some(*i) != self.content;
         let joined = (0..present.len()).filter(ok);
         match self.mode {
             Mode::AllOnScreen => joined.collect(),
@@ -74,10 +79,11 @@ impl Selection {
     }
 }
 
-/// Which input each tile of `layout` shows: `pins` (tile, input) first, then `order`
-/// into the remaining participant tiles, priority tiles first.
-pub fn assign(layout: &Layout, order: &[usize], pins: &[(usize, usize)]) -> Vec<Option<usize>> {
-    let mut tiles = vec![None; layout.tiles.len()];
+/// Which input each tile of `layout` shows: `content` in the content tile, `pins`
+/// (tile, input) next, then `order` into the remaining participant tiles, priority
+/// tiles first.
+pub fn assign(layout: &Layout, order: &[usize], pins: &[(usize, usize)], content: Option<usize>) -> Vec<Option<usize>> {
+    let mut tiles: Vec<Option<usize>> = layout.tiles.iter().map(|t| if t.content { content } else { None }).collect();
     for &(t, i) in pins {
         if t < tiles.len() && !layout.tiles[t].content {
             tiles[t] = Some(i);
@@ -134,7 +140,7 @@ mod tests {
     #[test]
     fn auto_selector_shows_at_most_36_of_a_thousand() {
         let present = vec![true; 1000];
-        let s = Selection { mode: Mode::AutoSelector { shown: 100 }, speakers: (500..600).collect(), podium: vec![] };
+        let s = Selection { mode: Mode::AutoSelector { shown: 100 }, speakers: (500..600).collect(), ..Default::default() };
         let o = s.order(&present, None);
         assert_eq!((o.len(), o[0], o[35]), (36, 500, 535));
     }
@@ -142,8 +148,11 @@ mod tests {
     #[test]
     fn priority_tiles_fill_first_pins_stay_and_content_waits() {
         let l = layout("columns = 3\nrows = 3\n[[tile]]\nat = [2, 0]\n[[tile]]\nat = [0, 0]\nsize = [2, 2]\npriority = true\n[[tile]]\nat = [0, 2]\n[[tile]]\nat = [1, 2]\ncontent = true\n");
-        assert_eq!(assign(&l, &[7, 8, 9], &[]), [Some(8), Some(7), Some(9), None]);
-        assert_eq!(assign(&l, &[7, 8, 9], &[(2, 8)]), [Some(9), Some(7), Some(8), None], "8 pinned bottom-left, not shown twice");
-        assert_eq!(assign(&l, &[1], &[(3, 5)]), [None, Some(1), None, None], "no pin on the content tile");
+        assert_eq!(assign(&l, &[7, 8, 9], &[], None), [Some(8), Some(7), Some(9), None]);
+        assert_eq!(assign(&l, &[7, 8, 9], &[(2, 8)], None), [Some(9), Some(7), Some(8), None], "8 pinned bottom-left, not shown twice");
+        assert_eq!(assign(&l, &[1], &[(3, 5)], None), [None, Some(1), None, None], "no pin on the content tile");
+        assert_eq!(assign(&l, &[1], &[], Some(4)), [None, Some(1), None, Some(4)], "the shared screen in the content tile");
+        let s = Selection { content: Some(4), ..Default::default() };
+        assert_eq!(s.order(&[true; 6], None), [0, 1, 2, 3, 5], "the screen is not a participant tile");
     }
 }

@@ -1,6 +1,6 @@
-//! What the video tests with ffmpeg share: scratch files removed on drop, an SDP file
+//! What the codec tests with ffmpeg share: scratch files removed on drop, an SDP file
 //! that makes ffmpeg an RTP receiver, a free even port for it, and ffmpeg's
-//! per-frame MD5s. (Each test binary uses part of it.)
+//! per-frame MD5s.
 #![allow(dead_code)]
 
 use mediad::video::VideoCodec;
@@ -37,10 +37,8 @@ pub fn even_port() -> u16 {
 /// An SDP file describing H.264 (packetization-mode 1) or VP8 RTP, payload type 96,
 /// arriving on 127.0.0.1:`port`: what ffmpeg reads to receive it.
 pub fn sdp_file(port: u16, codec: VideoCodec, tag: &str) -> Scratch {
-    let format = if codec == VideoCodec::H264 { "H264/90000\r\na=fmtp:96 packetization-mode=1" } else { "VP8/90000" };
-    let sdp = format!("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mediad\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video {port} RTP/AVP 96\r\na=rtpmap:96 {format}\r\n");
     let file = Scratch::named(&format!("{tag}.sdp"));
-    std::fs::write(&file.0, sdp).unwrap();
+    std::fs::write(&file.0, system_tests::video::sdp(port, if codec == VideoCodec::H264 { "H264" } else { "VP8" })).unwrap();
     file
 }
 

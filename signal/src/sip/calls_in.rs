@@ -65,6 +65,8 @@ pub(super) struct Call {
     /// The dialog's route set (RFC 3261 §12.1): the proxies that Record-Routed, in the
     /// order our requests pass them; each becomes a Route header of those requests.
     pub(super) route: Vec<String>,
+    /// The call's video leg and its port, when the offer's video is answered.
+    pub(super) video: Option<(LegId, u16)>,
 }
 
 /// Every Record-Route entry of `msg`, top first (header lines may hold several).
@@ -189,6 +191,18 @@ impl Endpoint {
                 return self.respond(&msg, from, 503, None, now);
             }
         };
+        // Video: a second leg, its picture into the conference's composition and the
+        // composite back. Without it the video m-line is refused (port 0).
+        let video = offer.as_ref().and_then(|o| o.video.as_ref()).and_then(|v| {
+            let spec = super::video::leg_spec(v, room, format!("sip:{caller} {call_id} video"), caller.clone(), info.leg);
+            match media.create_leg(spec) {
+                Ok(l) => Some((l.leg, l.rtp_port)),
+                Err(e) => {
+                    tracing::warn!("SIP call {call_id}: video leg: {e}");
+                    None
+                }
+            }
+        });
         let local_tag = self.token();
         let to = msg.uri().unwrap_or("").to_string();
         self.events.push(CallEvent::Trying { call: call_id.clone(), direction: "in".into(), from: caller, to, conference: cid.clone() });
@@ -234,6 +248,7 @@ impl Endpoint {
             srtp,
             route,
             transport,
+            video,
         };
         self.legs.insert(info.leg, call_id.clone());
         self.calls.insert(call_id.clone(), call);
@@ -555,6 +570,7 @@ fn local_sdp(call: &Call, policy: sdes::Policy) -> String {
         user: "mediad",
         crypto: call.srtp.as_ref(),
         savp: call.offer.as_ref().map_or(policy == sdes::Policy::Required, |o| o.savp),
+        video_port: call.video.map(|(_, port)| port),
     };
     match &call.offer {
         Some(o) => sdp::answer(o, &local),

@@ -98,8 +98,10 @@ impl Endpoint {
             transport: "UDP",
             srtp: sdes::our_offer(policy),
             route: Vec::new(),
+            video: None,
         };
         let local = sdp::Local {
+            video_port: None,
             session_id,
             version: 1,
             addr: info.advertised_ip,

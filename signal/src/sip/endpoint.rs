@@ -335,6 +335,9 @@ impl Endpoint {
         self.legs.remove(&call.leg);
         let qos = media.leg_stats(call.leg).map(|s| Qos::from_stats(&s));
         media.delete_leg(call.leg);
+        if let Some((video, _)) = call.video {
+            media.delete_leg(video);
+        }
         // The conference's room goes with its last participant (browsers included).
         media.delete_room(&call.conference);
         self.events.push(CallEvent::Ended { call: call_id.to_string(), cause: cause.to_string(), qos });

@@ -56,7 +56,7 @@ impl Endpoint {
 
     fn pin_step(&mut self, call_id: &str, step: Step, now: Instant, media: &mut dyn MediaOps) {
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        let (leg, conference) = (call.leg, call.conference.clone());
+        let (leg, conference, video) = (call.leg, call.conference.clone(), call.video);
         let Some(lobby) = call.lobby.as_mut() else { return };
         let barge_in = !matches!(step, Step::Collecting { first: false });
         if let Some(id) = lobby.prompt.take().filter(|_| barge_in) {
@@ -66,7 +66,8 @@ impl Endpoint {
             Step::Collecting { .. } => {}
             Step::Accepted => {
                 call.lobby = None;
-                if let Err(e) = media.attach(&conference, leg) {
+                let joined = media.attach(&conference, leg).and_then(|_| video.map_or(Ok(()), |(v, _)| media.attach(&conference, v)));
+                if let Err(e) = joined {
                     tracing::warn!("SIP call {call_id}: joining {conference}: {e}");
                     return self.hangup(call_id, now, media, "conference unavailable");
                 }

@@ -22,3 +22,4 @@ pub mod service;
 pub mod transaction;
 pub mod trunks;
 pub mod uri;
+pub mod video;

@@ -1,7 +1,7 @@
 //! SDP offer/answer for SIP audio (RFC 3264): read a phone's offer (parsed with
 //! `sdp-types`, as the WebRTC edge does), choose one codec the audio MCU speaks, and
-//! answer with mediad's RTP port. Video and other m-lines are refused with port 0,
-//! as the RFC allows, until the video MCU lands.
+//! answer with mediad's RTP port. A video m-line mediad can compose for is answered
+//! by `video`; other m-lines are refused with port 0, as the RFC allows.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -45,6 +45,8 @@ pub struct Offer {
     pub savp: bool,
     /// Its first `a=crypto` line mediad can use (RFC 4568).
     pub crypto: Option<super::sdes::Crypto>,
+    /// A video m-line mediad's composite can answer.
+    pub video: Option<super::video::VideoChoice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +107,8 @@ pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
     // A held call (RFC 3264 §8.4) may also say c=0.0.0.0.
     let direction = if addr.is_unspecified() && direction == "sendrecv" { "sendonly".to_string() } else { direction };
     let crypto = super::sdes::Crypto::choose(m.attributes.iter().filter(|a| a.attribute == "crypto").filter_map(|a| a.value.as_deref()));
+    let session_addr = s.connection.as_ref().and_then(|c| c.connection_address.split('/').next()?.parse().ok());
+    let video = super::video::parse(&s, session_addr);
     Ok(Offer {
         addr,
         port: m.port,
@@ -114,6 +118,7 @@ pub fn parse_offer(sdp: &[u8]) -> Result<Offer, SdpError> {
         audio_index,
         savp: m.proto.starts_with("RTP/SAVP"),
         crypto,
+        video,
     })
 }
 
@@ -128,6 +133,8 @@ pub struct Local<'a> {
     pub crypto: Option<&'a super::sdes::Crypto>,
     /// Our offers say RTP/SAVP (SRTP required) rather than RTP/AVP.
     pub savp: bool,
+    /// The port of the call's video leg (answers the offer's video m-line).
+    pub video_port: Option<u16>,
 }
 
 /// The answer to `offer`: the chosen codec (and telephone-event) on the audio m-line,
@@ -136,7 +143,17 @@ pub fn answer(offer: &Offer, local: &Local) -> String {
     let ip = |a: IpAddr| if a.is_ipv4() { format!("IP4 {a}") } else { format!("IP6 {a}") };
     let mut s = String::with_capacity(400);
     let _ = write!(s, "v=0\r\no={} {} {} IN {}\r\ns=mediad\r\nc=IN {}\r\nt=0 0\r\n", local.user, local.session_id, local.version, ip(local.addr), ip(local.addr));
+    let dir = match offer.direction.as_str() {
+        "sendonly" => "recvonly",
+        "recvonly" => "sendonly",
+        "inactive" => "inactive",
+        _ => "sendrecv",
+    };
     for (i, (media, proto, fmt)) in offer.mlines.iter().enumerate() {
+        if let (Some(v), Some(port)) = (offer.video.as_ref().filter(|v| v.index == i), local.video_port) {
+            super::video::answer_mline(&mut s, v, port, dir);
+            continue;
+        }
         if i != offer.audio_index {
             let _ = write!(s, "m={media} 0 {proto} {fmt}\r\n");
             continue;
@@ -159,12 +176,6 @@ pub fn answer(offer: &Offer, local: &Local) -> String {
         if let Some(c) = local.crypto {
             let _ = write!(s, "a=crypto:{}\r\n", c.attribute());
         }
-        let dir = match offer.direction.as_str() {
-            "sendonly" => "recvonly",
-            "recvonly" => "sendonly",
-            "inactive" => "inactive",
-            _ => "sendrecv",
-        };
         let _ = write!(s, "a={dir}\r\n");
     }
     s
@@ -226,7 +237,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         let o = parse_offer(SIPP_OFFER.as_bytes()).unwrap();
         assert_eq!((o.port, o.audio.pt, o.audio.codec, o.audio.telephone_event), (6000, 8, "pcma", Some(101)));
         assert_eq!(o.direction, "sendrecv");
-        let a = answer(&o, &Local { session_id: 7, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50002, user: "mediad", crypto: None, savp: false });
+        let a = answer(&o, &Local { session_id: 7, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50002, user: "mediad", crypto: None, savp: false, video_port: None });
         assert!(a.contains("m=audio 50002 RTP/AVP 8 101\r\n") && a.contains("a=rtpmap:8 PCMA/8000\r\n"), "{a}");
         assert!(a.contains("m=video 0 RTP/AVP 96\r\n") && a.contains("a=sendrecv"), "{a}");
         sdp_types::Session::parse(a.as_bytes()).expect("our answer parses");
@@ -237,7 +248,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         let held = SIPP_OFFER.replace("m=audio 6000 RTP/AVP 8 0 101", "m=audio 6000 RTP/AVP 18 0").replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
         let o = parse_offer(held.as_bytes()).unwrap();
         assert_eq!((o.audio.codec, o.audio.pt, o.direction.as_str()), ("g729", 18, "sendonly"));
-        let a = answer(&o, &Local { session_id: 1, version: 2, addr: "::1".parse().unwrap(), port: 50000, user: "m", crypto: None, savp: false });
+        let a = answer(&o, &Local { session_id: 1, version: 2, addr: "::1".parse().unwrap(), port: 50000, user: "m", crypto: None, savp: false, video_port: None });
         assert!(a.contains("a=recvonly") && a.contains("c=IN IP6 ::1") && a.contains("annexb=no"), "{a}");
         let none = SIPP_OFFER.replace("RTP/AVP 8 0 101", "RTP/AVP 3 97").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:97 iLBC/8000");
         assert_eq!(parse_offer(none.as_bytes()), Err(SdpError::NoCodec));
@@ -247,7 +258,7 @@ m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
 
     #[test]
     fn our_offer_parses_and_its_answer_picks_from_it() {
-        let local = Local { session_id: 3, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50010, user: "mediad", crypto: None, savp: false };
+        let local = Local { session_id: 3, version: 1, addr: "127.0.0.1".parse().unwrap(), port: 50010, user: "mediad", crypto: None, savp: false, video_port: None };
         let o = offer(&local, &known(&["G722".into(), "pcmu".into(), "speex".into(), "opus".into()]));
         assert!(o.contains("m=audio 50010 RTP/AVP 9 0 111 101\r\n") && o.contains("a=rtpmap:111 opus/48000/2\r\n"), "{o}");
         let parsed = parse_offer(o.as_bytes()).unwrap();
