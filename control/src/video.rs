@@ -146,6 +146,16 @@ pub struct LegVideo {
     /// podium and leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_leg: Option<LegId>,
+    /// The leg that carries this participant's picture when it is another leg (a
+    /// browser publishes on one connection and receives on a second): "exclude self"
+    /// leaves that picture out of this leg's composite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_picture: Option<LegId>,
+    /// Keep forwarding the room's SFU video to this leg besides the composite (a
+    /// browser's MCU view next to its SFU tracks). Default: the composite replaces it,
+    /// as a phone that takes one picture needs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sfu_video: bool,
 }
 
 /// `video.layout`: change a room's layout live (next frame). With `leg`, that leg's

@@ -18,11 +18,13 @@ pub struct FakeMedia {
     /// Prompts played (leg, file name) and stopped (prompt id = index + 1).
     pub prompts: Vec<(LegId, String)>,
     pub prompts_stopped: Vec<u64>,
+    /// Rooms compose no video (a mediad without video threads).
+    pub no_video: bool,
 }
 
 impl MediaOps for FakeMedia {
-    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
-        Ok(())
+    fn ensure_room(&mut self, _: &str) -> Result<bool, String> {
+        Ok(!self.no_video)
     }
     fn delete_room(&mut self, room: &str) {
         self.rooms_deleted.push(room.into());
@@ -43,6 +45,7 @@ impl MediaOps for FakeMedia {
                 "local_ip": "127.0.0.1", "rtp_port": 50000 + 2 * leg, "rtcp_port": 50001 + 2 * leg, "advertised_ip": "127.0.0.1"})
         };
         info["mix_ssrc"] = json!(spec.audio.as_ref().and_then(|a| a.send.as_ref()).map(|_| 7000 + leg as u32));
+        info["video_ssrc"] = json!(spec.video.as_ref().and_then(|v| v.send.as_ref()).map(|_| 9000 + leg as u32));
         self.created.push(spec);
         Ok(serde_json::from_value(info).unwrap())
     }

@@ -81,15 +81,19 @@ pub struct LinkOps<'a>(pub &'a MediadLink);
 impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
     /// A conference mixes audio and, where mediad has video threads, composes video
     /// for the participants that send or take it.
-    fn ensure_room(&mut self, room: &str) -> Result<(), String> {
+    fn ensure_room(&mut self, room: &str) -> Result<bool, String> {
         let create = |video: bool| Op::RoomCreate { room: Some(room.to_string()), mix: Some(control::MixSettings::default()), core: None, video: video.then(Default::default) };
-        let mut r = self.0.with(|c| c.call::<serde_json::Value>(create(true)));
+        let mut r = self.0.with(|c| c.call::<control::RoomInfo>(create(true)));
         if matches!(&r, Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::Unsupported) {
-            r = self.0.with(|c| c.call::<serde_json::Value>(create(false)));
+            r = self.0.with(|c| c.call::<control::RoomInfo>(create(false)));
         }
         match r {
-            Ok(_) => Ok(()),
-            Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::RoomExists => Ok(()),
+            Ok(info) => Ok(info.video.is_some()),
+            // Made by another front end (or by the operator, maybe without video).
+            Err(ClientError::Daemon(e)) if e.code == control::ErrorCode::RoomExists => {
+                let rooms: Vec<control::RoomInfo> = self.0.with(|c| c.call(Op::RoomList)).map_err(|e| e.to_string())?;
+                Ok(rooms.iter().any(|r| r.room == room && r.video.is_some()))
+            }
             Err(e) => Err(e.to_string()),
         }
     }

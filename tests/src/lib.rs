@@ -122,6 +122,7 @@ pub fn free_tcp_port() -> u16 {
 }
 
 pub mod audio;
+pub mod browsers;
 pub mod video;
 pub mod netns;
 pub use netns::Netns;

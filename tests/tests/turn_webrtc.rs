@@ -36,5 +36,9 @@ fn aiortc_relay_only_peers_connect_through_turn() {
     let d = m.client().daemon_stats().unwrap();
     let allocations: u64 = d.workers.iter().map(|w| w.turn.allocations_total).sum();
     let relayed: u64 = d.workers.iter().map(|w| w.turn.relayed_to_peer).sum();
-    assert!(allocations >= 2 && relayed >= 400, "both peers allocated and the traffic went through: {d:?}");
+    // Packets, not messages: SCTP bundles a burst of small messages (one run counted 343
+    // for 200 messages each way), so the floor is the handshakes plus a few full
+    // packets; without the relay it would be about 0.
+    let both_ways = d.workers.iter().filter(|w| w.turn.allocations_total > 0).all(|w| w.turn.relayed_to_peer > 0 && w.turn.relayed_from_peer > 0);
+    assert!(allocations >= 2 && relayed >= 50 && both_ways, "both peers allocated and the traffic went through: {d:?}");
 }

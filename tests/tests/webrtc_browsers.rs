@@ -10,37 +10,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use system_tests::{bin, Mediad, Netns, Proc};
-
-fn web_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web");
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed in {}: run scripts/setup.sh --test",
-        dir.display()
-    );
-    dir
-}
-
-/// signal serving the page on 127.0.0.1:8080 inside `ns` (the namespace is the
-/// test's own, so the fixed port cannot clash), driving `m`.
-fn signal_in(ns: &Netns, m: &Mediad, extra: &[&str]) -> Proc {
-    let log = std::fs::File::create(m.dir.path("signal.log")).unwrap();
-    let p = Proc::spawn(
-        "signal",
-        ns.command(bin("signal")).arg("--mediad-socket").arg(&m.socket).args(["--http", "127.0.0.1:8080"]).args(extra).stdout(Stdio::null()).stderr(log),
-    );
-    // Ready once it answers inside the namespace.
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let probe = ns.command("bash").args(["-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]).stderr(Stdio::null()).status().unwrap();
-        if probe.success() {
-            return p;
-        }
-        assert!(Instant::now() < end, "signal did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use system_tests::browsers::{signal_in, web_dir};
+use system_tests::{Mediad, Netns, Proc};
 
 /// Run `n` browsers in `room` for `seconds` (sampling the last `window` seconds when
 /// not 0), all but the first with the microphone off; the script's JSON result.
@@ -290,12 +261,15 @@ fn simulcast_leg<'a>(views: &'a [control::RoomStats], name: &str, history: &str)
 }
 
 /// Simulcast: a publisher sends three VP8 encodings (160, 320 and 640 pixels wide);
-/// one receiver has an open path, the other's video is policed to 200 kbit/s once it
-/// plays. mediad's per-receiver estimate (loss in its reports) moves the narrow one
-/// down to the layer that fits, while the wide one keeps the full one.
+/// one receiver has an open path, the other's video is policed to 150 kbit/s once it
+/// plays (the 320-pixel layer runs at 190-390 kbit/s: a 200 kbit/s policer lost only
+/// 2-10 % of a slow publisher's 210 kbit/s layer, where GCC's loss controller rightly
+/// holds, so the link under test is one the middle layer clearly does not fit).
+/// mediad's per-receiver estimate (loss in its reports) moves the narrow one down to
+/// the layer that fits, while the wide one keeps the full one.
 #[test]
 fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
-    let (r, views, history) = simulcast_run("simulcast", 200);
+    let (r, views, history) = simulcast_run("simulcast", 150);
     eprintln!("mediad's view, every 2 s:\n{history}");
     assert_eq!(r["errors"], serde_json::json!([[], [], []]), "{r}");
     assert!(r["policed"].is_object(), "the narrow receiver never decoded: {r}");
@@ -315,12 +289,7 @@ fn simulcast_receiver_behind_a_narrow_link_gets_the_low_layer() {
     assert_eq!(sent.len(), 3, "{r}");
     let widths = |who: &str| -> Vec<u64> { r["samples"][who].as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect() };
     let share = |v: &[u64], f: &dyn Fn(u64) -> bool| v.iter().filter(|&&w| f(w)).count() * 100 / v.len().max(1);
-    // Judged over the second half: mediad can only step down once the 320-pixel layer
-    // outgrows the policer, and a loaded publisher (two CI cores, three browsers) takes
-    // up to ~15 s to ramp that layer past 200 kbit/s (CI run of 2026-11-24: 129, 144,
-    // 196, 251 kbit/s at 2 s steps; the estimate fell within one view after that).
-    let narrow = widths("narrow");
-    assert!(share(&narrow[narrow.len() / 2..], &|w| w == 160) >= 70, "the policed path gets the low layer: {r}");
+    assert!(share(&widths("narrow"), &|w| w == 160) >= 70, "the policed path gets the low layer: {r}");
     assert!(share(&widths("wide"), &|w| w == 640) >= 70, "the open path gets the full layer: {r}");
     // Both keep decoding: the narrow one is not starved by loss.
     assert!(r["last"]["narrow"]["framesDecoded"].as_u64().unwrap() > 200, "{r}");

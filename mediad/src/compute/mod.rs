@@ -36,7 +36,7 @@ pub type Reply<T> = Sender<Result<T, ErrorBody>>;
 pub enum VideoCtl {
     Room { room: u32, name: String, settings: VideoMixSettings },
     DropRoom { room: u32 },
-    Join { room: u32, leg: LegId, label: Option<String>, video: LegVideo },
+    Join { room: u32, leg: LegId, label: Option<String>, video: Box<LegVideo> },
     Leave { room: u32, leg: LegId },
     Layout { room: u32, leg: Option<LegId>, class: Option<OutputClass>, layout: String },
     Mode { room: u32, mode: VideoMode },

@@ -139,9 +139,12 @@ pub struct Leg {
     /// Where its video goes to be composed: a video thread and the room there (set by
     /// the registry while the leg is in a room that composes video).
     pub video_at: Option<(usize, u32)>,
-    /// The SSRC of the composite it takes: SFU video is not forwarded to it, and
-    /// key-frame requests about this SSRC go to its room's video thread.
+    /// The SSRC of the composite it takes: key-frame requests about this SSRC go to
+    /// its room's video thread.
     pub video_ssrc: Option<u32>,
+    /// SFU video is not forwarded to it: it takes a composite instead (a phone), not
+    /// besides its SFU tracks (a browser's MCU view).
+    pub no_sfu_video: bool,
 }
 
 impl Leg {

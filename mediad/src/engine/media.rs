@@ -164,7 +164,10 @@ impl Engine {
         if let Some(at) = mix_at {
             self.mix_input(at, src_id, data);
         }
-        if let (Some((thread, vroom)), VIDEO_CLOCK) = (self.legs[slot as usize].video_at, clock) {
+        // A simulcast publisher's pictures are composed from one layer: its last RID
+        // (browsers list encodings leanest first), one decoder per participant.
+        let composed_layer = layer.as_ref().is_none_or(|l| l.layer + 1 == l.layers);
+        if let (Some((thread, vroom)), VIDEO_CLOCK, true) = (self.legs[slot as usize].video_at, clock, composed_layer) {
             let buf = self.copy_to_buf(data);
             if let Err(buf) = self.video.push_packet(thread, vroom, src_id, now, buf) {
                 self.recycle(buf);
@@ -201,7 +204,7 @@ impl Engine {
         let now = self.now;
         let leg = &mut self.legs[dst as usize];
         // A leg that takes the mix gets its audio from the mixer, not the SFU.
-        if leg.sendonly || leg.skip_source == Some(src) || (leg.takes_mix && clock_is_audio(clock)) || (leg.video_ssrc.is_some() && clock == VIDEO_CLOCK) {
+        if leg.sendonly || leg.skip_source == Some(src) || (leg.takes_mix && clock_is_audio(clock)) || (leg.no_sfu_video && clock == VIDEO_CLOCK) {
             return;
         }
         if leg.remote.is_none() {

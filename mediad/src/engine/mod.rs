@@ -347,6 +347,7 @@ impl Engine {
             takes_mix: spec.audio.as_ref().is_some_and(|a| a.send.is_some()),
             video_at: None,
             video_ssrc: spec.video.as_ref().and_then(|v| v.send.as_ref()).map(|_| crate::compute::video_ssrc(id)),
+            no_sfu_video: spec.video.as_ref().is_some_and(|v| v.send.is_some() && !v.sfu_video),
             sdes: None,
         };
         if let Some((keys, suite)) = sdes {

@@ -207,6 +207,11 @@ impl Mixer {
         self.outputs.get_mut(output).and_then(Option::as_mut).ok_or_else(|| "no such output".to_string())
     }
 
+    /// The input `output` leaves out, if any.
+    pub fn excluded(&self, output: usize) -> Option<usize> {
+        self.outputs.get(output).and_then(Option::as_ref).and_then(|o| o.spec.exclude)
+    }
+
     pub fn inputs(&self) -> usize {
         self.inputs.iter().filter(|i| i.present).count()
     }
@@ -253,6 +258,13 @@ impl Mixer {
     pub fn set_layout(&mut self, output: usize, layout: LayoutChoice) -> Result<(), String> {
         self.check_layout(&layout)?;
         self.output_mut(output)?.spec.layout = layout;
+        Ok(())
+    }
+
+    /// Leave `input` out of `output` ("exclude self" of a participant whose picture
+    /// arrived after its composite was set up).
+    pub fn set_exclude(&mut self, output: usize, input: Option<usize>) -> Result<(), String> {
+        self.output_mut(output)?.spec.exclude = input;
         Ok(())
     }
 

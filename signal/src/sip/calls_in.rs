@@ -170,10 +170,13 @@ impl Endpoint {
             Ok(remote) => remote.flatten().map(|r| (Crypto::ours(r.tag, r.suite), r)),
             Err(e) => return self.not_acceptable(&msg, from, 399, &e.to_string(), now),
         };
-        if let Err(e) = media.ensure_room(&cid) {
-            tracing::warn!("SIP call {call_id}: room {cid}: {e}");
-            return self.respond(&msg, from, 503, None, now);
-        }
+        let composes_video = match media.ensure_room(&cid) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("SIP call {call_id}: room {cid}: {e}");
+                return self.respond(&msg, from, 503, None, now);
+            }
+        };
         let caller = msg.header("From").and_then(NameAddr::parse).map(|n| n.uri.user).unwrap_or_default();
         let room = if lobby_pin.is_some() { None } else { Some(cid.as_str()) };
         let remote = offer.as_ref().map(|o| SocketAddr::new(o.addr, o.port));
@@ -192,8 +195,9 @@ impl Endpoint {
             }
         };
         // Video: a second leg, its picture into the conference's composition and the
-        // composite back. Without it the video m-line is refused (port 0).
-        let video = offer.as_ref().and_then(|o| o.video.as_ref()).and_then(|v| {
+        // composite back. Without it (or where the conference composes no video) the
+        // video m-line is refused (port 0).
+        let video = offer.as_ref().and_then(|o| o.video.as_ref()).filter(|_| composes_video).and_then(|v| {
             let spec = super::video::leg_spec(v, room, format!("sip:{caller} {call_id} video"), caller.clone(), info.leg);
             match media.create_leg(spec) {
                 Ok(l) => Some((l.leg, l.rtp_port)),

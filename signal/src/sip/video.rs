@@ -108,7 +108,7 @@ pub fn leg_spec(v: &VideoChoice, room: Option<&str>, label: String, name: String
             send: Some(VideoSend { pt: v.pt, codec: v.codec.into(), width, height, bitrate: v.bitrate(), fps: None, class: OutputClass::Sip, layout: None, exclude_self: true, max_payload: None }),
             name: Some(name),
             audio_leg: Some(audio_leg),
-            content: false,
+            ..Default::default()
         })),
         ..Default::default()
     }

@@ -7,6 +7,14 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // Hear the room as one mixed stream from the server instead of a track per speaker.
 const mixMode = params.get('audio') === 'mix';
+// `?mcu=1` (1280x720) or `?mcu=640x360`: also take the server's composed picture of
+// the conference (the MCU view), next to the participants' own tracks.
+function mcuAsked() {
+  const v = params.get('mcu');
+  if (!v || v === '0') return undefined;
+  const m = /^(\d+)x(\d+)$/.exec(v);
+  return m ? { width: Number(m[1]), height: Number(m[2]) } : true;
+}
 const app = { id: null, joined: false, names: {}, errors: [], pub: null, sub: null, ws: null, local: null, speaking: null };
 window.app = app;
 
@@ -100,6 +108,13 @@ async function onOffer(sdp) {
     app.sub = new RTCPeerConnection(pcConfig());
     app.sub.ontrack = (e) => {
       const pid = e.streams[0] ? e.streams[0].id : 'unknown';
+      if (pid === 'mcu') {
+        app.mcu = e.track;
+        app.mcuMid = e.transceiver && e.transceiver.mid;
+        $('mcu').srcObject = new MediaStream([e.track]);
+        $('tile-mcu').hidden = false;
+        return;
+      }
       const v = tile(pid).querySelector('video');
       if (!v.srcObject) v.srcObject = new MediaStream();
       v.srcObject.addTrack(e.track);
@@ -145,7 +160,7 @@ function join() {
   history.replaceState(null, '', '/c/' + encodeURIComponent(room) + location.search);
   app.ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
   app.ws.onopen = () => send({ type: 'join', room, name: $('name').value.trim(), pin: $('pin').value.trim() || undefined,
-    publish: params.get('publish') !== '0', audio: mixMode ? 'mix' : undefined });
+    publish: params.get('publish') !== '0', audio: mixMode ? 'mix' : undefined, mcu: mcuAsked() });
   app.ws.onmessage = (e) => onMessage(JSON.parse(e.data));
   app.ws.onclose = () => { setStatus('disconnected'); app.joined = false; };
   $('join').disabled = true;
@@ -169,21 +184,52 @@ function toggle(kind, button, on, off) {
   button.classList.toggle('off', !enabled);
 }
 
-// What the tests read: per received video track, frames decoded and packets lost.
+// What the tests read: per received video track (the MCU view apart), frames decoded
+// and packets lost.
+function videoStats(s, report) {
+  const codec = s.codecId && report.get(s.codecId);
+  return { ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0,
+    packetsReceived: s.packetsReceived || 0, nackCount: s.nackCount || 0, pliCount: s.pliCount || 0,
+    frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0,
+    framesPerSecond: s.framesPerSecond || 0, codec: codec ? codec.mimeType : null };
+}
 app.stats = async () => {
   const out = [];
   if (!app.sub) return out;
   const report = await app.sub.getStats();
   report.forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') {
-      const codec = s.codecId && report.get(s.codecId);
-      out.push({ ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0, packetsLost: s.packetsLost || 0,
-        packetsReceived: s.packetsReceived || 0, nackCount: s.nackCount || 0, frameWidth: s.frameWidth || 0,
-        frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0, framesPerSecond: s.framesPerSecond || 0,
-        codec: codec ? codec.mimeType : null });
-    }
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && !isMcu(s)) out.push(videoStats(s, report));
   });
   return out;
+};
+function isMcu(s) { return !!app.mcu && (s.trackIdentifier === app.mcu.id || (app.mcuMid !== undefined && s.mid === app.mcuMid)); }
+
+// The MCU view: its inbound-rtp stats, and the colours it shows on a `cols` x `rows`
+// grid of points (centres of equal cells), each [r, g, b], as the page draws it.
+app.mcuStats = async () => {
+  let out = null;
+  if (!app.sub || !app.mcu) return out;
+  const report = await app.sub.getStats();
+  report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video' && isMcu(s)) out = videoStats(s, report); });
+  return out;
+};
+app.mcuPixels = (cols, rows) => {
+  const v = $('mcu');
+  if (!app.mcu || !v.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  g.drawImage(v, 0, 0);
+  const out = [];
+  for (let y = 0; y < rows; y++) {
+    const row = [];
+    for (let x = 0; x < cols; x++) {
+      const d = g.getImageData(Math.floor((x + 0.5) * c.width / cols), Math.floor((y + 0.5) * c.height / rows), 1, 1).data;
+      row.push([d[0], d[1], d[2]]);
+    }
+    out.push(row);
+  }
+  return { width: c.width, height: c.height, points: out };
 };
 
 // `?audio=mix`: what the mix brought so far, and `ms` of it as heard (mono samples at

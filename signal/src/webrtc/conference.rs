@@ -13,9 +13,15 @@
 //! `"audio": "mix"` hears the room's mix on its publisher connection (the audio
 //! m-line answered `sendrecv`, mediad's mix SSRC) and gets no SFU audio; the others
 //! keep one SFU audio track per publisher and get no mix.
+//!
+//! Video MCU: where mediad composes the room's video, every publisher's camera is
+//! also a picture of the composition (tile named after the participant), and a
+//! browser that joins with `"mcu"` gets the composite as one more video track (stream
+//! id `mcu`) on its subscriber connection, next to its SFU tracks, without its own
+//! picture ("exclude self").
 
 use super::sdp::{self, Codec, Kind};
-use control::{AudioPayload, AudioSend, LegAudio, LegCreate, LegId, LegInfo, LegUpdate, Media, StreamSpec, WebrtcRemote};
+use control::{AudioPayload, AudioSend, LegAudio, LegCreate, LegId, LegInfo, LegUpdate, LegVideo, Media, OutputClass, StreamSpec, VideoPayload, VideoSend, WebrtcRemote};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,7 +29,9 @@ pub type ConnId = u64;
 
 /// What the conference needs from mediad.
 pub trait MediaOps {
-    fn ensure_room(&mut self, room: &str) -> Result<(), String>;
+    /// Make sure the conference's room exists; whether it composes video (mediad has
+    /// video threads).
+    fn ensure_room(&mut self, room: &str) -> Result<bool, String>;
     fn delete_room(&mut self, room: &str);
     fn create_leg(&mut self, spec: LegCreate) -> Result<LegInfo, String>;
     fn update_leg(&mut self, upd: LegUpdate) -> Result<(), String>;
@@ -61,6 +69,8 @@ struct Slot {
     codec: Codec,
     ssrc: u32,
     active: bool,
+    /// The MCU view: the room's composite, not another participant's track.
+    mcu: bool,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +93,8 @@ struct Participant {
     wants_mix: bool,
     /// Its publisher leg takes the mix: subscribe it to no audio.
     hears_mix: bool,
+    /// Asked for the MCU view, of this size.
+    mcu: Option<(usize, usize)>,
     sub: Subscriber,
 }
 
@@ -92,6 +104,34 @@ struct JoinOpts {
     publish: bool,
     /// `"audio": "mix"`.
     mix: bool,
+    /// `"mcu": true` or `{"width": w, "height": h}`.
+    mcu: Option<(usize, usize)>,
+}
+
+/// The MCU view's size: 1280x720 unless asked otherwise (mediad's limits: width a
+/// multiple of 8 up to 3840, height even up to 2160).
+fn mcu_size(v: Option<&Value>) -> Result<Option<(usize, usize)>, String> {
+    let Some(v) = v.filter(|v| !v.is_null() && *v != &Value::Bool(false)) else { return Ok(None) };
+    let dim = |k: &str, default: usize| v.get(k).map_or(Some(default), |d| d.as_u64().map(|d| d as usize));
+    match (v, dim("width", 1280), dim("height", 720)) {
+        (Value::Bool(true) | Value::Object(_), Some(w), Some(h)) if (64..=3840).contains(&w) && (64..=2160).contains(&h) && w % 8 == 0 && h % 2 == 0 => Ok(Some((w, h))),
+        _ => Err("mcu: true or {\"width\", \"height\"}: 64x64 to 3840x2160, width a multiple of 8, height even".into()),
+    }
+}
+
+/// Encoder target for a composite of `w`x`h`: about 1.5 Mbit/s at 720p, by area.
+fn mcu_bitrate(w: usize, h: usize) -> u32 {
+    ((w * h) as u64 * 1_500_000 / (1280 * 720)).clamp(150_000, 6_000_000) as u32
+}
+
+/// The MCU view's codec: VP8 (every browser decodes it), under the payload type a
+/// publisher's VP8 has in this subscriber's SDP, else the first one no slot uses.
+fn mcu_codec(slots: &[Slot]) -> Codec {
+    let pt = slots.iter().find(|s| s.codec.name.eq_ignore_ascii_case("VP8")).map(|s| s.codec.pt).unwrap_or_else(|| {
+        (96..=127).find(|pt| !slots.iter().any(|s| s.codec.pt == *pt)).unwrap_or(96)
+    });
+    // No `nack`: the composite is not kept for retransmission; a loss asks for a key frame.
+    Codec { pt, name: "VP8".into(), clock: 90_000, channels: None, fmtp: None, rtcp_fb: vec!["nack pli".into(), "ccm fir".into()] }
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +139,8 @@ struct Conference {
     participants: BTreeMap<ConnId, Participant>,
     /// The active speaker, told to those who join later too.
     speaker: Option<ConnId>,
+    /// mediad composes the room's video.
+    video: bool,
 }
 
 #[derive(Default)]
@@ -134,7 +176,11 @@ impl Hub {
         let text = |k: &str| msg.get(k).and_then(Value::as_str);
         match kind {
             "join" => {
-                let opts = JoinOpts { publish: msg.get("publish").and_then(Value::as_bool).unwrap_or(true), mix: text("audio") == Some("mix") };
+                let mcu = match mcu_size(msg.get("mcu")) {
+                    Ok(m) => m,
+                    Err(e) => return error(conn, e),
+                };
+                let opts = JoinOpts { publish: msg.get("publish").and_then(Value::as_bool).unwrap_or(true), mix: text("audio") == Some("mix"), mcu };
                 self.join(conn, text("room").unwrap_or(""), text("name").unwrap_or(""), text("pin"), opts, media)
             }
             "publish" => match text("sdp") {
@@ -171,23 +217,25 @@ impl Hub {
         let ice_servers = self.ice.for_participant(&name, now);
         // A conference that exists here has its mediad room already.
         if !self.confs.contains_key(room) {
-            if let Err(e) = media.ensure_room(room) {
-                return error(conn, format!("media: {e}"));
-            }
+            match media.ensure_room(room) {
+                Ok(video) => self.confs.insert(room.to_string(), Conference { video, ..Default::default() }),
+                Err(e) => return error(conn, format!("media: {e}")),
+            };
         }
-        let conf = self.confs.entry(room.to_string()).or_default();
+        let conf = self.confs.get_mut(room).expect("ensured above");
         let others: Vec<Value> = conf.participants.iter().map(|(id, p)| json!({"id": id, "name": p.name})).collect();
         let mut out: Vec<Out> = conf
             .participants
             .keys()
             .map(|&to| Out { to, msg: json!({"type": "participant_joined", "id": conn, "name": name}) })
             .collect();
-        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, wants_mix: opts.mix, hears_mix: false, sub: Subscriber::default() });
+        let mcu = opts.mcu.filter(|_| conf.video);
+        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, wants_mix: opts.mix, hears_mix: false, mcu, sub: Subscriber::default() });
         self.room_of.insert(conn, room.to_string());
         let conf = self.confs.get_mut(room).expect("inserted above");
         out.insert(
             0,
-            Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others, "speaker": conf.speaker, "ice_servers": ice_servers}) },
+            Out { to: conn, msg: json!({"type": "joined", "id": conn, "room": room, "participants": others, "speaker": conf.speaker, "ice_servers": ice_servers, "mcu": mcu.is_some()}) },
         );
         if !publish {
             out.extend(self.sync(room, media));
@@ -251,8 +299,15 @@ impl Hub {
                 ..Default::default()
             }
         });
+        // The camera is a picture of the room's composition too (the first video m-line
+        // in a codec mediad decodes).
+        let video = desc.media.iter().zip(&accepted).filter(|_| conf.video).find_map(|(m, c)| {
+            c.filter(|c| m.kind == Kind::Video && ["H264", "VP8", "AV1"].iter().any(|n| c.name.eq_ignore_ascii_case(n)))
+        });
+        let video = video.map(|c| Box::new(LegVideo { receive: vec![VideoPayload { pt: c.pt, codec: c.name.to_ascii_uppercase() }], name: Some(p.name.clone()), ..Default::default() }));
         let spec = LegCreate {
             audio,
+            video,
             webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag.clone(), ice_pwd: desc.ice_pwd.clone(), fingerprint: desc.fingerprint.clone() }),
             streams,
             twcc_ext,
@@ -328,7 +383,7 @@ impl Hub {
             }
             let mut changed = false;
             let hears_mix = p.hears_mix;
-            for slot in p.sub.slots.iter_mut().filter(|s| s.active) {
+            for slot in p.sub.slots.iter_mut().filter(|s| s.active && !s.mcu) {
                 if !published.iter().any(|(from, _)| *from == slot.from) || (hears_mix && slot.kind == Kind::Audio) {
                     slot.active = false;
                     changed = true;
@@ -336,10 +391,10 @@ impl Hub {
             }
             for (from, tracks) in published.iter().filter(|(from, _)| *from != id) {
                 for (i, t) in tracks.iter().enumerate() {
-                    if (hears_mix && t.kind == Kind::Audio) || p.sub.slots.iter().any(|s| s.active && s.from == *from && s.track == i) {
+                    if (hears_mix && t.kind == Kind::Audio) || p.sub.slots.iter().any(|s| s.active && !s.mcu && s.from == *from && s.track == i) {
                         continue;
                     }
-                    let slot = Slot { mid: String::new(), from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true };
+                    let slot = Slot { mid: String::new(), from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true, mcu: false };
                     // An m-line never goes away: a departed track's is reused for a new
                     // one of its kind, so the SDP does not grow with every join.
                     match p.sub.slots.iter_mut().find(|s| !s.active && s.kind == t.kind) {
@@ -348,6 +403,13 @@ impl Hub {
                     }
                     changed = true;
                 }
+            }
+            // After the SFU tracks of this sync, so it can share their VP8 payload type.
+            if p.mcu.is_some() && !p.sub.slots.iter().any(|s| s.mcu) {
+                let codec = mcu_codec(&p.sub.slots);
+                let mid = p.sub.slots.len().to_string();
+                p.sub.slots.push(Slot { mid, from: id, track: 0, kind: Kind::Video, codec, ssrc: 0, active: true, mcu: true });
+                changed = true;
             }
             if changed {
                 out.extend(offer(id, p, room, &mut self.session_id, media));
@@ -434,21 +496,35 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
         return vec![];
     }
     if p.sub.leg.is_none() {
+        let own = p.publisher.as_ref().map(|(l, _)| *l);
+        // The MCU view: the composite without this participant's camera, besides the
+        // SFU tracks.
+        let video = p.sub.slots.iter().find(|s| s.mcu).zip(p.mcu).map(|(s, (width, height))| {
+            let send = VideoSend { pt: s.codec.pt, codec: "VP8".into(), width, height, bitrate: mcu_bitrate(width, height), fps: None, class: OutputClass::Webrtc, layout: None, exclude_self: true, max_payload: None };
+            Box::new(LegVideo { send: Some(send), own_picture: own, sfu_video: true, ..Default::default() })
+        });
         let spec = LegCreate {
             webrtc: Some(WebrtcRemote::default()),
             room: Some(room.to_string()),
-            skip_source: p.publisher.as_ref().map(|(l, _)| *l),
+            skip_source: own,
             label: Some(format!("{}/sub", p.name)),
+            video,
             ..Default::default()
         };
         match media.create_leg(spec) {
-            Ok(info) => p.sub.leg = Some(info),
+            Ok(info) => {
+                if let (Some(s), Some(ssrc)) = (p.sub.slots.iter_mut().find(|s| s.mcu), info.video_ssrc) {
+                    s.ssrc = ssrc;
+                }
+                p.sub.leg = Some(info);
+            }
             Err(e) => return error(id, format!("media: {e}")),
         }
     }
     let leg = p.sub.leg.as_ref().expect("created");
     let local = leg.webrtc.as_ref().expect("a WebRTC leg");
-    let names: Vec<(String, String)> = p.sub.slots.iter().map(|s| (s.from.to_string(), format!("{}-{}", s.from, s.mid))).collect();
+    let names: Vec<(String, String)> =
+        p.sub.slots.iter().map(|s| if s.mcu { ("mcu".into(), "mcu-view".into()) } else { (s.from.to_string(), format!("{}-{}", s.from, s.mid)) }).collect();
     // A departed track's m-line stays in the BUNDLE as `inactive` (rejecting it would
     // empty the group once everyone left, which max-bundle browsers refuse).
     let sections: Vec<sdp::Section> = p

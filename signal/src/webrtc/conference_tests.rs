@@ -157,3 +157,49 @@ fn a_mix_participant_hears_the_mix_on_its_publisher_and_no_sfu_audio() {
     assert!(!answer.contains("a=sendrecv") && !answer.contains("a=ssrc:"), "{answer}");
     assert!(of_type(&out, 3, "offer").unwrap()["sdp"].as_str().unwrap().contains("m=audio"));
 }
+
+#[test]
+fn mcu_view_is_one_more_video_m_line_without_the_viewers_own_picture() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
+    hub.handle(1, &json!({"type": "join", "room": "v", "name": "ann"}), &mut m);
+    hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    // ann's camera (VP8, pt 96) is a picture of the room's composition, named after her.
+    let v = m.created[0].video.as_deref().expect("a picture of the composition");
+    assert_eq!((v.receive[0].pt, v.receive[0].codec.as_str(), v.name.as_deref(), v.send.is_none()), (96, "VP8", Some("ann"), true));
+    let out = hub.handle(2, &json!({"type": "join", "room": "v", "name": "bob", "mcu": {"width": 640, "height": 360}}), &mut m);
+    assert_eq!(of_type(&out, 2, "joined").unwrap()["mcu"], true);
+    let out = hub.handle(2, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let offer = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap().to_string();
+    // bob's subscriber leg (4; 2 is his publisher, 3 ann's subscriber) takes the composite without his own
+    // picture, and keeps the SFU video.
+    let sub = m.created.iter().find(|c| c.label.as_deref() == Some("bob/sub")).unwrap();
+    let v = sub.video.as_deref().expect("takes the composite");
+    let send = v.send.as_ref().unwrap();
+    assert_eq!((send.codec.as_str(), send.pt, send.width, send.height, send.class, send.exclude_self), ("VP8", 96, 640, 360, OutputClass::Webrtc, true));
+    assert_eq!((v.own_picture, v.sfu_video, v.receive.is_empty()), (Some(2), true, true));
+    assert_eq!(send.bitrate, 375_000, "1.5 Mbit/s at 720p, by area");
+    // The offer: ann's audio and video, then the MCU view (mid 2) with the composite's
+    // SSRC (fake: 9000 + leg), VP8 under ann's VP8 payload type, PLI/FIR and no NACK.
+    assert!(offer.contains("a=group:BUNDLE 0 1 2\r\n"), "{offer}");
+    let mcu = &offer[offer.find("a=mid:2").unwrap()..];
+    assert!(mcu.contains("a=msid:mcu mcu-view\r\na=ssrc:9004 cname:mcu\r\n") && mcu.contains("a=rtpmap:96 VP8/90000\r\n"), "{offer}");
+    assert!(mcu.contains("a=rtcp-fb:96 nack pli\r\n") && mcu.contains("a=rtcp-fb:96 ccm fir\r\n") && !mcu.contains("a=rtcp-fb:96 nack\r\n"), "{offer}");
+    // Someone leaving changes SFU m-lines only: the MCU view stays active.
+    hub.handle(2, &json!({"type": "answer", "sdp": answer_to(&offer)}), &mut m);
+    let out = hub.handle(1, &json!({"type": "leave"}), &mut m);
+    let re = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap();
+    assert!(re.matches("a=inactive").count() == 2 && re.contains("a=ssrc:9004 "), "{re}");
+}
+
+#[test]
+fn mcu_view_is_refused_politely_where_nothing_composes_video() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia { no_video: true, ..Default::default() });
+    let out = hub.handle(1, &json!({"type": "join", "room": "v", "name": "ann", "mcu": true}), &mut m);
+    assert_eq!(of_type(&out, 1, "joined").unwrap()["mcu"], false);
+    let out = hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    assert!(of_type(&out, 1, "offer").is_none() && m.created.iter().all(|c| c.video.is_none()), "{out:?}");
+    for bad in [json!({"width": 641, "height": 360}), json!({"width": 8000}), json!("big")] {
+        let out = hub.handle(2, &json!({"type": "join", "room": "v", "name": "bob", "mcu": bad}), &mut m);
+        assert!(of_type(&out, 2, "error").unwrap()["message"].as_str().unwrap().starts_with("mcu:"), "{out:?}");
+    }
+}

@@ -33,7 +33,7 @@ impl Daemon {
     /// nothing changed).
     pub(super) fn video_join(&self, st: &State, leg: LegId, room: &str) -> Result<(), ErrorBody> {
         let rec = st.legs.get(&leg).ok_or_else(|| crate::engine::no_leg(leg))?;
-        let (Some((thread, num)), Some(v)) = (Self::video_place(st, room), rec.video.as_deref().cloned()) else { return Ok(()) };
+        let (Some((thread, num)), Some(v)) = (Self::video_place(st, room), rec.video.clone()) else { return Ok(()) };
         self.video.control(thread, VideoCtl::Join { room: num, leg, label: rec.info.label.clone(), video: v })?;
         if let Err(e) = self.ask(leg_core(leg), |reply| Command::VideoRoute { leg, at: Some((thread, num)), reply }) {
             let _ = self.video.control(thread, VideoCtl::Leave { room: num, leg });

@@ -1,0 +1,75 @@
+//! The MCU view in a browser: Chromium publishers whose cameras are solid colours (red
+//! in AV1, lime in VP8, blue in H.264) and a viewer (yellow) that asks signal's page
+//! for the composite. mediad decodes each publisher once (AV1 from Chromium's
+//! encoder included), composes the room's 2x2 without the viewer's own picture, and
+//! sends it as VP8 on the viewer's subscriber connection next to its SFU tracks;
+//! Chromium decodes it and the page reads its pixels back.
+
+use std::process::Command;
+use std::time::Duration;
+use system_tests::browsers::{signal_in, web_dir};
+use system_tests::{Mediad, Netns};
+
+const SECONDS: u64 = 24;
+
+/// The colour a pixel is closest to, if it is close (compression and YUV round trips
+/// move solid colours by a few levels).
+fn colour(rgb: &serde_json::Value) -> &'static str {
+    let px: Vec<i64> = rgb.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let named = [("red", [255, 0, 0]), ("lime", [0, 255, 0]), ("blue", [0, 0, 255]), ("yellow", [255, 255, 0])];
+    named.iter().find(|(_, c)| c.iter().zip(&px).all(|(a, b)| (a - b).abs() <= 60)).map_or("other", |(n, _)| n)
+}
+
+#[test]
+fn a_browser_takes_the_mcu_view_beside_its_sfu_tracks() {
+    let ns = Netns::new("mcu-view");
+    let m = Mediad::start_in(Some(&ns), 2, "epoll", &["--video-threads", "1", "--compositor", "cpu"]);
+    let _signal = signal_in(&ns, &m, &[]);
+    // The operator made the conference with a fixed 2x2 (signal finds it made, with
+    // video, and uses it).
+    let settings = control::VideoMixSettings { layout: "2x2".into(), ..Default::default() };
+    let _: control::RoomInfo =
+        m.client().call(control::Op::RoomCreate { room: Some("view".into()), mix: Some(control::MixSettings::default()), core: None, video: Some(settings) }).unwrap();
+    let (out, video) = std::thread::scope(|s| {
+        let video = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(SECONDS));
+            m.client().call::<control::VideoRoomStats>(control::Op::StatsVideo { room: "view".into() })
+        });
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "150", "ip", "netns", "exec", &ns.name, "node", "mcu.mjs", "http://127.0.0.1:8080", "view"])
+            .arg(SECONDS.to_string())
+            .current_dir(web_dir())
+            .output()
+            .expect("node (apt-get install nodejs)");
+        (out, video.join().unwrap())
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("no result from the browsers:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(r["errors"], serde_json::json!([[], [], [], []]), "{r}");
+    // mediad's view: four pictures in, one composite out, every publisher decoded.
+    let video = video.expect("stats.video while the browsers are in the room");
+    assert_eq!((video.inputs, video.outputs), (4, 1), "{video:?}");
+    assert!(video.decoded > 100 && video.encoded > 50, "{video:?}");
+    // The viewer decodes the composite at the size it asked for.
+    let mcu = &r["mcu"];
+    assert_eq!((mcu["codec"].as_str(), mcu["frameWidth"].as_u64(), mcu["frameHeight"].as_u64()), (Some("video/VP8"), Some(640), Some(360)), "{r}");
+    assert!(mcu["framesDecoded"].as_u64().unwrap_or(0) > 100, "{r}");
+    // Next to it, the three publishers' own tracks, in their own codecs.
+    let mut sfu: Vec<&str> = r["sfu"].as_array().unwrap().iter().map(|v| v["codec"].as_str().unwrap_or("?")).collect();
+    sfu.sort();
+    assert_eq!(sfu, ["video/AV1", "video/H264", "video/VP8"], "{r}");
+    assert!(r["sfu"].as_array().unwrap().iter().all(|v| v["framesDecoded"].as_u64().unwrap_or(0) > 50), "{r}");
+    // What the viewer sees: 2x2 in join order (red, lime, blue; the fourth tile empty),
+    // never its own yellow. A 16x9 grid of points: quadrant centres are (4, 2), (12, 2),
+    // (4, 6), (12, 6).
+    let shots: Vec<&serde_json::Value> = r["shots"].as_array().unwrap().iter().filter(|s| !s.is_null()).collect();
+    assert!(shots.len() >= 5, "{r}");
+    for shot in &shots {
+        let at = |x: usize, y: usize| colour(&shot["points"][y][x]);
+        let grid: Vec<Vec<&str>> = (0..9).map(|y| (0..16).map(|x| at(x, y)).collect()).collect();
+        assert_eq!([at(4, 2), at(12, 2), at(4, 6)], ["red", "lime", "blue"], "{grid:?}");
+        assert_eq!(at(12, 6), "other", "the fourth tile is empty: {grid:?}");
+        assert!(grid.iter().flatten().all(|&c| c != "yellow"), "the viewer's own picture is left out: {grid:?}");
+    }
+}
