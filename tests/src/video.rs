@@ -55,7 +55,11 @@ pub fn receiver(dir: &TempDir, port: u16, tag: &str, codec: &str, frames: usize)
         Command::new("timeout")
             .args(["-s", "KILL", "60", "ffmpeg", "-hide_banner", "-v", "error", "-protocol_whitelist", "file,udp,rtp", "-analyzeduration", "400000", "-i"])
             .arg(&file)
-            .args(["-frames:v", &frames.to_string(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+            // One output frame per decoded frame: with the default constant-rate output
+            // ffmpeg takes the frame rate its probe guessed, and a short probe of a
+            // stream that just started guesses 90000/s and fills the gap to the second
+            // frame with copies of the first.
+            .args(["-fps_mode", "passthrough", "-frames:v", &frames.to_string(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )

@@ -28,7 +28,6 @@ fn stats(c: &mut Client, room: &str) -> VideoRoomStats {
 }
 
 #[test]
-#[ignore = "fails beside the SIP video test: a composite decodes all black in ffmpeg (open bug, docs/video.md); passes alone with --include-ignored"]
 fn ffmpeg_senders_through_mediad_into_composites_that_ffmpeg_decodes() {
     let m = Mediad::start(2, "epoll", &["--video-threads", "1", "--compositor", "cpu"]);
     let mut c = m.client();

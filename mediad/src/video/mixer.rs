@@ -95,8 +95,10 @@ struct Output {
     seq: u16,
     frames: u32,
     key_wanted: bool,
-    /// RTP timestamps count from here (90 kHz, wall clock).
+    /// RTP timestamps count from here (90 kHz, wall clock), on top of a random offset
+    /// (RFC 3550 §5.1: sequence numbers and timestamps start at random values).
     started: Option<Instant>,
+    ts_offset: u32,
     last_key: Option<Instant>,
     next_due: Option<Instant>,
 }
@@ -192,7 +194,11 @@ impl Mixer {
         }
         let config = EncoderConfig { width: spec.width, height: spec.height, bitrate_bps: spec.bitrate_bps, max_fps: spec.fps };
         let encoder = Encoder::new(spec.codec, config)?;
-        self.outputs.push(Some(Output { spec, pins: Vec::new(), encoder, seq: 0, frames: 0, key_wanted: true, started: None, last_key: None, next_due: None }));
+        let mut random = [0u8; 6];
+        openssl::rand::rand_bytes(&mut random).map_err(|e| format!("random RTP start: {e}"))?;
+        let seq = u16::from_be_bytes([random[0], random[1]]);
+        let ts_offset = u32::from_be_bytes([random[2], random[3], random[4], random[5]]);
+        self.outputs.push(Some(Output { spec, pins: Vec::new(), encoder, seq, frames: 0, key_wanted: true, started: None, ts_offset, last_key: None, next_due: None }));
         Ok(self.outputs.len() - 1)
     }
 
@@ -407,9 +413,13 @@ impl Mixer {
         for (&n, canvas) in due.iter().zip(&canvases) {
             let o = self.outputs[n].as_mut().expect("due outputs exist");
             let started = *o.started.get_or_insert(now);
-            let ts = (now.saturating_duration_since(started).as_micros() as u64 * 9 / 100) as u32;
+            let ts = ((now.saturating_duration_since(started).as_micros() as u64 * 9 / 100) as u32).wrapping_add(o.ts_offset);
             let periodic = matches!((o.spec.key_interval, o.last_key), (Some(every), Some(last)) if now.saturating_duration_since(last) >= every);
-            let key = std::mem::take(&mut o.key_wanted) || periodic;
+            // The first two frames are key frames: receivers that follow RFC 3550 A.1
+            // (ffmpeg's among them) hold a new source on probation and drop its first
+            // packet, which is often the whole first key frame at small sizes; without
+            // PLI they would wait for the periodic one.
+            let key = std::mem::take(&mut o.key_wanted) || periodic || o.frames == 1;
             if key {
                 o.last_key = Some(now);
             }
