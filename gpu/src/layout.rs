@@ -193,6 +193,9 @@ pub struct Step {
 struct GroupFile {
     #[serde(rename = "step")]
     steps: Vec<Step>,
+    /// While a shared screen is shown: layouts with a content tile.
+    #[serde(default, rename = "content_step")]
+    content_steps: Vec<Step>,
 }
 
 /// Presets and groups, by name, as read from a layouts folder.
@@ -200,6 +203,9 @@ struct GroupFile {
 pub struct Library {
     pub layouts: BTreeMap<String, Layout>,
     pub groups: BTreeMap<String, Vec<Step>>,
+    /// A group's steps while a shared screen is shown (groups without them keep their
+    /// steps, and the screen shows only in a layout that has a content tile).
+    pub content_groups: BTreeMap<String, Vec<Step>>,
 }
 
 impl Library {
@@ -213,28 +219,50 @@ impl Library {
         for (name, text) in read_toml_files(&dir.join("groups"))? {
             let g: GroupFile = toml::from_str(&text).map_err(|e| format!("group `{name}`: {e}"))?;
             lib.add_group(&name, g.steps)?;
+            if !g.content_steps.is_empty() {
+                lib.add_content_steps(&name, g.content_steps)?;
+            }
         }
         Ok(lib)
     }
 
     /// Check and add a group: steps rising, every layout known and big enough.
     pub fn add_group(&mut self, name: &str, steps: Vec<Step>) -> Result<(), String> {
-        if steps.is_empty() || steps.windows(2).any(|w| w[1].up_to <= w[0].up_to) {
-            return Err(format!("group `{name}`: steps must rise in up_to"));
-        }
-        for s in &steps {
-            let l = self.layouts.get(&s.layout).ok_or_else(|| format!("group `{name}`: no layout `{}`", s.layout))?;
-            if l.participant_tiles() < s.up_to {
-                return Err(format!("group `{name}`: `{}` has {} participant tiles, fewer than {}", s.layout, l.participant_tiles(), s.up_to));
-            }
-        }
+        self.check_steps(name, &steps, false)?;
         self.groups.insert(name.to_string(), steps);
         Ok(())
     }
 
-    /// The layout a group uses for `shown` participants.
-    pub fn pick(&self, group: &str, shown: usize) -> Option<&Layout> {
-        let steps = self.groups.get(group)?;
+    /// Check and add a group's steps for while a screen is shared: as `add_group`, and
+    /// every layout has a content tile.
+    pub fn add_content_steps(&mut self, name: &str, steps: Vec<Step>) -> Result<(), String> {
+        if !self.groups.contains_key(name) {
+            return Err(format!("group `{name}`: content steps without steps"));
+        }
+        self.check_steps(name, &steps, true)?;
+        self.content_groups.insert(name.to_string(), steps);
+        Ok(())
+    }
+
+    fn check_steps(&self, name: &str, steps: &[Step], content: bool) -> Result<(), String> {
+        if steps.is_empty() || steps.windows(2).any(|w| w[1].up_to <= w[0].up_to) {
+            return Err(format!("group `{name}`: steps must rise in up_to"));
+        }
+        for s in steps {
+            let l = self.layouts.get(&s.layout).ok_or_else(|| format!("group `{name}`: no layout `{}`", s.layout))?;
+            if l.participant_tiles() < s.up_to {
+                return Err(format!("group `{name}`: `{}` has {} participant tiles, fewer than {}", s.layout, l.participant_tiles(), s.up_to));
+            }
+            if content && !l.tiles.iter().any(|t| t.content) {
+                return Err(format!("group `{name}`: content step `{}` has no content tile", s.layout));
+            }
+        }
+        Ok(())
+    }
+
+    /// The layout a group uses for `shown` participants, with a shared screen or not.
+    pub fn pick(&self, group: &str, shown: usize, content: bool) -> Option<&Layout> {
+        let steps = content.then(|| self.content_groups.get(group)).flatten().or_else(|| self.groups.get(group))?;
         let step = steps.iter().find(|s| s.up_to >= shown).or(steps.last())?;
         self.layouts.get(&step.layout)
     }

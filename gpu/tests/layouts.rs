@@ -49,15 +49,24 @@ fn tiles_are_even_inside_the_canvas_apart_and_cover_it() {
 #[test]
 fn groups_pick_by_participant_count() {
     let lib = library();
-    let pick = |n| lib.pick("auto", n).map(|l| l.name.as_str());
+    let pick = |n| lib.pick("auto", n, false).map(|l| l.name.as_str());
     assert_eq!([pick(1), pick(3), pick(5), pick(9), pick(36), pick(1000)], [Some("1x1"), Some("2x2"), Some("1+5"), Some("3x3"), Some("6x6"), Some("6x6")]);
-    assert_eq!(lib.pick("speaker", 4).map(|l| l.name.as_str()), Some("1+5"));
-    assert!(lib.pick("nope", 1).is_none());
+    assert_eq!(lib.pick("speaker", 4, false).map(|l| l.name.as_str()), Some("1+5"));
+    assert!(lib.pick("nope", 1, false).is_none());
+    // With a shared screen shown, the groups' content steps.
+    let with_screen = |g, n| lib.pick(g, n, true).map(|l| l.name.as_str());
+    assert_eq!([with_screen("auto", 1), with_screen("auto", 3), with_screen("speaker", 8), with_screen("auto", 30)], [Some("content+1"), Some("content+4"), Some("content+8"), Some("content+8")]);
     let mut lib = lib;
     let too_small = lib.add_group("g", vec![Step { up_to: 5, layout: "2x2".into() }]).unwrap_err();
     assert!(too_small.contains("fewer than 5"), "{too_small}");
     assert!(lib.add_group("g", vec![Step { up_to: 4, layout: "2x2".into() }, Step { up_to: 4, layout: "3x3".into() }]).is_err());
     assert!(lib.add_group("g", vec![Step { up_to: 1, layout: "9x9".into() }]).unwrap_err().contains("no layout"));
+    let no_tile = lib.add_content_steps("auto", vec![Step { up_to: 4, layout: "2x2".into() }]).unwrap_err();
+    assert!(no_tile.contains("no content tile"), "{no_tile}");
+    assert!(lib.add_content_steps("nope", vec![Step { up_to: 1, layout: "content+1".into() }]).is_err());
+    // A group without content steps keeps its steps while a screen is shown.
+    lib.add_group("plain", vec![Step { up_to: 4, layout: "2x2".into() }]).unwrap();
+    assert_eq!(lib.pick("plain", 3, true).map(|l| l.name.as_str()), Some("2x2"));
 }
 
 #[test]

@@ -3,9 +3,10 @@
 // yellow and asks for the composite (`?mcu=640x360`) next to its SFU tracks.
 // Usage: node mcu.mjs <base-url> <room> <seconds>
 // Publishers join one by one (each decoding-ready before the next), so the room's
-// join order is red, lime, blue, viewer. Prints one JSON line: the viewer's MCU track
-// stats, the colours it shows on a grid of points (sampled several times over the
-// second half), its SFU tracks' stats, what each publisher sent, and errors.
+// join order is red, lime, blue, viewer. Then red shares a screen (magenta). Prints one
+// JSON line: the viewer's MCU track stats, the colours it shows on a grid of points
+// (sampled several times before and after the share), its SFU tracks' stats, what each
+// publisher sent, and errors.
 import { launch } from './chromium.mjs';
 
 const [base, room, seconds] = process.argv.slice(2);
@@ -14,20 +15,24 @@ const logs = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The page's camera becomes a canvas painted one colour (repainted every 40 ms so the
-// capture keeps producing frames); the microphone stays Chromium's fake one.
+// capture keeps producing frames), its screen one in magenta; the microphone stays
+// Chromium's fake one.
 function paintedCamera(colour) {
+  const painted = (fill, w, h) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = w; canvas.height = h;
+    const g = canvas.getContext('2d');
+    const paint = () => { g.fillStyle = fill; g.fillRect(0, 0, w, h); };
+    paint();
+    setInterval(paint, 40);
+    return canvas.captureStream(25).getVideoTracks()[0];
+  };
   const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (want) => {
     const audio = want && want.audio ? await original({ audio: want.audio }) : new MediaStream();
-    const canvas = document.createElement('canvas');
-    canvas.width = 320; canvas.height = 240;
-    const g = canvas.getContext('2d');
-    const paint = () => { g.fillStyle = colour; g.fillRect(0, 0, canvas.width, canvas.height); };
-    paint();
-    setInterval(paint, 40);
-    const video = canvas.captureStream(25).getVideoTracks()[0];
-    return new MediaStream([...audio.getAudioTracks(), video]);
+    return new MediaStream([...audio.getAudioTracks(), painted(colour, 320, 240)]);
   };
+  navigator.mediaDevices.getDisplayMedia = async () => new MediaStream([painted('#ff00ff', 640, 360)]);
 }
 
 try {
@@ -50,19 +55,27 @@ try {
   const pages = [];
   for (const [name, colour, query] of publishers) pages.push(await open(name, colour, query));
   const viewer = await open('viewer', '#ffff00', '&codec=VP8&mcu=640x360');
-  const start = Date.now(), total = Number(seconds) * 1000;
-  await sleep(total / 2);
-  // A 16x9 grid of points over the picture, each as [r, g, b].
-  const shots = [];
-  while (Date.now() - start < total) {
-    shots.push(await viewer.evaluate(() => window.app.mcuPixels(16, 9)));
-    await sleep(1000);
-  }
+  // Thirds of the run: settle, five shots of a 16x9 grid of points ([r, g, b] each),
+  // red shares its screen, settle, five shots.
+  const third = Number(seconds) * 1000 / 3;
+  const grid = async () => {
+    const out = [];
+    for (let i = 0; i < 5; i++) {
+      out.push(await viewer.evaluate(() => window.app.mcuPixels(16, 9)));
+      await sleep(third / 10);
+    }
+    return out;
+  };
+  await sleep(third);
+  const shots = await grid();
+  await pages[0].evaluate(() => window.app.share());
+  await sleep(third / 2);
+  const shared = await grid();
   const mcu = await viewer.evaluate(() => window.app.mcuStats());
   const sfu = await viewer.evaluate(() => window.app.stats());
   const sent = await Promise.all(pages.map((p) => p.evaluate(() => window.app.sentLayers())));
   const errors = await Promise.all([...pages, viewer].map((p) => p.evaluate(() => window.app.errors)));
-  console.log(JSON.stringify({ mcu, shots, sfu, sent, errors, console: logs.slice(0, 20) }));
+  console.log(JSON.stringify({ mcu, shots, shared, sfu, sent, errors, console: logs.slice(0, 20) }));
 } finally {
   await browser.close();
 }

@@ -335,11 +335,12 @@ impl Mixer {
     fn tiles(&self, o: &Output) -> Placed<'_> {
         let present: Vec<bool> = self.inputs.iter().map(|i| i.present).collect();
         let order = self.selection.order(&present, o.spec.exclude);
+        let content = self.selection.content.filter(|&c| present.get(c) == Some(&true));
         let layout = match &o.spec.layout {
             LayoutChoice::Preset(p) => &self.library.layouts[p],
-            LayoutChoice::Group(g) => self.library.pick(g, (order.len() + o.pins.len()).max(1)).expect("checked group"),
+            LayoutChoice::Group(g) => self.library.pick(g, (order.len() + o.pins.len()).max(1), content.is_some()).expect("checked group"),
         };
-        let tiles = selection::assign(layout, &order, &o.pins, self.selection.content.filter(|&c| present.get(c) == Some(&true)));
+        let tiles = selection::assign(layout, &order, &o.pins, content);
         (layout, tiles)
     }
 

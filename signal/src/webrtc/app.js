@@ -41,7 +41,8 @@ function tile(pid) {
     t.append(v, n);
     $('grid').append(t);
   }
-  t.querySelector('.name').textContent = app.names[pid] || ('participant ' + pid);
+  const screen = String(pid).endsWith('-screen'), who = screen ? String(pid).slice(0, -7) : pid;
+  t.querySelector('.name').textContent = (app.names[who] || ('participant ' + who)) + (screen ? ' (screen)' : '');
   return t;
 }
 
@@ -103,6 +104,29 @@ async function publish() {
   send({ type: 'publish', sdp: app.pub.localDescription.sdp });
 }
 
+// Share a screen on a third connection: the others get it as a track, and where the
+// server composes the conference it fills the layout's content tile.
+async function share() {
+  if (app.screen) { unshare(); return; }
+  const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  const track = stream.getVideoTracks()[0];
+  app.screen = new RTCPeerConnection(pcConfig());
+  preferCodec(app.screen.addTransceiver(track, { direction: 'sendonly', streams: [stream] }), 'video');
+  track.onended = unshare;
+  await app.screen.setLocalDescription(await app.screen.createOffer());
+  send({ type: 'share', sdp: app.screen.localDescription.sdp });
+  $('share').textContent = 'Stop sharing';
+}
+function unshare() {
+  if (!app.screen) return;
+  if (app.screen.remoteDescription) send({ type: 'unshare' });
+  app.screen.getSenders().forEach((s) => s.track && s.track.stop());
+  app.screen.close();
+  app.screen = null;
+  $('share').textContent = 'Share screen';
+}
+app.share = share;
+
 async function onOffer(sdp) {
   if (!app.sub) {
     app.sub = new RTCPeerConnection(pcConfig());
@@ -135,20 +159,25 @@ function onMessage(m) {
       if (m.speaker !== null && m.speaker !== undefined) app.speaking = m.speaker;
       app.iceServers = m.ice_servers || [];
       setStatus('joined ' + m.room + ' as #' + m.id);
-      ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = false; });
+      ['mic', 'cam', 'share', 'leave'].forEach((b) => { $(b).disabled = false; });
       if (params.get('publish') !== '0') publish().catch((e) => fail(e));
       break;
     case 'answer': app.pub.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch(fail); break;
+    case 'share_answer': if (app.screen) app.screen.setRemoteDescription({ type: 'answer', sdp: m.sdp }).catch(fail); break;
     case 'offer': onOffer(m.sdp).catch(fail); break;
     case 'participant_joined': app.names[m.id] = m.name; break;
     case 'track_published': tile(m.id); break;
-    case 'participant_left': { const t = $('tile-' + m.id); if (t) t.remove(); break; }
+    case 'participant_left': ['', '-screen'].forEach((s) => { const t = $('tile-' + m.id + s); if (t) t.remove(); }); break;
     case 'active_speaker':
       document.querySelectorAll('.tile.speaking').forEach((t) => t.classList.remove('speaking'));
       app.speaking = m.id;
       if ($('tile-' + m.id)) $('tile-' + m.id).classList.add('speaking');
       break;
-    case 'error': fail(new Error(m.message)); break;
+    case 'error':
+      // A refused share (someone else is sharing) leaves no half-open connection.
+      if (app.screen && !app.screen.remoteDescription) unshare();
+      fail(new Error(m.message));
+      break;
   }
 }
 
@@ -167,12 +196,13 @@ function join() {
 }
 
 function leave() {
+  unshare();
   send({ type: 'leave' });
   for (const pc of [app.pub, app.sub]) if (pc) pc.close();
   app.pub = app.sub = null;
   if (app.ws) app.ws.close();
   document.querySelectorAll('.tile:not(#tile-self)').forEach((t) => t.remove());
-  ['mic', 'cam', 'leave'].forEach((b) => { $(b).disabled = true; });
+  ['mic', 'cam', 'share', 'leave'].forEach((b) => { $(b).disabled = true; });
   $('join').disabled = false;
 }
 
@@ -304,6 +334,7 @@ $('join').onclick = join;
 $('leave').onclick = leave;
 $('mic').onclick = () => toggle('audio', $('mic'), 'Mute mic', 'Unmute mic');
 $('cam').onclick = () => toggle('video', $('cam'), 'Stop camera', 'Start camera');
+$('share').onclick = () => share().catch(fail);
 const fromPath = location.pathname.startsWith('/c/') ? decodeURIComponent(location.pathname.slice(3)) : '';
 $('room').value = fromPath || params.get('room') || '';
 $('name').value = params.get('name') || '';

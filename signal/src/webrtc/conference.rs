@@ -18,7 +18,8 @@
 //! also a picture of the composition (tile named after the participant), and a
 //! browser that joins with `"mcu"` gets the composite as one more video track (stream
 //! id `mcu`) on its subscriber connection, next to its SFU tracks, without its own
-//! picture ("exclude self").
+//! picture ("exclude self"). A shared screen (`share`, a third connection: screen.rs)
+//! is an SFU track for the others and the composition's content tile.
 
 use super::sdp::{self, Codec, Kind};
 use control::{AudioPayload, AudioSend, LegAudio, LegCreate, LegId, LegInfo, LegUpdate, LegVideo, Media, OutputClass, StreamSpec, VideoPayload, VideoSend, WebrtcRemote};
@@ -95,8 +96,13 @@ struct Participant {
     hears_mix: bool,
     /// Asked for the MCU view, of this size.
     mcu: Option<(usize, usize)>,
+    /// The leg and track of its shared screen.
+    screen: Option<(LegId, Vec<Track>)>,
     sub: Subscriber,
 }
+
+/// Slots name a participant's screen tracks from this index on (its camera's from 0).
+const SCREEN_TRACK: usize = 1000;
 
 /// What a `join` asks for besides the room.
 struct JoinOpts {
@@ -193,6 +199,11 @@ impl Hub {
             },
             // ICE-lite: we learn the browser's address from its checks, not candidates.
             "candidate" => vec![],
+            "share" => match text("sdp") {
+                Some(s) => self.share(conn, s, media),
+                None => error(conn, "share needs sdp"),
+            },
+            "unshare" => self.unshare(conn, media),
             "leave" => self.leave(conn, media),
             _ => error(conn, format!("unknown message type `{kind}`")),
         }
@@ -230,7 +241,7 @@ impl Hub {
             .map(|&to| Out { to, msg: json!({"type": "participant_joined", "id": conn, "name": name}) })
             .collect();
         let mcu = opts.mcu.filter(|_| conf.video);
-        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, wants_mix: opts.mix, hears_mix: false, mcu, sub: Subscriber::default() });
+        conf.participants.insert(conn, Participant { name, publisher: None, wants_media: !publish, wants_mix: opts.mix, hears_mix: false, mcu, screen: None, sub: Subscriber::default() });
         self.room_of.insert(conn, room.to_string());
         let conf = self.confs.get_mut(room).expect("inserted above");
         out.insert(
@@ -372,8 +383,16 @@ impl Hub {
     /// Bring every subscriber of `room` in line with the room's publishers.
     fn sync(&mut self, room: &str, media: &mut dyn MediaOps) -> Vec<Out> {
         let Some(conf) = self.confs.get_mut(room) else { return vec![] };
-        let published: Vec<(ConnId, Vec<Track>)> =
-            conf.participants.iter().filter_map(|(&id, p)| p.publisher.as_ref().map(|(_, t)| (id, t.clone()))).collect();
+        // (participant, track index, track): cameras from 0, screens from SCREEN_TRACK.
+        let published: Vec<(ConnId, usize, Track)> = conf
+            .participants
+            .iter()
+            .flat_map(|(&id, p)| {
+                let camera = p.publisher.iter().flat_map(move |(_, t)| t.iter().cloned().enumerate().map(move |(i, t)| (id, i, t)));
+                let screen = p.screen.iter().flat_map(move |(_, t)| t.iter().cloned().enumerate().map(move |(i, t)| (id, SCREEN_TRACK + i, t)));
+                camera.chain(screen)
+            })
+            .collect();
         let mut out = Vec::new();
         let ids: Vec<ConnId> = conf.participants.keys().copied().collect();
         for id in ids {
@@ -384,25 +403,24 @@ impl Hub {
             let mut changed = false;
             let hears_mix = p.hears_mix;
             for slot in p.sub.slots.iter_mut().filter(|s| s.active && !s.mcu) {
-                if !published.iter().any(|(from, _)| *from == slot.from) || (hears_mix && slot.kind == Kind::Audio) {
+                if !published.iter().any(|(from, i, _)| *from == slot.from && *i == slot.track) || (hears_mix && slot.kind == Kind::Audio) {
                     slot.active = false;
                     changed = true;
                 }
             }
-            for (from, tracks) in published.iter().filter(|(from, _)| *from != id) {
-                for (i, t) in tracks.iter().enumerate() {
-                    if (hears_mix && t.kind == Kind::Audio) || p.sub.slots.iter().any(|s| s.active && !s.mcu && s.from == *from && s.track == i) {
-                        continue;
-                    }
-                    let slot = Slot { mid: String::new(), from: *from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true, mcu: false };
-                    // An m-line never goes away: a departed track's is reused for a new
-                    // one of its kind, so the SDP does not grow with every join.
-                    match p.sub.slots.iter_mut().find(|s| !s.active && s.kind == t.kind) {
-                        Some(free) => *free = Slot { mid: std::mem::take(&mut free.mid), ..slot },
-                        None => p.sub.slots.push(Slot { mid: p.sub.slots.len().to_string(), ..slot }),
-                    }
-                    changed = true;
+            for (from, i, t) in published.iter().filter(|(from, _, _)| *from != id) {
+                let (from, i) = (*from, *i);
+                if (hears_mix && t.kind == Kind::Audio) || p.sub.slots.iter().any(|s| s.active && !s.mcu && s.from == from && s.track == i) {
+                    continue;
                 }
+                let slot = Slot { mid: String::new(), from, track: i, kind: t.kind, codec: t.codec.clone(), ssrc: t.ssrc, active: true, mcu: false };
+                // An m-line never goes away: a departed track's is reused for a new one of
+                // its kind, so the SDP does not grow with every join.
+                match p.sub.slots.iter_mut().find(|s| !s.active && s.kind == t.kind) {
+                    Some(free) => *free = Slot { mid: std::mem::take(&mut free.mid), ..slot },
+                    None => p.sub.slots.push(Slot { mid: p.sub.slots.len().to_string(), ..slot }),
+                }
+                changed = true;
             }
             // After the SFU tracks of this sync, so it can share their VP8 payload type.
             if p.mcu.is_some() && !p.sub.slots.iter().any(|s| s.mcu) {
@@ -460,7 +478,7 @@ impl Hub {
         if conf.speaker == Some(conn) {
             conf.speaker = None;
         }
-        if let Some((leg, _)) = p.publisher {
+        for (leg, _) in p.publisher.into_iter().chain(p.screen) {
             media.delete_leg(leg);
         }
         if let Some(l) = p.sub.leg {
@@ -523,8 +541,18 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
     }
     let leg = p.sub.leg.as_ref().expect("created");
     let local = leg.webrtc.as_ref().expect("a WebRTC leg");
-    let names: Vec<(String, String)> =
-        p.sub.slots.iter().map(|s| if s.mcu { ("mcu".into(), "mcu-view".into()) } else { (s.from.to_string(), format!("{}-{}", s.from, s.mid)) }).collect();
+    // Stream ids: the participant's id for its camera and microphone, `<id>-screen`
+    // for its shared screen, `mcu` for the composite (the page puts each in a tile).
+    let names: Vec<(String, String)> = p
+        .sub
+        .slots
+        .iter()
+        .map(|s| match (s.mcu, s.track >= SCREEN_TRACK) {
+            (true, _) => ("mcu".into(), "mcu-view".into()),
+            (false, true) => (format!("{}-screen", s.from), format!("{}-{}", s.from, s.mid)),
+            (false, false) => (s.from.to_string(), format!("{}-{}", s.from, s.mid)),
+        })
+        .collect();
     // A departed track's m-line stays in the BUNDLE as `inactive` (rejecting it would
     // empty the group once everyone left, which max-bundle browsers refuse).
     let sections: Vec<sdp::Section> = p
@@ -554,6 +582,9 @@ fn offer(id: ConnId, p: &mut Participant, room: &str, session_id: &mut u64, medi
     p.sub.awaiting_answer = true;
     vec![Out { to: id, msg: json!({"type": "offer", "sdp": sdp}) }]
 }
+
+#[path = "screen.rs"]
+mod screen;
 
 #[cfg(test)]
 #[path = "conference_tests.rs"]

@@ -203,3 +203,34 @@ fn mcu_view_is_refused_politely_where_nothing_composes_video() {
         assert!(of_type(&out, 2, "error").unwrap()["message"].as_str().unwrap().starts_with("mcu:"), "{out:?}");
     }
 }
+
+#[test]
+fn a_shared_screen_is_an_sfu_track_and_the_content_picture() {
+    let (mut hub, mut m) = (Hub::new(HashMap::new(), Default::default()), FakeMedia::default());
+    hub.handle(1, &json!({"type": "join", "room": "s", "name": "ann"}), &mut m);
+    hub.handle(1, &json!({"type": "publish", "sdp": CHROME_OFFER}), &mut m);
+    let out = hub.handle(2, &json!({"type": "join", "room": "s", "name": "bob", "publish": false}), &mut m);
+    let first = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap().to_string();
+    hub.handle(2, &json!({"type": "answer", "sdp": answer_to(&first)}), &mut m);
+    // ann shares (the offer's audio m-line is refused, its video is the screen).
+    let out = hub.handle(1, &json!({"type": "share", "sdp": CHROME_OFFER}), &mut m);
+    let answer = of_type(&out, 1, "share_answer").unwrap()["sdp"].as_str().unwrap();
+    assert!(answer.contains("m=audio 0 ") && answer.contains("a=group:BUNDLE 1\r\n") && answer.contains("a=recvonly"), "{answer}");
+    let screen = m.created.last().unwrap();
+    assert_eq!((screen.label.as_deref(), screen.sendonly, screen.streams.len()), (Some("ann/screen"), true, 1));
+    let v = screen.video.as_deref().unwrap();
+    assert_eq!((v.content, v.name.as_deref(), v.receive[0].codec.as_str()), (true, Some("ann (screen)"), "VP8"));
+    assert_eq!(of_type(&out, 2, "track_published").unwrap()["screen"], true);
+    let to_bob = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap().to_string();
+    let screen_ssrc = m.created.len() as u32 * 100;
+    assert!(to_bob.contains(&format!("a=ssrc:{screen_ssrc} msid:1-screen ")), "{to_bob}");
+    assert!(of_type(&hub.handle(1, &json!({"type": "share", "sdp": CHROME_OFFER}), &mut m), 1, "error").is_some(), "one screen each");
+    // unshare: its leg goes and bob's screen m-line turns inactive.
+    hub.handle(2, &json!({"type": "answer", "sdp": answer_to(&to_bob)}), &mut m);
+    let screen_leg = m.created.len() as u64;
+    let out = hub.handle(1, &json!({"type": "unshare"}), &mut m);
+    assert!(m.deleted.contains(&screen_leg));
+    let re = of_type(&out, 2, "offer").unwrap()["sdp"].as_str().unwrap();
+    assert!(re.matches("a=inactive").count() == 1 && !re.contains("1-screen"), "{re}");
+    assert!(of_type(&hub.handle(1, &json!({"type": "unshare"}), &mut m), 1, "error").is_some());
+}
