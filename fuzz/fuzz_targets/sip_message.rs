@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 struct NoMedia(u64);
 
 impl MediaOps for NoMedia {
-    fn ensure_room(&mut self, _: &str) -> Result<(), String> {
-        Ok(())
+    fn ensure_room(&mut self, _: &str) -> Result<bool, String> {
+        // Composing video: offers' video m-lines take the video leg path too.
+        Ok(true)
     }
     fn delete_room(&mut self, _: &str) {}
     fn create_leg(&mut self, _: control::LegCreate) -> Result<control::LegInfo, String> {

@@ -205,3 +205,83 @@ fn a_sip_phone_with_an_h264_video_m_line_gets_the_composite() {
     assert_eq!(legs.legs.len(), 2, "{legs:?}");
     assert_eq!(stats(&mut c, "77").outputs, 0);
 }
+
+/// Whether an H.264 RTP packet (our packetizer's) starts a key frame: parameter sets
+/// in a STAP-A, an IDR slice, or the first fragment of one.
+fn starts_h264_key_frame(p: &[u8]) -> bool {
+    match p.get(12).map(|b| b & 0x1f) {
+        Some(24) | Some(5) => true,
+        Some(28) => p.get(13).is_some_and(|b| b & 0x80 != 0 && b & 0x1f == 5),
+        _ => false,
+    }
+}
+
+/// A receiver's NACK about a composite is answered by the core that serves it, with the
+/// same bytes; a NACK for a packet long gone (the picture cannot be repaired) makes the
+/// next frame a key frame, well before the periodic one.
+#[test]
+fn nacks_about_a_composite_are_answered_and_the_unrepairable_bring_a_key_frame() {
+    use rtcp_types::{Nack, RtcpPacketWriterExt, TransportFeedback};
+    use std::net::UdpSocket;
+    let m = Mediad::start(2, "epoll", &["--video-threads", "1", "--compositor", "cpu"]);
+    let mut c = m.client();
+    video_room(&mut c, "nack", "2x2");
+    let (rx, rx_rtcp) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+    rx.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let picture = LegVideo { receive: vec![VideoPayload { pt: 96, codec: "H264".into() }], ..Default::default() };
+    let red = c.leg_create(LegCreate { media: Media::Video, core: Some(0), room: Some("nack".into()), video: Some(Box::new(picture)), ..Default::default() }).unwrap();
+    let _ffmpeg = sender(COLOURS[0].0, "H264", red.rtp_port, 8);
+    let takes = LegVideo { send: Some(send("H264", None, false)), ..Default::default() };
+    let viewer = c
+        .leg_create(LegCreate {
+            media: Media::Video,
+            core: Some(1),
+            room: Some("nack".into()),
+            remote: Some(rx.local_addr().unwrap()),
+            remote_rtcp: Some(rx_rtcp.local_addr().unwrap()),
+            video: Some(Box::new(takes)),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut got: Vec<Vec<u8>> = vec![];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        let n = rx.recv(&mut buf).expect("the composite");
+        got.push(buf[..n].to_vec());
+    }
+    let seq = |p: &[u8]| u16::from_be_bytes([p[2], p[3]]);
+    let ssrc = u32::from_be_bytes(got[0][8..12].try_into().unwrap());
+    assert_eq!(Some(ssrc), viewer.video_ssrc);
+    let nack_for = |s: u16| {
+        let mut pkt = [0u8; 64];
+        let nack = Nack::builder().add_rtp_sequence(s);
+        let n = TransportFeedback::builder(&nack).sender_ssrc(0x7777).media_ssrc(ssrc).write_into(&mut pkt).unwrap();
+        rx_rtcp.send_to(&pkt[..n], ("127.0.0.1", viewer.rtcp_port)).unwrap();
+    };
+    // A packet from the middle: sent again, byte for byte.
+    let lost = got[got.len() / 2].clone();
+    nack_for(seq(&lost));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        assert!(Instant::now() < deadline, "no retransmission of seq {}", seq(&lost));
+        let n = rx.recv(&mut buf).unwrap();
+        if buf[..n] == lost[..] {
+            break;
+        }
+    }
+    assert_eq!(c.leg_stats(viewer.leg).unwrap().retransmitted, 1);
+    // The output's first frames are key frames, the periodic one 4 s on: a key frame
+    // within a second of a NACK for a packet the cache dropped long ago is its answer.
+    let gone = seq(&got[0]).wrapping_sub(5000);
+    nack_for(gone);
+    let asked = Instant::now();
+    loop {
+        assert!(asked.elapsed() < Duration::from_secs(1), "no key frame after an unrepairable NACK");
+        let n = rx.recv(&mut buf).unwrap();
+        if starts_h264_key_frame(&buf[..n]) {
+            break;
+        }
+    }
+    assert!(start.elapsed() < Duration::from_millis(3500), "answered before the periodic key frame");
+}

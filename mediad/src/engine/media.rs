@@ -344,9 +344,7 @@ impl Engine {
             self.emit(e);
         }
         for (media_ssrc, msg) in feedback {
-            if self.composite_feedback(slot, media_ssrc, &msg) {
-                continue;
-            }
+            let Some(msg) = self.composite_feedback(slot, media_ssrc, msg) else { continue };
             // About a simulcast track: translate to the layer this leg gets.
             let Some((media_ssrc, msg)) = self.layer_feedback(slot, media_ssrc, msg) else { continue };
             let msg = match msg {
@@ -362,7 +360,7 @@ impl Engine {
 
     /// Resend what this core still holds of a NACK; the rest (if any) is returned to
     /// be asked of the source.
-    fn answer_nack(&mut self, slot: u32, media_ssrc: u32, seqs: Vec<u16>) -> Option<Vec<u16>> {
+    pub(super) fn answer_nack(&mut self, slot: u32, media_ssrc: u32, seqs: Vec<u16>) -> Option<Vec<u16>> {
         let cache = std::mem::take(&mut self.sent_cache);
         let mut missing = Vec::new();
         for seq in seqs {

@@ -1,6 +1,7 @@
 //! The engine side of the video MCU: composites from the video threads sent to this
-//! core's legs, key-frame requests to the legs whose pictures are composed, and
-//! receivers' PLI/FIR about a composite passed to its room's thread.
+//! core's legs (and kept in the core's packet cache, so NACKs are answered here),
+//! key-frame requests to the legs whose pictures are composed, and receivers' PLI/FIR
+//! about a composite passed to its room's thread.
 
 use super::counters::add;
 use super::mesh::FeedbackMsg;
@@ -25,7 +26,9 @@ impl Engine {
                         continue;
                     }
                     let (ssrc, ts) = (u32::from_be_bytes(rtp[8..12].try_into().unwrap()), u32::from_be_bytes(rtp[4..8].try_into().unwrap()));
+                    let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
                     l.note_sent(ssrc, ts, rtp.len(), now, VIDEO_CLOCK);
+                    self.sent_cache.insert(ssrc, seq, &rtp);
                     self.resend(slot, &rtp, None);
                 }
                 VideoOut::Keyframe { leg } => {
@@ -40,17 +43,22 @@ impl Engine {
         }
     }
 
-    /// PLI/FIR about the composite a leg takes go to its room's video thread (the
-    /// next frame of that composite is a key frame); NACKs are not answered (the
-    /// composite is not cached). True when the feedback was about a composite.
-    pub(super) fn composite_feedback(&mut self, slot: u32, media_ssrc: u32, msg: &FeedbackMsg) -> bool {
-        let l = &self.legs[slot as usize];
-        if l.video_ssrc != Some(media_ssrc) {
-            return false;
+    /// Feedback about the composite a leg takes: NACKs are answered from the core's
+    /// cache; PLI/FIR, and NACKs for packets the cache no longer holds (the picture
+    /// cannot be repaired), go to its room's video thread (the next frame of that
+    /// composite is a key frame). Feedback about anything else is handed back.
+    pub(super) fn composite_feedback(&mut self, slot: u32, media_ssrc: u32, msg: FeedbackMsg) -> Option<FeedbackMsg> {
+        if self.legs[slot as usize].video_ssrc != Some(media_ssrc) {
+            return Some(msg);
         }
-        if let (Some((thread, room)), FeedbackMsg::Pli | FeedbackMsg::Fir) = (l.video_at, msg) {
+        let unrepaired = match msg {
+            FeedbackMsg::Nack(seqs) => self.answer_nack(slot, media_ssrc, seqs).is_some(),
+            FeedbackMsg::Pli | FeedbackMsg::Fir => true,
+        };
+        let l = &self.legs[slot as usize];
+        if let (Some((thread, room)), true) = (l.video_at, unrepaired) {
             self.video.push_keyframe_request(thread, room, l.id);
         }
-        true
+        None
     }
 }

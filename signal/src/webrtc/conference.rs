@@ -136,8 +136,9 @@ fn mcu_codec(slots: &[Slot]) -> Codec {
     let pt = slots.iter().find(|s| s.codec.name.eq_ignore_ascii_case("VP8")).map(|s| s.codec.pt).unwrap_or_else(|| {
         (96..=127).find(|pt| !slots.iter().any(|s| s.codec.pt == *pt)).unwrap_or(96)
     });
-    // No `nack`: the composite is not kept for retransmission; a loss asks for a key frame.
-    Codec { pt, name: "VP8".into(), clock: 90_000, channels: None, fmtp: None, rtcp_fb: vec!["nack pli".into(), "ccm fir".into()] }
+    // NACK is answered from the serving core's cache; a loss it cannot repair asks for a
+    // key frame.
+    Codec { pt, name: "VP8".into(), clock: 90_000, channels: None, fmtp: None, rtcp_fb: vec!["nack".into(), "nack pli".into(), "ccm fir".into()] }
 }
 
 #[derive(Debug, Default)]

@@ -179,11 +179,11 @@ fn mcu_view_is_one_more_video_m_line_without_the_viewers_own_picture() {
     assert_eq!((v.own_picture, v.sfu_video, v.receive.is_empty()), (Some(2), true, true));
     assert_eq!(send.bitrate, 375_000, "1.5 Mbit/s at 720p, by area");
     // The offer: ann's audio and video, then the MCU view (mid 2) with the composite's
-    // SSRC (fake: 9000 + leg), VP8 under ann's VP8 payload type, PLI/FIR and no NACK.
+    // SSRC (fake: 9000 + leg), VP8 under ann's VP8 payload type, NACK, PLI, FIR.
     assert!(offer.contains("a=group:BUNDLE 0 1 2\r\n"), "{offer}");
     let mcu = &offer[offer.find("a=mid:2").unwrap()..];
     assert!(mcu.contains("a=msid:mcu mcu-view\r\na=ssrc:9004 cname:mcu\r\n") && mcu.contains("a=rtpmap:96 VP8/90000\r\n"), "{offer}");
-    assert!(mcu.contains("a=rtcp-fb:96 nack pli\r\n") && mcu.contains("a=rtcp-fb:96 ccm fir\r\n") && !mcu.contains("a=rtcp-fb:96 nack\r\n"), "{offer}");
+    assert!(mcu.contains("a=rtcp-fb:96 nack pli\r\n") && mcu.contains("a=rtcp-fb:96 ccm fir\r\n") && mcu.contains("a=rtcp-fb:96 nack\r\n"), "{offer}");
     // Someone leaving changes SFU m-lines only: the MCU view stays active.
     hub.handle(2, &json!({"type": "answer", "sdp": answer_to(&offer)}), &mut m);
     let out = hub.handle(1, &json!({"type": "leave"}), &mut m);
