@@ -21,7 +21,14 @@ pub struct VideoChoice {
     pub level: u8,
     /// b=TIAS or b=AS of the m-line, bit/s.
     pub max_bitrate: Option<u32>,
+    /// The feedback of ours (`FEEDBACK`) the offer lists for this payload type (or
+    /// `*`): the answer names only these (RFC 4585 §4.2).
+    pub feedback: Vec<&'static str>,
 }
+
+/// Feedback mediad answers about a composite: NACK from the serving core's cache,
+/// PLI/FIR with a key frame.
+const FEEDBACK: [&str; 3] = ["nack", "nack pli", "ccm fir"];
 
 impl VideoChoice {
     /// The composite's size: the largest 16:9 picture the level allows (RFC 6184:
@@ -74,11 +81,13 @@ pub fn parse(s: &sdp_types::Session, session_addr: Option<IpAddr>) -> Option<Vid
     })?;
     let bandwidth = |kind: &str| m.bandwidths.iter().find(|b| b.bwtype.eq_ignore_ascii_case(kind)).map(|b| b.bandwidth);
     let max_bitrate = bandwidth("TIAS").or(bandwidth("AS").map(|k| k * 1000)).map(|b| b.min(u32::MAX as u64) as u32);
-    Some(VideoChoice { index, pt, codec, addr, port: m.port, level, max_bitrate })
+    let offered: Vec<String> = values("rtcp-fb", pt).into_iter().chain(m.attributes.iter().filter(|a| a.attribute == "rtcp-fb").filter_map(|a| a.value.as_deref()?.strip_prefix("* ").map(str::to_string))).collect();
+    let feedback = FEEDBACK.into_iter().filter(|f| offered.iter().any(|o| o.split_whitespace().eq(f.split_whitespace()))).collect();
+    Some(VideoChoice { index, pt, codec, addr, port: m.port, level, max_bitrate, feedback })
 }
 
 /// Our answer's video m-line: the composite from `port`, in the phone's codec, with
-/// the key-frame requests mediad answers (PLI, FIR).
+/// the feedback mediad answers that the phone offered.
 pub fn answer_mline(s: &mut String, v: &VideoChoice, port: u16, direction: &str) {
     let pt = v.pt;
     let _ = write!(s, "m=video {port} RTP/AVP {pt}\r\n");
@@ -88,7 +97,10 @@ pub fn answer_mline(s: &mut String, v: &VideoChoice, port: u16, direction: &str)
     } else {
         let _ = write!(s, "a=rtpmap:{pt} VP8/90000\r\n");
     }
-    let _ = write!(s, "a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\na={direction}\r\n");
+    for fb in &v.feedback {
+        let _ = write!(s, "a=rtcp-fb:{pt} {fb}\r\n");
+    }
+    let _ = write!(s, "a={direction}\r\n");
 }
 
 /// The mediad leg of the call's video: its picture into the conference's video MCU,
@@ -150,9 +162,17 @@ mod tests {
 
     #[test]
     fn the_answer_line_names_our_port_codec_and_feedback() {
-        let v = VideoChoice { index: 1, pt: 96, codec: "H264", addr: "10.0.0.1".parse().unwrap(), port: 4002, level: 40, max_bitrate: None };
+        let v = VideoChoice { index: 1, pt: 96, codec: "H264", addr: "10.0.0.1".parse().unwrap(), port: 4002, level: 40, max_bitrate: None, feedback: vec!["nack pli", "ccm fir"] };
         let mut s = String::new();
         answer_mline(&mut s, &v, 50010, "sendrecv");
         assert_eq!(s, "m=video 50010 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\na=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\na=sendrecv\r\n");
+    }
+
+    #[test]
+    fn the_answer_names_only_feedback_the_phone_offered() {
+        let fb = |lines: &str| parse_str(&format!("{HEAD}m=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n{lines}")).unwrap().feedback;
+        assert_eq!(fb(""), Vec::<&str>::new());
+        assert_eq!(fb("a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:96 goog-remb\r\na=rtcp-fb:97 nack\r\n"), ["ccm fir"]);
+        assert_eq!(fb("a=rtcp-fb:* nack\r\na=rtcp-fb:96 nack  pli\r\n"), ["nack", "nack pli"]);
     }
 }
