@@ -110,6 +110,10 @@ pub enum Op {
     VideoPodium { leg: LegId, on: bool },
     #[serde(rename = "video.pin")]
     VideoPin(crate::VideoPin),
+    /// The next frame of the composite `leg` takes is a key frame (a SIP phone asked
+    /// by INFO, RFC 5168, rather than by RTCP).
+    #[serde(rename = "video.keyframe")]
+    VideoKeyframe { leg: LegId },
     #[serde(rename = "stats.video")]
     StatsVideo { room: String },
 }
@@ -141,6 +145,7 @@ impl Op {
             Op::VideoMode { .. } => "video.mode",
             Op::VideoPodium { .. } => "video.podium",
             Op::VideoPin(_) => "video.pin",
+            Op::VideoKeyframe { .. } => "video.keyframe",
             Op::StatsVideo { .. } => "stats.video",
         }
     }

@@ -40,6 +40,7 @@ impl MediaOps for NoMedia {
     fn leg_stats(&mut self, _: control::LegId) -> Option<control::LegStats> {
         None
     }
+    fn request_keyframe(&mut self, _: control::LegId) {}
 }
 
 fuzz_target!(|data: &[u8]| {

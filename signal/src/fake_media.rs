@@ -18,6 +18,8 @@ pub struct FakeMedia {
     /// Prompts played (leg, file name) and stopped (prompt id = index + 1).
     pub prompts: Vec<(LegId, String)>,
     pub prompts_stopped: Vec<u64>,
+    /// Legs whose composite was asked for a key frame.
+    pub keyframes: Vec<LegId>,
     /// Rooms compose no video (a mediad without video threads).
     pub no_video: bool,
 }
@@ -67,6 +69,9 @@ impl MediaOps for FakeMedia {
     }
     fn stop_prompt(&mut self, id: u64) {
         self.prompts_stopped.push(id);
+    }
+    fn request_keyframe(&mut self, leg: LegId) {
+        self.keyframes.push(leg);
     }
     fn leg_stats(&mut self, leg: LegId) -> Option<control::LegStats> {
         serde_json::from_value(json!({"leg": leg, "core": 0, "rx_packets": 100, "rx_bytes": 17200, "tx_packets": 99, "tx_bytes": 17028,

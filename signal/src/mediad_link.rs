@@ -126,4 +126,7 @@ impl crate::webrtc::conference::MediaOps for LinkOps<'_> {
     fn leg_stats(&mut self, leg: control::LegId) -> Option<control::LegStats> {
         self.0.with(|c| c.leg_stats(leg)).ok()
     }
+    fn request_keyframe(&mut self, leg: control::LegId) {
+        let _: Result<serde_json::Value, _> = self.0.with(|c| c.call(Op::VideoKeyframe { leg }));
+    }
 }

@@ -183,7 +183,7 @@ fn a_sip_phone_with_an_h264_video_m_line_gets_the_composite() {
     let video_port = free_udp_port();
     let mut composite = receiver(&dir, video_port, "sip", "H264", 60);
     std::thread::sleep(Duration::from_millis(1500));
-    let scenario = include_str!("../sipp/uac_video.xml").replace("VIDEO_PORT", &video_port.to_string()).replace("SECONDS", "5000").replace("ENDING", include_str!("../sipp/end_our_bye.xml"));
+    let scenario = include_str!("../sipp/uac_video.xml").replace("VIDEO_PORT", &video_port.to_string()).replace("SECONDS", "5000").replace("ENDING", &include_str!("../sipp/end_our_bye.xml").replace("CSeq: 2 BYE", "CSeq: 3 BYE"));
     std::fs::write(dir.path("uac_video.xml"), scenario).unwrap();
     let target = format!("127.0.0.1:{}", sig.sip);
     let mut phone = sipp(&dir, "phone", &["-sf", "uac_video.xml", "-s", "0077", "-p", &free_udp_port().to_string(), "-mp", &free_udp_port().to_string(), &target]);
@@ -218,7 +218,8 @@ fn starts_h264_key_frame(p: &[u8]) -> bool {
 
 /// A receiver's NACK about a composite is answered by the core that serves it, with the
 /// same bytes; a NACK for a packet long gone (the picture cannot be repaired) makes the
-/// next frame a key frame, well before the periodic one.
+/// next frame a key frame, well before the periodic one, and so does `video.keyframe`
+/// (what signal sends for a SIP INFO picture_fast_update).
 #[test]
 fn nacks_about_a_composite_are_answered_and_the_unrepairable_bring_a_key_frame() {
     use rtcp_types::{Nack, RtcpPacketWriterExt, TransportFeedback};
@@ -283,5 +284,18 @@ fn nacks_about_a_composite_are_answered_and_the_unrepairable_bring_a_key_frame()
             break;
         }
     }
-    assert!(start.elapsed() < Duration::from_millis(3500), "answered before the periodic key frame");
+    // An operator's (or a SIP INFO's) `video.keyframe`: another one, also before the
+    // periodic key frame; a leg that takes no composite is refused.
+    let _: serde_json::Value = c.call(Op::VideoKeyframe { leg: viewer.leg }).unwrap();
+    let asked = Instant::now();
+    loop {
+        assert!(asked.elapsed() < Duration::from_secs(1), "no key frame after video.keyframe");
+        let n = rx.recv(&mut buf).unwrap();
+        if starts_h264_key_frame(&buf[..n]) {
+            break;
+        }
+    }
+    assert!(start.elapsed() < Duration::from_millis(3800), "answered before the periodic key frame");
+    let e = c.call::<serde_json::Value>(Op::VideoKeyframe { leg: red.leg }).unwrap_err();
+    assert!(matches!(&e, ClientError::Daemon(d) if d.code == ErrorCode::BadRequest), "{e:?}");
 }

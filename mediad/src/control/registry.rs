@@ -253,7 +253,7 @@ impl Daemon {
             Op::LegDtmf(d) => self.leg_dtmf(&st, d),
             Op::PromptPlay(p) => self.prompt_play(&mut st, p),
             Op::PromptStop { id } => self.prompt_stop(&mut st, *id),
-            Op::VideoLayout(_) | Op::VideoMode { .. } | Op::VideoPodium { .. } | Op::VideoPin(_) | Op::StatsVideo { .. } => self.video_op(&mut st, op),
+            Op::VideoLayout(_) | Op::VideoMode { .. } | Op::VideoPodium { .. } | Op::VideoPin(_) | Op::VideoKeyframe { .. } | Op::StatsVideo { .. } => self.video_op(&mut st, op),
             Op::EventsSubscribe { .. } | Op::EventsUnsubscribe => {
                 Err(ErrorBody::new(ErrorCode::Internal, "subscriptions are handled by the connection"))
             }

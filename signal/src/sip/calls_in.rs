@@ -1,6 +1,6 @@
 //! Calls into conferences: the server side of INVITE dialogs (RFC 3261 §13-15),
 //! re-INVITE hold/resume (RFC 3264 §8.4), CANCEL, BYE either way, INFO DTMF
-//! (`application/dtmf-relay`).
+//! (`application/dtmf-relay`) and key-frame requests (`application/media_control+xml`).
 
 use super::endpoint::{CallEvent, Endpoint, ALLOW};
 use super::lobby::Lobby;
@@ -460,14 +460,21 @@ impl Endpoint {
         self.finish(&call_id, call, "cancelled", media);
     }
 
-    /// RFC 2976 INFO with `application/dtmf-relay` (`Signal=5`).
+    /// RFC 2976 INFO with `application/dtmf-relay` (`Signal=5`), or RFC 5168
+    /// `application/media_control+xml` with `picture_fast_update` (room systems that ask
+    /// for a key frame this way rather than by RTCP): the call's composite gets one.
     pub(super) fn info(&mut self, msg: &Message, from: SocketAddr, now: Instant, media: &mut dyn MediaOps) {
-        if !self.calls.contains_key(msg.call_id()) {
+        let Some(call) = self.calls.get(msg.call_id()) else {
             return self.respond(msg, from, 481, None, now);
-        }
+        };
+        let video = call.video.map(|(leg, _)| leg);
         self.respond(msg, from, 200, None, now);
-        let is_relay = msg.header("Content-Type").is_some_and(|t| t.trim().eq_ignore_ascii_case("application/dtmf-relay"));
-        if is_relay {
+        let content_type = msg.header("Content-Type").map(|t| t.trim().to_ascii_lowercase()).unwrap_or_default();
+        if content_type == "application/media_control+xml" {
+            if let Some(leg) = video.filter(|_| String::from_utf8_lossy(&msg.body).contains("picture_fast_update")) {
+                media.request_keyframe(leg);
+            }
+        } else if content_type == "application/dtmf-relay" {
             let body = String::from_utf8_lossy(&msg.body);
             let digit = body.lines().find_map(|l| {
                 let (k, v) = l.split_once('=')?;

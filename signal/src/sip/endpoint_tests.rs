@@ -432,3 +432,33 @@ fn record_route_is_echoed_and_routes_our_requests() {
     assert_eq!(bye.header_lines("Route"), ["<sip:10.0.0.1;lr>", "\"edge, west\" <sip:10.0.0.2:5070;lr>", "<sip:10.0.0.3;lr>"], "the route set in order");
     assert_eq!(bye.uri(), Some("sip:ann@10.0.0.9:6060"), "the remote target stays the Request-URI (loose routing)");
 }
+
+#[test]
+fn info_picture_fast_update_asks_the_calls_composite_for_a_key_frame() {
+    let (mut ep, mut m, t0) = (endpoint(0), FakeMedia::default(), Instant::now());
+    let from = PHONE.parse().unwrap();
+    let video = format!("{SDP}m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=42e01e;packetization-mode=1\r\n");
+    ep.receive(&request("INVITE", "0012345", "v1", 1, "z9hG4bKv1", "", &video), from, t0, &mut m);
+    let r = sent(&mut ep);
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    // Leg 1 carries the call's audio, leg 2 its video (the composite).
+    assert!(m.created[1].video.as_ref().is_some_and(|v| v.send.is_some()));
+    ep.receive(&request("ACK", "0012345", "v1", 1, "z9hG4bKv2", &format!(";tag={tag}"), ""), from, t0, &mut m);
+    const FPU: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\r\n<media_control><vc_primitive><to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>\r\n";
+    let info = |call: &str, cseq: u32, branch: &str, tag: &str, kind: &str| {
+        let r = String::from_utf8(request("INFO", "0012345", call, cseq, branch, &format!(";tag={tag}"), FPU)).unwrap();
+        r.replace("c: application/sdp", &format!("c: {kind}"))
+    };
+    ep.receive(info("v1", 2, "z9hG4bKv3", &tag, "application/media_control+xml").as_bytes(), from, t0, &mut m);
+    assert_eq!(codes(&sent(&mut ep)), [200]);
+    assert_eq!(m.keyframes, [2]);
+    // The same body under another type is not a key-frame request.
+    ep.receive(info("v1", 3, "z9hG4bKv4", &tag, "application/xml").as_bytes(), from, t0, &mut m);
+    assert_eq!((codes(&sent(&mut ep)), m.keyframes.len()), (vec![200], 1));
+    // An audio-only call's request is answered and asks nothing of mediad.
+    ep.receive(&request("INVITE", "0012345", "a1", 1, "z9hG4bKa1", "", SDP), from, t0, &mut m);
+    let r = sent(&mut ep);
+    let tag = param(r[2].header("To").unwrap(), "tag").unwrap().to_string();
+    ep.receive(info("a1", 2, "z9hG4bKa2", &tag, "application/media_control+xml").as_bytes(), from, t0, &mut m);
+    assert_eq!((codes(&sent(&mut ep)), m.keyframes.len()), (vec![200], 1));
+}

@@ -44,6 +44,8 @@ pub trait MediaOps {
     fn stop_prompt(&mut self, id: u64);
     /// The leg's counters (for a call's QoS record before the leg goes).
     fn leg_stats(&mut self, leg: LegId) -> Option<control::LegStats>;
+    /// The next frame of the composite `leg` takes is a key frame.
+    fn request_keyframe(&mut self, leg: LegId);
 }
 
 /// A message for one connection.

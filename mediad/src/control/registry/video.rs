@@ -87,6 +87,14 @@ impl Daemon {
                 self.video.control(thread, VideoCtl::Pin { room: num, leg: p.leg, tile: p.tile, source: p.source })?;
                 Ok(json!({ "leg": p.leg, "tile": p.tile }))
             }
+            Op::VideoKeyframe { leg } => {
+                let (thread, num) = self.video_leg(st, *leg)?;
+                if st.legs.get(leg).and_then(|r| r.video.as_ref()).is_none_or(|v| v.send.is_none()) {
+                    return Err(bad(format!("leg {leg} takes no composite")));
+                }
+                self.video.push_keyframe_request(thread, num, *leg);
+                Ok(json!({ "leg": leg }))
+            }
             Op::StatsVideo { room } => {
                 let (thread, num) = self.video_room_of(st, room)?;
                 serde_json::to_value(self.video.stats(thread, num)?).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))
