@@ -195,6 +195,10 @@ pub struct VideoRoomStats {
     pub composed: u64,
     pub encoded: u64,
     pub packets: u64,
+    /// Participants' video packets the room took in (only while some leg takes a
+    /// composite: the cores send none before).
+    #[serde(default)]
+    pub received: u64,
     /// Packets the room's thread could not take (its queue was full).
     pub dropped_in: u64,
     /// Packets with a payload type the leg did not declare (dropped).

@@ -38,7 +38,7 @@ pub enum Command {
     TurnSnapshot { reply: Reply<Vec<control::AllocationInfo>> },
     Mix { cmd: crate::engine::mix::MixCommand, reply: Reply<()> },
     /// Where the leg's video is composed from now on (a video thread and room).
-    VideoRoute { leg: LegId, at: Option<(usize, u32)>, reply: Reply<()> },
+    VideoRoute { leg: LegId, at: Option<crate::compute::VideoAt>, reply: Reply<()> },
     Shutdown,
 }
 

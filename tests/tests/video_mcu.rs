@@ -299,3 +299,34 @@ fn nacks_about_a_composite_are_answered_and_the_unrepairable_bring_a_key_frame()
     let e = c.call::<serde_json::Value>(Op::VideoKeyframe { leg: red.leg }).unwrap_err();
     assert!(matches!(&e, ClientError::Daemon(d) if d.code == ErrorCode::BadRequest), "{e:?}");
 }
+
+/// A room that composes video but where nobody takes a composite (every WebRTC room
+/// signal makes on a daemon with video threads) costs its cores no copies: the
+/// pictures reach the video thread only once a leg takes one, and stop when it leaves.
+#[test]
+fn pictures_reach_the_video_thread_only_while_someone_takes_a_composite() {
+    let m = Mediad::start(2, "epoll", &["--video-threads", "1", "--compositor", "cpu"]);
+    let mut c = m.client();
+    video_room(&mut c, "idle", "2x2");
+    let picture = LegVideo { receive: vec![VideoPayload { pt: 96, codec: "VP8".into() }], ..Default::default() };
+    let lime = c.leg_create(LegCreate { media: Media::Video, room: Some("idle".into()), video: Some(Box::new(picture)), ..Default::default() }).unwrap();
+    let _ffmpeg = sender(COLOURS[1].0, "VP8", lime.rtp_port, 8);
+    std::thread::sleep(Duration::from_millis(2000));
+    let s = stats(&mut c, "idle");
+    assert!(c.leg_stats(lime.leg).unwrap().rx_packets > 20, "lime sends");
+    assert_eq!((s.received, s.decoded, s.outputs), (0, 0, 0), "{s:?}");
+    // Someone takes a composite: lime's picture flows and is decoded.
+    let takes = LegVideo { send: Some(send("VP8", None, true)), ..Default::default() };
+    let viewer = c.leg_create(LegCreate { media: Media::Video, room: Some("idle".into()), remote: Some("127.0.0.1:9".parse().unwrap()), video: Some(Box::new(takes)), ..Default::default() }).unwrap();
+    let start = Instant::now();
+    while stats(&mut c, "idle").decoded < 10 {
+        assert!(start.elapsed() < Duration::from_secs(4), "{:?}", stats(&mut c, "idle"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It leaves: the flow stops again.
+    let _: serde_json::Value = c.call(Op::LegDelete { leg: viewer.leg }).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = stats(&mut c, "idle").received;
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(stats(&mut c, "idle").received, after, "no pictures without a composite to make");
+}

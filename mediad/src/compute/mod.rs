@@ -1,8 +1,8 @@
 //! The compute pool: threads beside the packet cores that run the video MCU. A room
 //! that composes video lives on one video thread (its `video::mixer::Mixer`: decode
 //! each input once, compose all outputs in one call, encode each once). Cores copy
-//! the video RTP of participating legs into the room's thread queue (bounded; a full
-//! queue drops, counted); the thread hands composed packets and key-frame requests
+//! the video RTP of participating legs into the room's thread queue while the room has
+//! a composite to make (bounded; a full queue drops, counted); the thread hands composed packets and key-frame requests
 //! back to the core that owns each leg (`Mesh::push_video`), which sends them
 //! through the leg's socket (SRTP for WebRTC and SDES legs) like any packet.
 //!
@@ -17,7 +17,7 @@ pub use settings::VideoSettings;
 
 use control::{ErrorBody, ErrorCode, LegId, LegVideo, OutputClass, VideoMixSettings, VideoMode, VideoRoomStats};
 use crossbeam_channel::{bounded, Sender, TrySendError};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use crate::engine::buffers::Buf;
@@ -32,9 +32,20 @@ pub enum VideoOut {
 
 pub type Reply<T> = Sender<Result<T, ErrorBody>>;
 
+/// Where a leg's video is composed: its room on a video thread, and whether that room
+/// composes now (someone takes a composite). Cores copy a leg's video there only then:
+/// an SFU room of a daemon with video threads pays nothing while nobody takes one.
+#[derive(Debug, Clone)]
+pub struct VideoAt {
+    pub thread: usize,
+    pub room: u32,
+    pub composing: Arc<AtomicBool>,
+}
+
 /// Control of a room's video MCU, from the registry.
 pub enum VideoCtl {
-    Room { room: u32, name: String, settings: VideoMixSettings },
+    /// `composing` is the room's flag that its thread keeps (see `VideoAt`).
+    Room { room: u32, name: String, settings: VideoMixSettings, composing: Arc<AtomicBool> },
     DropRoom { room: u32 },
     Join { room: u32, leg: LegId, label: Option<String>, video: Box<LegVideo> },
     Leave { room: u32, leg: LegId },

@@ -9,6 +9,8 @@ use crate::video::selection::Mode;
 use crate::video::VideoCodec;
 use control::{LegId, LegVideo, OutputClass, VideoMixSettings, VideoModeName, VideoRoomStats};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct InputSlot {
@@ -47,6 +49,10 @@ pub struct VideoRoom {
     pub max_tick_us: u64,
     /// Packets of other payload types than the leg declared (dropped).
     pub unknown_payload: u64,
+    /// Participants' packets taken in.
+    pub received: u64,
+    /// Set while some leg takes a composite: the cores copy pictures here only then.
+    pub composing: Arc<AtomicBool>,
 }
 
 /// A leg's `video` as far as it can be checked without its room (before its sockets
@@ -96,6 +102,8 @@ impl VideoRoom {
             late_ticks: 0,
             max_tick_us: 0,
             unknown_payload: 0,
+            received: 0,
+            composing: Arc::default(),
         };
         r.set_mode(&settings.mode)?;
         Ok(r)
@@ -173,6 +181,7 @@ impl VideoRoom {
             self.output_legs.push(leg);
             debug_assert_eq!(self.output_legs.len(), n + 1);
             self.outputs.insert(leg, OutputSlot { output: n, class, individual, fps });
+            self.composing.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -194,6 +203,7 @@ impl VideoRoom {
         self.excluded_by.retain(|_, outs| !outs.is_empty());
         if self.outputs.is_empty() {
             self.next_tick = None;
+            self.composing.store(false, Ordering::Relaxed);
         }
     }
 
@@ -267,6 +277,7 @@ impl VideoRoom {
     /// A packet of `leg`'s video as received.
     pub fn push(&mut self, leg: LegId, at: Instant, rtp: &[u8], out: &mut Vec<VideoOut>) {
         let Some(slot) = self.inputs.get_mut(&leg) else { return };
+        self.received += 1;
         let pt = rtp.get(1).map_or(255, |b| b & 0x7f);
         let Some(&(_, codec)) = slot.payloads.iter().find(|(p, _)| *p == pt) else {
             self.unknown_payload += 1;
@@ -347,6 +358,7 @@ impl VideoRoom {
             max_tick_us: self.max_tick_us,
             podium: self.mixer.podium().iter().map(|&i| self.input_legs[i]).collect(),
             unknown_payload: self.unknown_payload,
+            received: self.received,
             ..Default::default()
         }
     }

@@ -30,7 +30,10 @@ fn own_picture_on_another_leg_is_left_out_whichever_joins_first() {
     assert_eq!(r.mixer.excluded(r.outputs[&20].output), Some(r.inputs[&11].input));
     // The viewer first: its picture is left out as soon as it joins.
     let mut r = room();
+    let composing = |r: &VideoRoom| r.composing.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(!composing(&r), "nobody takes a composite: the cores send no pictures");
     r.join(20, None, &viewer(11), &caps).unwrap();
+    assert!(composing(&r));
     r.join(10, None, &camera(), &caps).unwrap();
     assert_eq!(r.mixer.excluded(r.outputs[&20].output), None);
     r.join(11, None, &camera(), &caps).unwrap();
@@ -39,9 +42,9 @@ fn own_picture_on_another_leg_is_left_out_whichever_joins_first() {
     r.leave(11);
     r.join(11, None, &camera(), &caps).unwrap();
     assert_eq!(r.mixer.excluded(r.outputs[&20].output), Some(r.inputs[&11].input));
-    // The viewer gone, nothing waits for its picture any more.
+    // The viewer gone, nothing waits for its picture any more, and nothing is composed.
     r.leave(20);
-    assert!(r.excluded_by.is_empty());
+    assert!(r.excluded_by.is_empty() && !composing(&r));
     // Without exclude_self its picture stays in.
     let mut r = room();
     let mut v = viewer(11);

@@ -55,9 +55,10 @@ impl Context {
     fn control(&mut self, ctl: VideoCtl) -> Result<(), ErrorBody> {
         let bad = |e: String| ErrorBody::new(ErrorCode::BadRequest, e);
         match ctl {
-            VideoCtl::Room { room, name, settings } => {
+            VideoCtl::Room { room, name, settings, composing } => {
                 let mixer = Mixer::new(self.library.clone(), self.compositor.clone(), self.font.clone());
-                let r = VideoRoom::new(name, settings, mixer).map_err(bad)?;
+                let mut r = VideoRoom::new(name, settings, mixer).map_err(bad)?;
+                r.composing = composing;
                 self.rooms.insert(room, r);
                 self.counters.rooms.store(self.rooms.len(), Ordering::Relaxed);
             }

@@ -46,6 +46,8 @@ struct RoomRecord {
     /// A room that composes video, and the video thread it runs on.
     video: Option<VideoMixSettings>,
     video_thread: usize,
+    /// Whether its video thread composes now (kept by the thread, read by the cores).
+    video_composing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Default)]
@@ -189,8 +191,9 @@ impl Daemon {
                     None if mix.is_some() => self.least_mixing_core(&st),
                     None => self.least_loaded_core(),
                 };
+                let composing = std::sync::Arc::<std::sync::atomic::AtomicBool>::default();
                 let video_thread = match video {
-                    Some(v) => self.video_room(num, &name, v)?,
+                    Some(v) => self.video_room(num, &name, v, composing.clone())?,
                     None => 0,
                 };
                 if let Some(m) = mix {
@@ -201,7 +204,7 @@ impl Daemon {
                         return Err(e);
                     }
                 }
-                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![], mix: mix.clone(), home, video: video.clone(), video_thread });
+                st.rooms.insert(name.clone(), RoomRecord { num, legs: vec![], mix: mix.clone(), home, video: video.clone(), video_thread, video_composing: composing });
                 self.hub.publish(&Event::RoomCreated { room: name.clone() });
                 self.room_info(&st, &name)
             }

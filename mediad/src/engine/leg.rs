@@ -138,7 +138,7 @@ pub struct Leg {
     pub takes_mix: bool,
     /// Where its video goes to be composed: a video thread and the room there (set by
     /// the registry while the leg is in a room that composes video).
-    pub video_at: Option<(usize, u32)>,
+    pub video_at: Option<crate::compute::VideoAt>,
     /// The SSRC of the composite it takes: key-frame requests about this SSRC go to
     /// its room's video thread.
     pub video_ssrc: Option<u32>,

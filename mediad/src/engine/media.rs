@@ -167,7 +167,8 @@ impl Engine {
         // A simulcast publisher's pictures are composed from one layer: its last RID
         // (browsers list encodings leanest first), one decoder per participant.
         let composed_layer = layer.as_ref().is_none_or(|l| l.layer + 1 == l.layers);
-        if let (Some((thread, vroom)), VIDEO_CLOCK, true) = (self.legs[slot as usize].video_at, clock, composed_layer) {
+        let composer = self.legs[slot as usize].video_at.as_ref().filter(|a| a.composing.load(std::sync::atomic::Ordering::Relaxed)).map(|a| (a.thread, a.room));
+        if let (Some((thread, vroom)), VIDEO_CLOCK, true) = (composer, clock, composed_layer) {
             let buf = self.copy_to_buf(data);
             if let Err(buf) = self.video.push_packet(thread, vroom, src_id, now, buf) {
                 self.recycle(buf);

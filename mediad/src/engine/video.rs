@@ -56,8 +56,8 @@ impl Engine {
             FeedbackMsg::Pli | FeedbackMsg::Fir => true,
         };
         let l = &self.legs[slot as usize];
-        if let (Some((thread, room)), true) = (l.video_at, unrepaired) {
-            self.video.push_keyframe_request(thread, room, l.id);
+        if let (Some(at), true) = (&l.video_at, unrepaired) {
+            self.video.push_keyframe_request(at.thread, at.room, l.id);
         }
         None
     }

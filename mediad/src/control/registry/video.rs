@@ -9,6 +9,8 @@ use crate::compute::VideoCtl;
 use crate::worker::Command;
 use control::*;
 use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 type OpResult = Result<Value, ErrorBody>;
 
@@ -18,9 +20,9 @@ fn bad(msg: impl Into<String>) -> ErrorBody {
 
 impl Daemon {
     /// Start composing a new room on the least-loaded video thread.
-    pub(super) fn video_room(&self, num: u32, name: &str, settings: &VideoMixSettings) -> Result<usize, ErrorBody> {
+    pub(super) fn video_room(&self, num: u32, name: &str, settings: &VideoMixSettings, composing: Arc<AtomicBool>) -> Result<usize, ErrorBody> {
         let thread = self.video.least_loaded().ok_or_else(|| ErrorBody::new(ErrorCode::Unsupported, "no video MCU: [video] threads = 0"))?;
-        self.video.control(thread, VideoCtl::Room { room: num, name: name.to_string(), settings: settings.clone() })?;
+        self.video.control(thread, VideoCtl::Room { room: num, name: name.to_string(), settings: settings.clone(), composing })?;
         Ok(thread)
     }
 
@@ -34,8 +36,10 @@ impl Daemon {
     pub(super) fn video_join(&self, st: &State, leg: LegId, room: &str) -> Result<(), ErrorBody> {
         let rec = st.legs.get(&leg).ok_or_else(|| crate::engine::no_leg(leg))?;
         let (Some((thread, num)), Some(v)) = (Self::video_place(st, room), rec.video.clone()) else { return Ok(()) };
+        let composing = st.rooms.get(room).map(|r| r.video_composing.clone()).unwrap_or_default();
         self.video.control(thread, VideoCtl::Join { room: num, leg, label: rec.info.label.clone(), video: v })?;
-        if let Err(e) = self.ask(leg_core(leg), |reply| Command::VideoRoute { leg, at: Some((thread, num)), reply }) {
+        let at = crate::compute::VideoAt { thread, room: num, composing };
+        if let Err(e) = self.ask(leg_core(leg), |reply| Command::VideoRoute { leg, at: Some(at), reply }) {
             let _ = self.video.control(thread, VideoCtl::Leave { room: num, leg });
             return Err(e);
         }
