@@ -275,26 +275,24 @@ fn nacks_about_a_composite_are_answered_and_the_unrepairable_bring_a_key_frame()
     // The output's first frames are key frames, the periodic one 4 s on: a key frame
     // within a second of a NACK for a packet the cache dropped long ago is its answer.
     let gone = seq(&got[0]).wrapping_sub(5000);
-    nack_for(gone);
-    let asked = Instant::now();
-    loop {
-        assert!(asked.elapsed() < Duration::from_secs(1), "no key frame after an unrepairable NACK");
-        let n = rx.recv(&mut buf).unwrap();
-        if starts_h264_key_frame(&buf[..n]) {
-            break;
+    // A key frame within a second of asking.
+    let key_frame_after = |why: &str| {
+        let asked = Instant::now();
+        let mut buf = [0u8; 2048];
+        loop {
+            assert!(asked.elapsed() < Duration::from_secs(1), "no key frame after {why}");
+            let n = rx.recv(&mut buf).unwrap();
+            if starts_h264_key_frame(&buf[..n]) {
+                return;
+            }
         }
-    }
+    };
+    nack_for(gone);
+    key_frame_after("an unrepairable NACK");
     // An operator's (or a SIP INFO's) `video.keyframe`: another one, also before the
     // periodic key frame; a leg that takes no composite is refused.
     let _: serde_json::Value = c.call(Op::VideoKeyframe { leg: viewer.leg }).unwrap();
-    let asked = Instant::now();
-    loop {
-        assert!(asked.elapsed() < Duration::from_secs(1), "no key frame after video.keyframe");
-        let n = rx.recv(&mut buf).unwrap();
-        if starts_h264_key_frame(&buf[..n]) {
-            break;
-        }
-    }
+    key_frame_after("video.keyframe");
     assert!(start.elapsed() < Duration::from_millis(3800), "answered before the periodic key frame");
     let e = c.call::<serde_json::Value>(Op::VideoKeyframe { leg: red.leg }).unwrap_err();
     assert!(matches!(&e, ClientError::Daemon(d) if d.code == ErrorCode::BadRequest), "{e:?}");
