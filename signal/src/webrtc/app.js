@@ -201,7 +201,11 @@ function leave() {
   for (const pc of [app.pub, app.sub]) if (pc) pc.close();
   app.pub = app.sub = null;
   if (app.ws) app.ws.close();
-  document.querySelectorAll('.tile:not(#tile-self)').forEach((t) => t.remove());
+  document.querySelectorAll('.tile:not(#tile-self):not(#tile-mcu)').forEach((t) => t.remove());
+  // The MCU view's tile stays for the next join, empty and hidden.
+  $('mcu').srcObject = null;
+  $('tile-mcu').hidden = true;
+  app.mcu = null;
   ['mic', 'cam', 'share', 'leave'].forEach((b) => { $(b).disabled = true; });
   $('join').disabled = false;
 }
