@@ -2,9 +2,10 @@
 //! that composes video lives on one video thread (its `video::mixer::Mixer`: decode
 //! each input once, compose all outputs in one call, encode each once). Cores copy
 //! the video RTP of participating legs into the room's thread queue while the room has
-//! a composite to make (bounded; a full queue drops, counted); the thread hands composed packets and key-frame requests
-//! back to the core that owns each leg (`Mesh::push_video`), which sends them
-//! through the leg's socket (SRTP for WebRTC and SDES legs) like any packet.
+//! a composite to make (bounded; a full queue drops, counted); the thread hands
+//! composed packets and key-frame requests back to the core that owns each leg
+//! (`Mesh::push_video`), which sends them through the leg's socket (SRTP for WebRTC
+//! and SDES legs) like any packet.
 //!
 //! Video runs here, not on the packet cores: a frame time of decoding and encoding
 //! takes milliseconds, which would stall every socket of a core.
@@ -62,7 +63,8 @@ pub(crate) enum VideoIn {
     Packet { room: u32, leg: LegId, at: Instant, buf: Box<Buf> },
     /// The receiver of `leg`'s composite lost its picture (PLI/FIR).
     Keyframe { room: u32, leg: LegId },
-    Ctl { ctl: VideoCtl, reply: Reply<()> },
+    /// A change; `reply` when the registry waits for its outcome.
+    Ctl { ctl: VideoCtl, reply: Option<Reply<()>> },
     Stats { room: u32, reply: Reply<VideoRoomStats> },
 }
 
@@ -143,8 +145,7 @@ impl VideoPool {
     /// A change that needs no answer (speaker order, DTMF 1/2): queued, not waited for.
     pub fn tell(&self, thread: usize, ctl: VideoCtl) {
         if let Some(q) = self.queues.get(thread) {
-            let (tx, _) = bounded(1);
-            let _ = q.try_send(VideoIn::Ctl { ctl, reply: tx });
+            let _ = q.try_send(VideoIn::Ctl { ctl, reply: None });
         }
     }
 
@@ -158,7 +159,7 @@ impl VideoPool {
     pub fn control(&self, thread: usize, ctl: VideoCtl) -> Result<(), ErrorBody> {
         let q = self.queues.get(thread).ok_or_else(|| unavailable("no video thread"))?;
         let (tx, rx) = bounded(1);
-        q.send(VideoIn::Ctl { ctl, reply: tx }).map_err(|_| unavailable("the video thread is gone"))?;
+        q.send(VideoIn::Ctl { ctl, reply: Some(tx) }).map_err(|_| unavailable("the video thread is gone"))?;
         rx.recv_timeout(REPLY_TIMEOUT).map_err(|_| unavailable("the video thread did not answer"))?
     }
 

@@ -26,6 +26,9 @@ struct OutputSlot {
     /// Its own layout: room-wide changes leave it alone.
     individual: bool,
     fps: u32,
+    /// The leg carrying this participant's picture when it is another leg, left out
+    /// ("exclude self"), also once it joins after this one.
+    own_picture: Option<LegId>,
 }
 
 pub struct VideoRoom {
@@ -40,9 +43,6 @@ pub struct VideoRoom {
     /// A participant's audio leg -> its video leg (speaker order and DTMF come by the
     /// audio leg).
     video_of: HashMap<LegId, LegId>,
-    /// Composites that exclude a picture sent on another leg (`own_picture`): that
-    /// leg -> the output legs, so a picture that joins later is left out too.
-    excluded_by: HashMap<LegId, Vec<LegId>>,
     /// The room ticks at its fastest output's rate.
     pub next_tick: Option<Instant>,
     pub late_ticks: u64,
@@ -97,7 +97,6 @@ impl VideoRoom {
             output_legs: vec![],
             content: None,
             video_of: HashMap::new(),
-            excluded_by: HashMap::new(),
             next_tick: None,
             late_ticks: 0,
             max_tick_us: 0,
@@ -159,17 +158,12 @@ impl VideoRoom {
             if let Some(a) = v.audio_leg {
                 self.video_of.insert(a, leg);
             }
-            for o in self.excluded_by.get(&leg).into_iter().flatten() {
-                if let Some(slot) = self.outputs.get(o) {
-                    let _ = self.mixer.set_exclude(slot.output, Some(n));
-                }
+            for o in self.outputs.values().filter(|o| o.own_picture == Some(leg)) {
+                let _ = self.mixer.set_exclude(o.output, Some(n));
             }
         }
         if let Some((mut spec, class, individual, exclude_self, fps)) = output {
             let own = v.own_picture.filter(|_| exclude_self);
-            if let Some(p) = own {
-                self.excluded_by.entry(p).or_default().push(leg);
-            }
             spec.exclude = if exclude_self { input.or_else(|| own.and_then(|p| self.inputs.get(&p)).map(|i| i.input)) } else { None };
             let n = match self.mixer.add_output(spec) {
                 Ok(n) => n,
@@ -180,7 +174,7 @@ impl VideoRoom {
             };
             self.output_legs.push(leg);
             debug_assert_eq!(self.output_legs.len(), n + 1);
-            self.outputs.insert(leg, OutputSlot { output: n, class, individual, fps });
+            self.outputs.insert(leg, OutputSlot { output: n, class, individual, fps, own_picture: own });
             self.composing.store(true, Ordering::Relaxed);
         }
         Ok(())
@@ -197,10 +191,6 @@ impl VideoRoom {
             self.content = None;
         }
         self.video_of.retain(|_, v| *v != leg);
-        for outs in self.excluded_by.values_mut() {
-            outs.retain(|&o| o != leg);
-        }
-        self.excluded_by.retain(|_, outs| !outs.is_empty());
         if self.outputs.is_empty() {
             self.next_tick = None;
             self.composing.store(false, Ordering::Relaxed);

@@ -19,6 +19,10 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// Messages taken between two looks at the clock.
 const BATCH: usize = 512;
 
+fn no_room() -> ErrorBody {
+    ErrorBody::new(ErrorCode::NoSuchRoom, "the room composes no video here")
+}
+
 pub struct Context {
     index: usize,
     settings: VideoSettings,
@@ -49,7 +53,7 @@ impl Context {
     }
 
     fn room(&mut self, room: u32) -> Result<&mut VideoRoom, ErrorBody> {
-        self.rooms.get_mut(&room).ok_or_else(|| ErrorBody::new(ErrorCode::NoSuchRoom, "the room composes no video here"))
+        self.rooms.get_mut(&room).ok_or_else(no_room)
     }
 
     fn control(&mut self, ctl: VideoCtl) -> Result<(), ErrorBody> {
@@ -67,8 +71,8 @@ impl Context {
                 self.counters.rooms.store(self.rooms.len(), Ordering::Relaxed);
             }
             VideoCtl::Join { room, leg, label, video } => {
-                let caps = self.settings.clone();
-                self.room(room)?.join(leg, label, &video, &caps).map_err(bad)?;
+                let r = self.rooms.get_mut(&room).ok_or_else(no_room)?;
+                r.join(leg, label, &video, &self.settings).map_err(bad)?;
             }
             VideoCtl::Leave { room, leg } => self.room(room)?.leave(leg),
             VideoCtl::Layout { room, leg, class, layout } => self.room(room)?.set_layout(leg, class, &layout).map_err(bad)?,
@@ -94,7 +98,10 @@ impl Context {
                 }
             }
             VideoIn::Ctl { ctl, reply } => {
-                let _ = reply.send(self.control(ctl));
+                let r = self.control(ctl);
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
             }
             VideoIn::Stats { room, reply } => {
                 let (index, dropped) = (self.index, self.counters.dropped_in.load(Ordering::Relaxed));

@@ -164,11 +164,15 @@ impl Engine {
         if let Some(at) = mix_at {
             self.mix_input(at, src_id, data);
         }
-        // A simulcast publisher's pictures are composed from one layer: its last RID
-        // (browsers list encodings leanest first), one decoder per participant.
-        let composed_layer = layer.as_ref().is_none_or(|l| l.layer + 1 == l.layers);
-        let composer = self.legs[slot as usize].video_at.as_ref().filter(|a| a.composing.load(std::sync::atomic::Ordering::Relaxed)).map(|a| (a.thread, a.room));
-        if let (Some((thread, vroom)), VIDEO_CLOCK, true) = (composer, clock, composed_layer) {
+        // Video to its room's video thread while the room composes. A simulcast
+        // publisher's pictures are composed from one layer: its last RID (browsers list
+        // encodings leanest first), one decoder per participant.
+        let composer = (clock == VIDEO_CLOCK && layer.as_ref().is_none_or(|l| l.layer + 1 == l.layers))
+            .then(|| self.legs[slot as usize].video_at.as_ref())
+            .flatten()
+            .filter(|a| a.composing.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|a| (a.thread, a.room));
+        if let Some((thread, vroom)) = composer {
             let buf = self.copy_to_buf(data);
             if let Err(buf) = self.video.push_packet(thread, vroom, src_id, now, buf) {
                 self.recycle(buf);

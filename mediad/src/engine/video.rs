@@ -28,8 +28,9 @@ impl Engine {
                     let (ssrc, ts) = (u32::from_be_bytes(rtp[8..12].try_into().unwrap()), u32::from_be_bytes(rtp[4..8].try_into().unwrap()));
                     let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
                     l.note_sent(ssrc, ts, rtp.len(), now, VIDEO_CLOCK);
-                    self.sent_cache.insert(ssrc, seq, &rtp);
                     self.resend(slot, &rtp, None);
+                    // The thread's buffer becomes the cached copy NACKs are answered from.
+                    self.sent_cache.keep(ssrc, seq, rtp);
                 }
                 VideoOut::Keyframe { leg } => {
                     let Some(slot) = self.leg_slot(leg) else { continue };

@@ -38,6 +38,19 @@ pub struct PacketCache {
 impl PacketCache {
     /// Keep a copy of `packet` (plain RTP) under `ssrc`/`seq`.
     pub fn insert(&mut self, ssrc: u32, seq: u16, packet: &[u8]) {
+        let data = &mut self.slot(ssrc, seq).data;
+        data.clear();
+        data.extend_from_slice(packet);
+    }
+
+    /// Keep `packet` itself (one made for this core, a composite's): no copy; the
+    /// buffer it replaces is dropped.
+    pub fn keep(&mut self, ssrc: u32, seq: u16, packet: Vec<u8>) {
+        self.slot(ssrc, seq).data = packet;
+    }
+
+    /// The slot `ssrc`/`seq` goes in, marked as holding it.
+    fn slot(&mut self, ssrc: u32, seq: u16) -> &mut Slot {
         self.clock += 1;
         if !self.streams.contains_key(&ssrc) && self.streams.len() >= MAX_STREAMS {
             if let Some((&old, _)) = self.streams.iter().min_by_key(|(_, s)| s.last_used) {
@@ -53,8 +66,7 @@ impl PacketCache {
         let slot = &mut s.slots[seq as usize % DEPTH];
         slot.seq = seq;
         slot.valid = true;
-        slot.data.clear();
-        slot.data.extend_from_slice(packet);
+        slot
     }
 
     /// The packet sent as `ssrc`/`seq`, if still held.
@@ -89,6 +101,8 @@ mod tests {
         assert_eq!(c.get(7, 65_535), Some(&65_535u16.to_be_bytes()[..]), "across the wrap");
         assert_eq!(c.get(7, 65_000), None, "overwritten by a newer packet in its slot");
         assert_eq!(c.get(8, 99), None);
+        c.keep(7, 99, b"kept".to_vec());
+        assert_eq!(c.get(7, 99), Some(&b"kept"[..]), "an owned packet replaces the copy");
     }
 
     #[test]

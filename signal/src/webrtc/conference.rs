@@ -274,25 +274,7 @@ impl Hub {
             .iter()
             .map(|m| sdp::choose_codec(m).filter(|_| m.port != 0 && (m.direction == "sendonly" || m.direction == "sendrecv")))
             .collect();
-        let streams: Vec<StreamSpec> = desc
-            .media
-            .iter()
-            .zip(&accepted)
-            .filter_map(|(m, c)| {
-                c.map(|c| {
-                    let rid_ext = simulcast_rid_ext(m);
-                    StreamSpec {
-                        media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
-                        clock_rate: c.clock,
-                        payload_types: vec![c.pt],
-                        audio_level_ext: audio_level(m),
-                        codec: Some(c.name.clone()),
-                        rids: if rid_ext.is_some() { m.send_rids.clone() } else { vec![] },
-                        rid_ext,
-                    }
-                })
-            })
-            .collect();
+        let streams: Vec<StreamSpec> = desc.media.iter().zip(&accepted).filter_map(|(m, c)| c.map(|c| stream_spec(m, c))).collect();
         if streams.is_empty() {
             return error(conn, "the offer sends no audio or video we can forward (Opus, VP8, H.264 mode 1, AV1, VP9)");
         }
@@ -495,6 +477,20 @@ impl Hub {
             out.extend(self.sync(&room, media));
         }
         out
+    }
+}
+
+/// The stream mediad receives for an m-line the browser sends in codec `c`.
+fn stream_spec(m: &sdp::MLine, c: &Codec) -> StreamSpec {
+    let rid_ext = simulcast_rid_ext(m);
+    StreamSpec {
+        media: if m.kind == Kind::Audio { Media::Audio } else { Media::Video },
+        clock_rate: c.clock,
+        payload_types: vec![c.pt],
+        audio_level_ext: audio_level(m),
+        codec: Some(c.name.clone()),
+        rids: if rid_ext.is_some() { m.send_rids.clone() } else { vec![] },
+        rid_ext,
     }
 }
 

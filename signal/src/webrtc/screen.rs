@@ -6,7 +6,7 @@
 //! leaving ends it.
 
 use super::{error, sdp, ConnId, Hub, Kind, MediaOps, Out, Track};
-use control::{LegCreate, LegVideo, Media, StreamSpec, VideoPayload, WebrtcRemote};
+use control::{LegCreate, LegVideo, VideoPayload, WebrtcRemote};
 use serde_json::json;
 
 impl Hub {
@@ -34,11 +34,10 @@ impl Hub {
             let receive = vec![VideoPayload { pt: codec.pt, codec: codec.name.to_ascii_uppercase() }];
             Box::new(LegVideo { receive, content: true, name: Some(format!("{} (screen)", p.name)), ..Default::default() })
         });
-        let stream = StreamSpec { media: Media::Video, clock_rate: codec.clock, payload_types: vec![codec.pt], audio_level_ext: None, codec: Some(codec.name.clone()), rids: vec![], rid_ext: None };
         let spec = LegCreate {
             video,
             webrtc: Some(WebrtcRemote { ice_ufrag: desc.ice_ufrag.clone(), ice_pwd: desc.ice_pwd.clone(), fingerprint: desc.fingerprint.clone() }),
-            streams: vec![stream],
+            streams: vec![super::stream_spec(&desc.media[at], &codec)],
             sendonly: true,
             room: Some(room.clone()),
             label: Some(format!("{}/screen", p.name)),
